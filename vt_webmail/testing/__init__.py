@@ -1,0 +1,21 @@
+"""Real servers for tests and the demo (no ORM): Dovecot, aiosmtpd, a throwaway PKI.
+
+Usable from plain pytest (``vt_webmail/tests/core``) and from Odoo test cases
+(``vt_webmail/tests/common.py``) alike. Importing this package needs ``imapclient``,
+``cryptography`` and, for :mod:`.smtpd`, ``aiosmtpd``; nothing here imports Odoo.
+"""
+
+from .certs import TestPKI, make_test_pki
+from .dovecot import DovecotServer, DovecotUnavailable, find_dovecot, free_port
+from .net import SilentServer, closed_port
+
+__all__ = [
+    "DovecotServer",
+    "DovecotUnavailable",
+    "SilentServer",
+    "TestPKI",
+    "closed_port",
+    "find_dovecot",
+    "free_port",
+    "make_test_pki",
+]
