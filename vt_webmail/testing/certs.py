@@ -88,7 +88,8 @@ def make_test_pki(directory, hostnames=("localhost",)):
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - datetime.timedelta(hours=1))
         .not_valid_after(now + datetime.timedelta(days=2))
-        .add_extension(x509.SubjectAlternativeName([_san_entry(h) for h in hostnames]), critical=False)
+        .add_extension(x509.SubjectAlternativeName([_san_entry(h) for h in hostnames]),
+                       critical=False)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
         .add_extension(

@@ -86,12 +86,14 @@ class DovecotServer:
     :param capabilities: when given, the post-login CAPABILITY list Dovecot announces (for
         example without ``CONDSTORE QRESYNC`` to exercise a client's fallbacks)
     :param hostnames: names the server certificate is valid for
+    :param tls: ``False`` for a server without any TLS: no STARTTLS offered, no implicit-TLS
+        port (``imaps_port`` is ``None``)
     """
 
     host = "127.0.0.1"
     hostname = "localhost"
 
-    def __init__(self, *, capabilities=None, hostnames=("localhost",)):
+    def __init__(self, *, capabilities=None, hostnames=("localhost",), tls=True):
         self.binary = find_dovecot()
         if not self.binary:
             raise DovecotUnavailable(
@@ -104,7 +106,8 @@ class DovecotServer:
         self.root.chmod(0o755)
         self.users = {}
         self.imap_port = free_port(self.host)
-        self.imaps_port = free_port(self.host)
+        self.tls = tls
+        self.imaps_port = free_port(self.host) if tls else None
         self.pki = make_test_pki(self.root, hostnames)
         self._process = None
         self._log_file = None
@@ -141,7 +144,7 @@ class DovecotServer:
         with contextlib.suppress(FileNotFoundError):
             (self.root / "run" / "master.pid").unlink()
         self._log_file = open(self.root / "stdout.log", "ab")  # noqa: SIM115 (closed in stop())
-        self._process = subprocess.Popen(  # noqa: S603 (fixed argv, no shell)
+        self._process = subprocess.Popen(
             [self.binary, "-F", "-c", str(self.root / "dovecot.conf")],
             stdout=self._log_file,
             stderr=subprocess.STDOUT,
@@ -149,7 +152,7 @@ class DovecotServer:
         )
         _live_servers.add(self)
         deadline = time.monotonic() + timeout
-        for port in (self.imap_port, self.imaps_port):
+        for port in filter(None, (self.imap_port, self.imaps_port)):
             if not _wait_for_port(self.host, port, deadline) or not self.running:
                 log = self.log_text()
                 self.stop()
@@ -229,17 +232,22 @@ class DovecotServer:
         return _parse_appenduid(response)[0]
 
     def append_many(self, login, folder, messages, *, chunk=200):
-        """APPEND many messages (bytes), ``chunk`` per MULTIAPPEND command; return their UIDs."""
+        """APPEND many messages (bytes), ``chunk`` per MULTIAPPEND command when the server
+        offers it (one by one otherwise); return their UIDs."""
         uids = []
         with contextlib.closing(_Closing(self.client(login, timeout=120))) as holder:
+            client = holder.client
+            if not client.has_capability("MULTIAPPEND"):
+                return [_parse_appenduid(client.append(folder, message))[0]
+                        for message in messages]
             batch = []
             for message in messages:
                 batch.append(message)
                 if len(batch) >= chunk:
-                    uids += _parse_appenduid(holder.client.multiappend(folder, batch))
+                    uids += _parse_appenduid(client.multiappend(folder, batch))
                     batch = []
             if batch:
-                uids += _parse_appenduid(holder.client.multiappend(folder, batch))
+                uids += _parse_appenduid(client.multiappend(folder, batch))
         return uids
 
     # -- internals ---------------------------------------------------------------------------
@@ -274,6 +282,12 @@ class DovecotServer:
             f"  mailbox {name} {{\n    special_use = {flag}\n    auto = subscribe\n  }}"
             for name, flag in SPECIAL_FOLDERS.items()
         )
+        if self.tls:
+            tls = (f"ssl = yes\nssl_cert = <{self.pki.cert_path}\n"
+                   f"ssl_key = <{self.pki.key_path}\n")
+            imaps = f"  inet_listener imaps {{\n    port = {self.imaps_port}\n    ssl = yes\n  }}\n"
+        else:
+            tls, imaps = "ssl = no\n", ""
         capability = (
             f"imap_capability = {' '.join(self.capabilities)}\n" if self.capabilities else ""
         )
@@ -296,10 +310,7 @@ auth_failure_delay = 0
 # loopback is trusted: no growing penalty delay for the wrong-password tests
 login_trusted_networks = 127.0.0.0/8
 mail_max_userip_connections = 200
-ssl = yes
-ssl_cert = <{self.pki.cert_path}
-ssl_key = <{self.pki.key_path}
-mail_location = maildir:~/Maildir
+{tls}mail_location = maildir:~/Maildir
 {capability}
 passdb {{
   driver = passwd-file
@@ -319,11 +330,7 @@ service imap-login {{
   inet_listener imap {{
     port = {self.imap_port}
   }}
-  inet_listener imaps {{
-    port = {self.imaps_port}
-    ssl = yes
-  }}
-}}
+{imaps}}}
 service anvil {{
   chroot =
 }}
@@ -351,6 +358,8 @@ class _Closing:
 
 
 def _parse_appenduid(response):
+    if isinstance(response, tuple):  # multiappend() answers imaplib's (type, data)
+        response = b" ".join(item for item in response[1] if isinstance(item, bytes))
     match = _APPENDUID.search(response or b"")
     if not match:
         raise RuntimeError(f"no APPENDUID in {response!r}")

@@ -35,7 +35,7 @@ class _Handler:
     def __init__(self, server):
         self.server = server
 
-    async def handle_DATA(self, smtp, session, envelope):  # noqa: N802 (aiosmtpd's hook name)
+    async def handle_DATA(self, smtp, session, envelope):
         login = session.auth_data if isinstance(session.auth_data, str) else None
         message = ReceivedMessage(
             mail_from=envelope.mail_from,

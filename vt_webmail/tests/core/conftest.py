@@ -1,27 +1,16 @@
 """pytest fixtures for the ORM-free layer: real Dovecot and SMTP servers, no Odoo.
 
-``vt_webmail/__init__.py`` imports the Odoo models, so this file registers a bare ``vt_webmail``
-package pointing at the addon directory: ``vt_webmail.core`` and ``vt_webmail.testing`` then
-import exactly as they do inside Odoo, and nothing else of the addon is loaded.
+(The repository's root ``conftest.py`` makes ``vt_webmail.core`` importable without Odoo.)
 """
 
 import itertools
 import secrets
-import sys
-import types
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
-ADDON_DIR = Path(__file__).resolve().parents[2]
-if "vt_webmail" not in sys.modules:
-    _package = types.ModuleType("vt_webmail")
-    _package.__path__ = [str(ADDON_DIR)]
-    sys.modules["vt_webmail"] = _package
-
-from vt_webmail.testing import DovecotServer  # noqa: E402
-from vt_webmail.testing.smtpd import SMTPServer  # noqa: E402
+from vt_webmail.testing import DovecotServer
+from vt_webmail.testing.smtpd import SMTPServer
 
 _user_numbers = itertools.count(1)
 

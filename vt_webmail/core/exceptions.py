@@ -1,0 +1,120 @@
+"""Typed errors of the engine.
+
+Every failure the engine can meet on the network or in a mail is one of these classes, each with
+a stable :attr:`WebmailError.code` that the ORM layer turns into a translated, plain-words message
+(``models/vt_webmail_account.py``). The English text in ``str(error)`` is for logs and for code
+that runs without Odoo. No error message ever contains a password.
+"""
+
+
+class WebmailError(Exception):
+    """Base class. ``code`` names the failure; ``host`` and ``detail`` say where and what."""
+
+    code = "error"
+    summary = "The mail server could not be used"
+
+    def __init__(self, detail=None, *, host=None):
+        self.detail = detail
+        self.host = host
+        text = self.summary
+        if host:
+            text = f"{text} ({host})"
+        if detail:
+            text = f"{text}: {detail}"
+        super().__init__(text)
+
+
+# -- reaching the server ------------------------------------------------------------------------
+
+class ConnectionFailed(WebmailError):
+    """The server could not be reached or the secure channel could not be set up."""
+
+    code = "connection_failed"
+    summary = "Could not connect to the mail server"
+
+
+class HostNotFound(ConnectionFailed):
+    code = "host_not_found"
+    summary = "Host not found"
+
+
+class ConnectionRefused(ConnectionFailed):
+    code = "connection_refused"
+    summary = "Connection refused"
+
+
+class ConnectionTimeout(ConnectionFailed):
+    code = "timeout"
+    summary = "The server did not answer in time"
+
+
+class TLSHandshakeFailed(ConnectionFailed):
+    code = "tls_failed"
+    summary = "TLS handshake failed"
+
+
+class CertificateUntrusted(TLSHandshakeFailed):
+    code = "certificate_untrusted"
+    summary = "The server certificate is not trusted"
+
+
+class HostnameMismatch(TLSHandshakeFailed):
+    code = "hostname_mismatch"
+    summary = "The server certificate is not valid for this host name"
+
+
+class StartTLSUnavailable(TLSHandshakeFailed):
+    code = "starttls_unavailable"
+    summary = "The server does not offer STARTTLS"
+
+
+# -- talking to it ------------------------------------------------------------------------------
+
+class LoginRejected(WebmailError):
+    code = "login_rejected"
+    summary = "The server rejected the login or password"
+
+
+class ServerGone(WebmailError):
+    """The connection dropped in the middle of a session (server stopped, network cut)."""
+
+    code = "server_gone"
+    summary = "The connection to the mail server was lost"
+
+
+class ProtocolError(WebmailError):
+    """The server answered something the engine cannot use (a malformed or refused command)."""
+
+    code = "protocol_error"
+    summary = "The mail server sent an unexpected answer"
+
+
+class FolderNotFound(WebmailError):
+    code = "folder_not_found"
+    summary = "The folder does not exist on the server"
+
+
+class MessageGone(WebmailError):
+    """The message is no longer on the server (expunged or moved by another client)."""
+
+    code = "message_gone"
+    summary = "The message is no longer on the server"
+
+
+class MessageTooLarge(WebmailError):
+    code = "message_too_large"
+    summary = "The message is too large to be shown here"
+
+
+# -- sending ------------------------------------------------------------------------------------
+
+class SendFailed(WebmailError):
+    """The outgoing server refused or dropped the message."""
+
+    code = "send_failed"
+    summary = "The mail could not be sent"
+
+
+class RecipientsRefused(SendFailed):
+    code = "recipients_refused"
+    summary = "The outgoing server refused the recipients"

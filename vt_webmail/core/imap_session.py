@@ -1,0 +1,555 @@
+"""IMAP sessions: connect, log in, and the few commands the engine needs.
+
+:func:`connect` opens a session in one of three security modes (``ssl``: implicit TLS,
+``starttls``, ``none``), verifying the certificate and the host name unless told not to, and
+turns every failure into a typed :mod:`.exceptions` error. :class:`ImapSession` wraps an
+``imapclient.IMAPClient`` and adds what imapclient 4.x lacks or gets wrong for a sync engine:
+
+* UID sets are always compressed into ranges and split so that no command line exceeds
+  :data:`MAX_COMMAND_BYTES` (imapclient joins UID lists without ranges: 30,000 UIDs make a
+  ~180 KB line that Dovecot refuses with "Too long argument");
+* FETCH takes a UID set *string* such as ``"1:*"`` (imapclient's ``fetch()`` raises ValueError
+  on ranges);
+* UID SEARCH is run in UID windows (imaplib reads at most 1 MB per line, so ``SEARCH ALL`` on a
+  very large folder fails), or with ESEARCH when offered (RFC 4731, one compact answer);
+* QRESYNC ``VANISHED`` responses, which imapclient does not parse, are read from imaplib's
+  untagged responses.
+
+Nothing here changes a flag unless asked: folders are opened read-only (EXAMINE) for syncing and
+message bodies are fetched with ``BODY.PEEK``.
+"""
+
+import contextlib
+import imaplib
+import re
+import socket
+import ssl
+from dataclasses import dataclass, field
+
+from imapclient import IMAPClient
+from imapclient import exceptions as imapclient_errors
+from imapclient.imapclient import SocketTimeout
+from imapclient.response_parser import parse_fetch_response
+
+from . import exceptions
+
+#: Longest command line we send. Dovecot accepts 64 KB, some servers 8 KB (RFC 7162 asks
+#: clients to stay under 8192 octets).
+MAX_COMMAND_BYTES = 8000
+#: UIDs per UID SEARCH window when ESEARCH is not offered: at most ~11 bytes per UID in the
+#: answer, far below imaplib's 1 MB line limit.
+SEARCH_WINDOW = 50_000
+DEFAULT_TIMEOUT = 30.0
+
+#: Header fields the message list needs, fetched with BODY.PEEK[HEADER.FIELDS (...)]: raw bytes
+#: keep every character (ENVELOPE drops 8-bit bytes) and parse faster than ENVELOPE.
+LIST_HEADERS = (
+    "FROM", "TO", "CC", "SUBJECT", "DATE", "MESSAGE-ID", "IN-REPLY-TO", "REFERENCES",
+)
+HEADER_ITEM = "BODY.PEEK[HEADER.FIELDS ({})]".format(" ".join(LIST_HEADERS))
+HEADER_KEY = "BODY[HEADER.FIELDS ({})]".format(" ".join(LIST_HEADERS)).encode()
+SUMMARY_ITEMS = ("UID", "FLAGS", "INTERNALDATE", "RFC822.SIZE", "BODYSTRUCTURE", HEADER_ITEM)
+
+ROLE_BY_FLAG = {
+    b"\\sent": "sent", b"\\drafts": "drafts", b"\\trash": "trash", b"\\junk": "junk",
+    b"\\archive": "archive", b"\\all": "archive",
+}
+ROLE_BY_NAME = {
+    "sent": "sent", "sent items": "sent", "sent mail": "sent", "sent messages": "sent",
+    "drafts": "drafts", "draft": "drafts",
+    "trash": "trash", "deleted items": "trash", "deleted messages": "trash", "bin": "trash",
+    "junk": "junk", "spam": "junk", "junk e-mail": "junk", "junk email": "junk",
+    "archive": "archive", "archives": "archive", "all mail": "archive",
+}
+
+#: OpenSSL's X509_V_ERR_HOSTNAME_MISMATCH, _EMAIL_MISMATCH and _IP_ADDRESS_MISMATCH
+_NAME_MISMATCH_CODES = {62, 63, 64}
+_ESEARCH_ALL = re.compile(rb"\bALL\s+([\d:,]+)", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """Where and how to connect. ``password`` never appears in ``repr()``."""
+
+    host: str
+    port: int
+    login: str
+    password: str = field(repr=False)
+    security: str = "ssl"
+    verify_certificate: bool = True
+    ca_pem: str = None
+    timeout: float = DEFAULT_TIMEOUT
+
+    def __post_init__(self):
+        if self.security not in ("ssl", "starttls", "none"):
+            raise ValueError(f"unknown security mode {self.security!r}")
+
+
+@dataclass(frozen=True)
+class FolderInfo:
+    """One LIST entry: the folder's full name, hierarchy delimiter, flags and role."""
+
+    name: str
+    delimiter: str
+    flags: tuple
+    role: str = None
+
+    @property
+    def selectable(self):
+        return b"\\noselect" not in {flag.lower() for flag in self.flags}
+
+
+@dataclass(frozen=True)
+class SelectInfo:
+    """What SELECT/EXAMINE says of a folder."""
+
+    uidvalidity: int
+    uidnext: int
+    exists: int
+    highestmodseq: int = None
+
+
+@dataclass
+class FlagChanges:
+    """Flags of changed messages (``{uid: (flag, ...)}``) and UIDs reported as vanished."""
+
+    flags: dict
+    vanished: list
+
+
+def folder_role(name, flags):
+    """The role of a folder from its SPECIAL-USE flags, else from common names, else None."""
+    for flag in flags:
+        role = ROLE_BY_FLAG.get(flag.lower() if isinstance(flag, bytes) else flag.encode().lower())
+        if role:
+            return role
+    if name.upper() == "INBOX":
+        return "inbox"
+    leaf = re.split(r"[./]", name)[-1].strip().lower()
+    return ROLE_BY_NAME.get(leaf)
+
+
+def uid_sets(uids, max_bytes=MAX_COMMAND_BYTES - 200):
+    """Compress ``uids`` into IMAP sequence sets (``"1:5,9"``), each under ``max_bytes``.
+
+    :param uids: iterable of positive integers, in any order, duplicates allowed
+    :returns: list of ``str`` sets; empty list for no UIDs
+    """
+    ordered = sorted(set(uids))
+    sets, parts, size = [], [], 0
+    index = 0
+    while index < len(ordered):
+        start = end = ordered[index]
+        index += 1
+        while index < len(ordered) and ordered[index] == end + 1:
+            end = ordered[index]
+            index += 1
+        part = str(start) if start == end else f"{start}:{end}"
+        if parts and size + len(part) + 1 > max_bytes:
+            sets.append(",".join(parts))
+            parts, size = [], 0
+        parts.append(part)
+        size += len(part) + 1
+    if parts:
+        sets.append(",".join(parts))
+    return sets
+
+
+def parse_sequence_set(text):
+    """Expand an IMAP sequence set (``b"1:3,7"``) into a list of ints (no ``*`` allowed)."""
+    result = []
+    if isinstance(text, bytes):
+        text = text.decode("ascii")
+    for part in text.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        low, _, high = part.partition(":")
+        low, high = int(low), int(high or low)
+        if low > high:
+            low, high = high, low
+        result.extend(range(low, high + 1))
+    return result
+
+
+def make_ssl_context(settings):
+    """The TLS context for ``settings``: system trust plus ``ca_pem``, or no checks at all."""
+    context = ssl.create_default_context()
+    if settings.ca_pem:
+        try:
+            context.load_verify_locations(cadata=settings.ca_pem)
+        except (ssl.SSLError, ValueError) as exc:
+            raise exceptions.TLSHandshakeFailed(
+                f"the extra CA certificate cannot be read: {exc}", host=settings.host
+            )
+    if not settings.verify_certificate:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+@contextlib.contextmanager
+def translate_errors(host, *, connecting=False):
+    """Turn socket, TLS, imaplib and imapclient errors into :mod:`.exceptions` errors."""
+    try:
+        yield
+    except exceptions.WebmailError:
+        raise
+    except socket.gaierror as exc:
+        raise exceptions.HostNotFound(exc.strerror, host=host)
+    except ssl.SSLCertVerificationError as exc:
+        if exc.verify_code in _NAME_MISMATCH_CODES:
+            raise exceptions.HostnameMismatch(exc.verify_message, host=host)
+        raise exceptions.CertificateUntrusted(exc.verify_message, host=host)
+    except ssl.SSLError as exc:
+        raise exceptions.TLSHandshakeFailed(exc.reason or str(exc), host=host)
+    except ConnectionRefusedError:
+        raise exceptions.ConnectionRefused(host=host)
+    except TimeoutError:  # socket.timeout is an alias
+        raise exceptions.ConnectionTimeout(host=host)
+    except imapclient_errors.LoginError as exc:
+        raise exceptions.LoginRejected(_text(exc), host=host)
+    except (imaplib.IMAP4.abort, EOFError, ConnectionError) as exc:
+        if connecting:
+            raise exceptions.ConnectionFailed(_text(exc), host=host)
+        raise exceptions.ServerGone(_text(exc), host=host)
+    except OSError as exc:
+        if connecting:
+            raise exceptions.ConnectionFailed(exc.strerror or str(exc), host=host)
+        raise exceptions.ServerGone(exc.strerror or str(exc), host=host)
+    except (imaplib.IMAP4.error, imapclient_errors.IMAPClientError) as exc:
+        raise exceptions.ProtocolError(_text(exc), host=host)
+    except (ValueError, AssertionError, IndexError, KeyError) as exc:
+        # imapclient's parsers raise these on malformed server responses
+        raise exceptions.ProtocolError(f"malformed response ({exc})", host=host)
+
+
+def _text(exc):
+    value = exc.args[0] if exc.args else exc
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return str(value)
+
+
+def connect(settings):
+    """Open, secure and log in a session.
+
+    :param settings: :class:`ServerSettings`
+    :returns: a logged-in :class:`ImapSession` (also a context manager that logs out)
+    :raises exceptions.ConnectionFailed: and its subclasses, for every way of not getting
+        through (host not found, refused, timeout, TLS, certificate, host name)
+    :raises exceptions.LoginRejected: when the server refuses the credentials
+    """
+    timeout = SocketTimeout(connect=settings.timeout, read=settings.timeout)
+    client = None
+    with translate_errors(settings.host, connecting=True):
+        context = make_ssl_context(settings) if settings.security != "none" else None
+        if settings.security == "ssl":
+            client = IMAPClient(settings.host, settings.port, ssl=True, ssl_context=context,
+                                timeout=timeout)
+        else:
+            client = IMAPClient(settings.host, settings.port, ssl=False, timeout=timeout)
+    try:
+        with translate_errors(settings.host, connecting=True):
+            if settings.security == "starttls":
+                if not client.has_capability("STARTTLS"):
+                    raise exceptions.StartTLSUnavailable(host=settings.host)
+                client.starttls(context)
+        with translate_errors(settings.host):
+            client.login(settings.login, settings.password)
+            session = ImapSession(client, settings.host)
+    except BaseException:
+        with contextlib.suppress(Exception):
+            client.shutdown()
+        raise
+    return session
+
+
+class ImapSession:
+    """A logged-in IMAP connection with the engine's commands; a context manager.
+
+    :attr capabilities: frozenset of upper-case capability names after login
+    :attr round_trips: number of commands sent (for benchmarks and tests)
+    """
+
+    def __init__(self, client, host):
+        self.client = client
+        self.host = host
+        self.round_trips = 0
+        self.selected = None
+        with translate_errors(host):
+            # post-login list: from the LOGIN answer's [CAPABILITY] code when the server sent
+            # one (Dovecot does), else imapclient asks with CAPABILITY
+            self.capabilities = frozenset(
+                cap.decode().upper() for cap in self.client.capabilities()
+            )
+            wanted = [cap for cap in ("QRESYNC", "CONDSTORE") if cap in self.capabilities]
+            if wanted:
+                self.client.enable(*wanted[:1])  # QRESYNC implies CONDSTORE
+                self.round_trips += 1
+        self.condstore = "CONDSTORE" in self.capabilities or "QRESYNC" in self.capabilities
+        self.qresync = "QRESYNC" in self.capabilities
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.logout()
+
+    def logout(self):
+        """Log out, or just close the socket if the server is already gone."""
+        try:
+            self.client.logout()
+        except Exception:  # any failure here means the connection is dead
+            with contextlib.suppress(Exception):
+                self.client.shutdown()
+
+    # -- folders -------------------------------------------------------------------------------
+
+    def list_folders(self):
+        """LIST every folder; returns :class:`FolderInfo` entries with their role."""
+        with translate_errors(self.host):
+            entries = self.client.list_folders()
+            self.round_trips += 1
+        folders = []
+        for flags, delimiter, name in entries:
+            name = name.decode("utf-8", "replace") if isinstance(name, bytes) else name
+            delimiter = delimiter.decode() if isinstance(delimiter, bytes) else (delimiter or "")
+            folders.append(FolderInfo(name, delimiter, tuple(flags), folder_role(name, flags)))
+        return folders
+
+    def select(self, folder, *, readonly=True):
+        """SELECT (or EXAMINE when ``readonly``) ``folder``; returns :class:`SelectInfo`."""
+        with translate_errors(self.host):
+            try:
+                info = self.client.select_folder(folder, readonly=readonly)
+            except imapclient_errors.IMAPClientError as exc:
+                if b"NONEXISTENT" in str(exc).encode() or "doesn't exist" in str(exc).lower():
+                    raise exceptions.FolderNotFound(folder, host=self.host)
+                raise
+            self.round_trips += 1
+            self._discard_untagged()
+        self.selected = folder
+        exists = int(info.get(b"EXISTS", 0))
+        try:
+            uidvalidity = int(info[b"UIDVALIDITY"])
+        except KeyError:
+            raise exceptions.ProtocolError(f"no UIDVALIDITY for {folder}", host=self.host)
+        uidnext = info.get(b"UIDNEXT")
+        modseq = info.get(b"HIGHESTMODSEQ")
+        return SelectInfo(
+            uidvalidity=uidvalidity,
+            uidnext=int(uidnext) if uidnext is not None else None,
+            exists=exists,
+            highestmodseq=int(modseq) if modseq is not None and self.condstore else None,
+        )
+
+    def create_folder(self, folder):
+        with translate_errors(self.host):
+            self.client.create_folder(folder)
+            self.round_trips += 1
+
+    # -- searching -----------------------------------------------------------------------------
+
+    def search_uids(self, low=1, high=None):
+        """UIDs of the selected folder in ``[low, high]`` (``high=None``: up to the last).
+
+        Uses ESEARCH (one compact answer) when offered, else windows of :data:`SEARCH_WINDOW`
+        UIDs up to ``high`` (give ``high`` as UIDNEXT - 1 then), so no answer line nears
+        imaplib's 1 MB limit.
+        """
+        low = max(int(low), 1)
+        if "ESEARCH" in self.capabilities:
+            upper = "*" if high is None else str(int(high))
+            answer = self._uid_search_raw(["RETURN", "(ALL)", "UID", f"{low}:{upper}"],
+                                          response="ESEARCH")
+            uids = []
+            for line in answer:
+                match = _ESEARCH_ALL.search(line if isinstance(line, bytes) else line.encode())
+                if match:
+                    uids.extend(parse_sequence_set(match.group(1)))
+        else:
+            if high is None:
+                high = self._highest_uid()
+            uids = []
+            start = low
+            while start <= high:
+                stop = min(start + SEARCH_WINDOW - 1, high)
+                for line in self._uid_search_raw(["UID", f"{start}:{stop}"], response="SEARCH"):
+                    uids.extend(int(token) for token in (line or b"").split())
+                start = stop + 1
+        upper_bound = high if high is not None else float("inf")
+        # "n:*" always matches the highest UID, even below n: filter
+        return sorted({uid for uid in uids if low <= uid <= upper_bound})
+
+    def search(self, criteria, charset="UTF-8"):
+        """Server-side UID SEARCH with imapclient criteria (e.g. ``["TEXT", "invoice"]``)."""
+        with translate_errors(self.host):
+            result = self.client.search(criteria, charset=charset)
+            self.round_trips += 1
+        return sorted(int(uid) for uid in result)
+
+    def _highest_uid(self):
+        answer = self._uid_search_raw(["UID", "*"], response="SEARCH")
+        found = [int(token) for line in answer for token in (line or b"").split()]
+        return max(found, default=0)
+
+    def _uid_search_raw(self, args, response):
+        imap = self.client._imap
+        with translate_errors(self.host):
+            typ, data = imap.uid("SEARCH", *args)
+            self.round_trips += 1
+            if typ != "OK":
+                raise exceptions.ProtocolError(f"UID SEARCH failed: {_text(data)}",
+                                               host=self.host)
+            if response == "SEARCH":
+                return [line for line in data if line is not None]
+            lines = imap.untagged_responses.pop(response, [])
+        return [line for line in lines if line is not None]
+
+    # -- fetching ------------------------------------------------------------------------------
+
+    def fetch(self, uid_set, items, modifiers=None):
+        """UID FETCH ``items`` for a UID set string (``"1:*"``, ``"4,7:9"``) or UID iterable.
+
+        :returns: ``{uid: {item: value}}`` as parsed by imapclient; responses without a UID
+            (unsolicited ones) are dropped
+        """
+        result = {}
+        sets = [uid_set] if isinstance(uid_set, str) else uid_sets(uid_set)
+        for one_set in sets:
+            result.update(self._fetch_one(one_set, items, modifiers))
+        return result
+
+    def _fetch_one(self, uid_set, items, modifiers):
+        args = [uid_set, "(" + " ".join(items) + ")"]
+        if modifiers:
+            args.append("(" + " ".join(modifiers) + ")")
+        with translate_errors(self.host):
+            typ, data = self.client._imap.uid("FETCH", *args)
+            self.round_trips += 1
+            if typ != "OK":
+                raise exceptions.ProtocolError(f"UID FETCH failed: {_text(data)}",
+                                               host=self.host)
+            parsed = parse_fetch_response([line for line in data if line is not None],
+                                          normalise_times=False, uid_is_key=False)
+        # unsolicited FETCH responses (flag changes by another client) carry no UID: dropped
+        return {values.pop(b"UID"): values for values in parsed.values() if b"UID" in values}
+
+    def fetch_summaries(self, uids):
+        """FLAGS, INTERNALDATE, RFC822.SIZE, BODYSTRUCTURE and the list headers of ``uids``."""
+        return self.fetch(uids, SUMMARY_ITEMS)
+
+    def fetch_flag_changes(self, since_modseq=None, uids=None):
+        """Flags that changed, and vanished UIDs.
+
+        * with ``since_modseq`` (CONDSTORE): ``UID FETCH 1:* (FLAGS) (CHANGEDSINCE m)``, plus
+          ``VANISHED`` when QRESYNC is enabled;
+        * without: FLAGS of every UID in ``uids`` (the cached ones), no vanished list.
+        """
+        if since_modseq is not None and self.condstore:
+            modifiers = [f"CHANGEDSINCE {int(since_modseq)}"]
+            if self.qresync:
+                modifiers.append("VANISHED")
+            flags = self.fetch("1:*", ["UID", "FLAGS"], modifiers)
+            vanished = self._pop_vanished()
+        else:
+            flags = self.fetch(uids or [], ["UID", "FLAGS"]) if uids else {}
+            vanished = []
+        return FlagChanges(
+            flags={uid: tuple(values.get(b"FLAGS", ())) for uid, values in flags.items()},
+            vanished=vanished,
+        )
+
+    def fetch_message(self, uid, max_size=None):
+        """The whole message (BODY.PEEK[]: no \\Seen flag set), as bytes.
+
+        :raises exceptions.MessageGone: when the UID is no longer in the folder
+        :raises exceptions.MessageTooLarge: when ``max_size`` is given and exceeded
+        """
+        if max_size is not None:
+            sizes = self.fetch([uid], ["UID", "RFC822.SIZE"])
+            if uid not in sizes:
+                raise exceptions.MessageGone(f"UID {uid}", host=self.host)
+            size = int(sizes[uid].get(b"RFC822.SIZE", 0))
+            if size > max_size:
+                raise exceptions.MessageTooLarge(
+                    f"{size / 1e6:.1f} MB, above the {max_size / 1e6:.0f} MB limit",
+                    host=self.host,
+                )
+        response = self.fetch([uid], ["UID", "BODY.PEEK[]"])
+        if uid not in response or b"BODY[]" not in response[uid]:
+            raise exceptions.MessageGone(f"UID {uid}", host=self.host)
+        return response[uid][b"BODY[]"]
+
+    def _pop_vanished(self):
+        lines = self.client._imap.untagged_responses.pop("VANISHED", [])
+        vanished = []
+        for line in lines:
+            text = line.decode() if isinstance(line, bytes) else str(line)
+            text = re.sub(r"^\(EARLIER\)\s*", "", text.strip(), flags=re.IGNORECASE)
+            vanished.extend(parse_sequence_set(text))
+        return vanished
+
+    def _discard_untagged(self):
+        # unsolicited EXISTS/RECENT/FETCH/VANISHED answers would otherwise pile up in imaplib
+        for key in ("FETCH", "VANISHED", "EXISTS", "RECENT", "EXPUNGE"):
+            self.client._imap.untagged_responses.pop(key, None)
+
+    # -- changing mail -------------------------------------------------------------------------
+
+    def set_flags(self, uids, flags, *, add=True):
+        """Add (or remove) ``flags`` on ``uids`` of the folder selected read-write."""
+        command = "+FLAGS.SILENT" if add else "-FLAGS.SILENT"
+        flag_list = "(" + " ".join(flags) + ")"
+        with translate_errors(self.host):
+            for one_set in uid_sets(uids):
+                typ, data = self.client._imap.uid("STORE", one_set, command, flag_list)
+                self.round_trips += 1
+                if typ != "OK":
+                    raise exceptions.ProtocolError(f"UID STORE failed: {_text(data)}",
+                                                   host=self.host)
+            self._discard_untagged()
+
+    def move(self, uids, destination):
+        """Move ``uids`` to ``destination``: MOVE when offered, else COPY + delete + expunge."""
+        with translate_errors(self.host):
+            if "MOVE" in self.capabilities:
+                for one_set in uid_sets(uids):
+                    typ, data = self.client._imap.uid("MOVE", one_set,
+                                                      self.client._normalise_folder(destination))
+                    self.round_trips += 1
+                    if typ != "OK":
+                        raise exceptions.ProtocolError(f"UID MOVE failed: {_text(data)}",
+                                                       host=self.host)
+                self._discard_untagged()
+                return
+            for one_set in uid_sets(uids):
+                typ, data = self.client._imap.uid("COPY", one_set,
+                                                  self.client._normalise_folder(destination))
+                self.round_trips += 1
+                if typ != "OK":
+                    raise exceptions.ProtocolError(f"UID COPY failed: {_text(data)}",
+                                                   host=self.host)
+        self.delete(uids)
+
+    def delete(self, uids):
+        """Flag ``uids`` \\Deleted and expunge them (only them with UIDPLUS)."""
+        self.set_flags(uids, ["\\Deleted"])
+        with translate_errors(self.host):
+            if "UIDPLUS" in self.capabilities:
+                for one_set in uid_sets(uids):
+                    self.client._imap.uid("EXPUNGE", one_set)
+                    self.round_trips += 1
+            else:
+                self.client._imap.expunge()
+                self.round_trips += 1
+            self._discard_untagged()
+
+    def append(self, folder, message, flags=(), msg_time=None):
+        """APPEND ``message`` (bytes) to ``folder``; return its UID when the server says it."""
+        with translate_errors(self.host):
+            response = self.client.append(folder, message, flags=flags, msg_time=msg_time)
+            self.round_trips += 1
+        match = re.search(rb"APPENDUID \d+ (\d+)", response or b"")
+        return int(match.group(1)) if match else None

@@ -1,0 +1,257 @@
+"""core.sync against a real Dovecot, with an in-memory store."""
+
+import pytest
+
+from vt_webmail.core import exceptions
+from vt_webmail.core.imap_session import ServerSettings, connect
+from vt_webmail.core.sync import FolderState, SyncStore, has_attachments, sync_folder
+from vt_webmail.testing import DovecotServer
+
+
+class DictStore(SyncStore):
+    """The cache as dicts; counts writes and remembers the order of batches."""
+
+    def __init__(self):
+        self.messages = {}  # folder -> {uid: MessageSummary}
+        self.states = {}
+        self.batches = []
+        self.writes = 0
+        self.fail_after_batches = None
+
+    def cached_uids(self, folder, min_uid=1):
+        return {uid for uid in self.messages.get(folder, {}) if uid >= min_uid}
+
+    def reset(self, folder, uidvalidity):
+        self.writes += 1
+        self.messages[folder] = {}
+
+    def add(self, folder, uidvalidity, summaries):
+        if self.fail_after_batches is not None and len(self.batches) >= self.fail_after_batches:
+            raise RuntimeError("worker killed")
+        self.writes += 1
+        self.batches.append([summary.uid for summary in summaries])
+        cache = self.messages.setdefault(folder, {})
+        for summary in summaries:
+            cache.setdefault(summary.uid, summary)
+
+    def set_flags(self, folder, flags_by_uid):
+        changed = 0
+        for uid, flags in flags_by_uid.items():
+            summary = self.messages.get(folder, {}).get(uid)
+            if summary is not None and set(summary.flags) != set(flags):
+                summary.flags = flags
+                changed += 1
+        if changed:
+            self.writes += 1
+        return changed
+
+    def remove(self, folder, uids):
+        cache = self.messages.get(folder, {})
+        removed = sum(1 for uid in uids if cache.pop(uid, None) is not None)
+        if removed:
+            self.writes += 1
+        return removed
+
+    def save_state(self, folder, state):
+        self.writes += 1
+        self.states[folder] = state
+
+    def state(self, folder):
+        return self.states.get(folder, FolderState())
+
+
+def settings_for(mailbox, security="ssl"):
+    server = mailbox.server
+    return ServerSettings(
+        server.hostname, server.imaps_port if security == "ssl" else server.imap_port,
+        mailbox.login, mailbox.password, security=security,
+        ca_pem=server.ca_path.read_text(), timeout=5,
+    )
+
+
+def seed(mailbox, count, folder="INBOX", start=0):
+    return mailbox.server.append_many(mailbox.login, folder, (
+        b"From: Sender %d <s%d@example.com>\r\nSubject: mail %d\r\n"
+        b"Message-Id: <m%d@example.com>\r\nDate: Mon, 2 Nov 2026 10:00:00 +0000\r\n\r\nx\r\n"
+        % (i, i, i, i) for i in range(start, start + count)
+    ))
+
+
+def sync(mailbox, store, folder="INBOX", **kwargs):
+    with connect(settings_for(mailbox)) as session:
+        return sync_folder(session, folder, store.state(folder), store, **kwargs)
+
+
+def test_first_sync_newest_first_in_batches(mailbox):
+    uids = seed(mailbox, 23)
+    store = DictStore()
+    result = sync(mailbox, store, batch_size=10, first_batch_size=3)
+    assert result.new == 23
+    assert [len(batch) for batch in store.batches] == [3, 10, 10]
+    assert store.batches[0] == sorted(uids, reverse=True)[:3]
+    assert sorted(store.messages["INBOX"]) == uids
+    summary = store.messages["INBOX"][uids[5]]
+    assert (summary.subject, summary.email_from, summary.message_id) == (
+        "mail 5", "Sender 5 <s5@example.com>", "<m5@example.com>")
+    assert store.states["INBOX"].uidnext == uids[-1] + 1
+
+
+def test_incremental_and_no_change(mailbox):
+    seed(mailbox, 5)
+    store = DictStore()
+    sync(mailbox, store)
+    writes = store.writes
+    result = sync(mailbox, store)
+    assert (result.new, result.changed, result.removed) == (0, 0, 0)
+    assert result.round_trips == 1, "a no-change refresh is one SELECT"
+    assert store.writes == writes, "a no-change refresh writes nothing"
+    new = seed(mailbox, 2, start=5)
+    store.batches.clear()
+    result = sync(mailbox, store)
+    assert result.new == 2
+    assert store.batches == [sorted(new, reverse=True)]
+
+
+def test_flags_and_expunge_by_another_client(mailbox):
+    uids = seed(mailbox, 6)
+    store = DictStore()
+    sync(mailbox, store)
+    other = mailbox.client()
+    try:
+        other.select_folder("INBOX")
+        other.add_flags([uids[0]], [b"\\Seen", b"\\Flagged"])
+        other.delete_messages([uids[1], uids[2]])
+        other.expunge()
+    finally:
+        other.logout()
+    result = sync(mailbox, store)
+    assert (result.new, result.changed, result.removed) == (0, 1, 2)
+    assert store.messages["INBOX"][uids[0]].is_seen
+    assert store.messages["INBOX"][uids[0]].is_flagged
+    assert sorted(store.messages["INBOX"]) == [uids[0]] + uids[3:]
+
+
+def test_fallbacks_without_condstore_and_qresync():
+    with DovecotServer(capabilities=["IMAP4rev1", "LITERAL+", "UIDPLUS"]) as server:
+        server.add_user("old", "pw")
+        uids = server.append_many("old", "INBOX", (b"Subject: %d\r\n\r\nx\r\n" % i
+                                                   for i in range(8)))
+        settings = ServerSettings(server.hostname, server.imaps_port, "old", "pw",
+                                  ca_pem=server.ca_path.read_text(), timeout=5)
+        store = DictStore()
+        with connect(settings) as session:
+            assert not session.condstore and not session.qresync
+            assert sync_folder(session, "INBOX", None, store).new == 8
+        other = server.client("old")
+        other.select_folder("INBOX")
+        other.add_flags([uids[7]], [b"\\Answered"])
+        other.delete_messages([uids[0]])
+        other.expunge()
+        other.logout()
+        with connect(settings) as session:
+            result = sync_folder(session, "INBOX", store.state("INBOX"), store)
+        assert (result.new, result.changed, result.removed) == (0, 1, 1)
+        assert store.messages["INBOX"][uids[7]].is_answered
+        assert uids[0] not in store.messages["INBOX"]
+
+
+def test_uidvalidity_change_rebuilds_without_duplicates(mailbox):
+    client = mailbox.client()
+    client.create_folder("Projects")
+    client.logout()
+    seed(mailbox, 4, folder="Projects")
+    store = DictStore()
+    sync(mailbox, store, folder="Projects")
+    old = store.states["Projects"].uidvalidity
+    client = mailbox.client()
+    client.delete_folder("Projects")
+    client.create_folder("Projects")
+    client.logout()
+    seed(mailbox, 3, folder="Projects", start=10)
+    result = sync(mailbox, store, folder="Projects")
+    assert result.reset
+    assert store.states["Projects"].uidvalidity != old
+    assert result.new == 3
+    subjects = sorted(s.subject for s in store.messages["Projects"].values())
+    assert subjects == ["mail 10", "mail 11", "mail 12"]
+
+
+def test_crash_mid_sync_resumes_without_loss_or_duplicate(mailbox):
+    uids = seed(mailbox, 30)
+    store = DictStore()
+    store.fail_after_batches = 2
+    with pytest.raises(RuntimeError):
+        sync(mailbox, store, batch_size=7, first_batch_size=5)
+    assert len(store.messages["INBOX"]) == 12  # two batches kept
+    assert store.states["INBOX"].uidnext is None  # the pass did not complete
+    store.fail_after_batches = None
+    result = sync(mailbox, store, batch_size=7)
+    assert result.new == 18
+    assert sorted(store.messages["INBOX"]) == uids
+
+
+def test_server_killed_mid_sync_then_next_sync_completes():
+    with DovecotServer() as server:
+        server.add_user("u", "p")
+        uids = server.append_many("u", "INBOX", (b"Subject: %d\r\n\r\nx\r\n" % i
+                                                 for i in range(40)))
+        settings = ServerSettings(server.hostname, server.imaps_port, "u", "p",
+                                  ca_pem=server.ca_path.read_text(), timeout=5)
+
+        class KillingStore(DictStore):
+            def add(self, folder, uidvalidity, summaries):
+                super().add(folder, uidvalidity, summaries)
+                if len(self.batches) == 2:
+                    server.kill()
+
+        store = KillingStore()
+        with pytest.raises(exceptions.ServerGone), connect(settings) as session:
+            sync_folder(session, "INBOX", None, store, batch_size=10, first_batch_size=10)
+        assert len(store.messages["INBOX"]) == 20
+        server.start()
+        with connect(settings) as session:
+            result = sync_folder(session, "INBOX", store.state("INBOX"), store, batch_size=10)
+        assert result.new == 20
+        assert sorted(store.messages["INBOX"]) == uids
+
+
+def test_bad_headers_keep_the_mail(mailbox):
+    raw = (
+        b"From: S\xe9bastien <seb@example.fr>\r\n"
+        b"To: undisclosed-recipients:;\r\n"
+        b"Cc: =?utf-8?q?Ren=C3=A9?= <rene@example.fr>, bad@@example\r\n"
+        b"Subject: =?x-unknown?q?caf=E9?= =?utf-8?q?_ol=C3=A9?=\r\n"
+        b"Message-Id: <>\r\n"
+        b"Date: not a date\r\n\r\nbody\r\n"
+    )
+    uid = mailbox.append(raw)
+    store = DictStore()
+    assert sync(mailbox, store).new == 1
+    summary = store.messages["INBOX"][uid]
+    assert summary.email_from.startswith("S\xe9bastien")
+    assert "seb@example.fr" in summary.email_from
+    assert "Ren\xe9" in summary.email_cc
+    assert summary.subject.endswith(" ol\xe9")
+    assert summary.date == summary.internal_date  # unreadable Date: INTERNALDATE instead
+    assert "date" in summary.note
+
+
+def test_attachment_detection_from_bodystructure(mailbox):
+    with_pdf = (
+        b"Subject: a\r\nContent-Type: multipart/mixed; boundary=XX\r\n\r\n"
+        b"--XX\r\nContent-Type: text/plain\r\n\r\nhi\r\n"
+        b"--XX\r\nContent-Type: application/pdf; name=a.pdf\r\n"
+        b"Content-Disposition: attachment; filename=a.pdf\r\n\r\nxx\r\n--XX--\r\n"
+    )
+    alternative = (
+        b"Subject: b\r\nContent-Type: multipart/alternative; boundary=YY\r\n\r\n"
+        b"--YY\r\nContent-Type: text/plain\r\n\r\nhi\r\n"
+        b"--YY\r\nContent-Type: text/html\r\n\r\n<p>hi</p>\r\n--YY--\r\n"
+    )
+    plain = b"Subject: c\r\n\r\nhi\r\n"
+    uids = [mailbox.append(raw) for raw in (with_pdf, alternative, plain)]
+    store = DictStore()
+    sync(mailbox, store)
+    cache = store.messages["INBOX"]
+    assert [cache[uid].has_attachments for uid in uids] == [True, False, False]
+    assert has_attachments(None) is False
