@@ -244,18 +244,22 @@ def summary_from_fetch(uid, values):
     )
 
 
-def sync_folder(session, folder, state, store, *, batch_size=DEFAULT_BATCH_SIZE,
-                first_batch_size=FIRST_BATCH_SIZE):
+def sync_folder(session, folder, state, store, *, batch_size=None, first_batch_size=None):
     """Bring ``store``'s cache of ``folder`` up to date; see the module docstring.
 
     :param session: a logged-in :class:`~.imap_session.ImapSession`
     :param folder: the folder's full IMAP name
     :param state: the :class:`FolderState` saved by the previous complete pass (or an empty one)
     :param store: a :class:`SyncStore`
+    :param batch_size: UIDs per FETCH (default :data:`DEFAULT_BATCH_SIZE`)
+    :param first_batch_size: size of the first batch of a first sync, so the newest mail is
+        stored at once (default :data:`FIRST_BATCH_SIZE`)
     :returns: :class:`SyncResult` (its ``state`` is already saved in the store)
     :raises exceptions.WebmailError: on any network or protocol failure; whatever was stored
         before stays stored
     """
+    batch_size = batch_size or DEFAULT_BATCH_SIZE
+    first_batch_size = first_batch_size or FIRST_BATCH_SIZE
     trips_before = session.round_trips
     result = SyncResult()
     info = session.select(folder, readonly=True)
@@ -306,7 +310,7 @@ def sync_folder(session, folder, state, store, *, batch_size=DEFAULT_BATCH_SIZE,
         server_uids = session.search_uids(low, high)
         cached = store.cached_uids(folder, min_uid=low)
         missing = sorted((uid for uid in server_uids if uid not in cached), reverse=True)
-        size = first_batch_size if state.uidnext is None and first_batch_size else batch_size
+        size = first_batch_size if state.uidnext is None else batch_size
         position = 0
         while position < len(missing):
             batch = missing[position:position + size]

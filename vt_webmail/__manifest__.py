@@ -1,0 +1,21 @@
+{
+    "name": "Webmail",
+    "summary": "Read and send your own IMAP mail in Odoo; log any mail on a lead or contact",
+    "version": "18.0.1.0.0",
+    "category": "Productivity/Discuss",
+    "author": "vt_webmail developers",
+    "website": "https://github.com/vt-webmail/vt_webmail",
+    "license": "LGPL-3",
+    "depends": ["mail", "crm", "contacts"],
+    "external_dependencies": {"python": ["imapclient", "lxml"]},
+    "data": [
+        "security/vt_webmail_groups.xml",
+        "security/ir.model.access.csv",
+        "security/vt_webmail_security.xml",
+        "data/ir_cron_data.xml",
+        "views/vt_webmail_account_views.xml",
+        "views/vt_webmail_menus.xml",
+    ],
+    "application": True,
+    "installable": True,
+}

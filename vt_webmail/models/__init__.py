@@ -1,0 +1,3 @@
+from . import vt_webmail_account
+from . import vt_webmail_folder
+from . import vt_webmail_message

@@ -1,0 +1,484 @@
+import datetime
+import logging
+
+from odoo import api, fields, models
+from odoo.exceptions import AccessError, UserError, ValidationError
+from odoo.tools import SQL
+
+from ..core import exceptions as core_errors
+from ..core.imap_session import ServerSettings, connect
+from ..core.sync import sync_folder
+from . import secret_box
+from .sync_store import OdooSyncStore, commit
+from .vt_webmail_folder import ROLE_ORDER
+
+_logger = logging.getLogger(__name__)
+
+DEFAULT_PORTS = {"ssl": 993, "starttls": 143, "none": 143}
+SMTP_DEFAULT_PORTS = {"ssl": 465, "starttls": 587, "none": 25}
+SECURITY_MODES = [
+    ("ssl", "SSL/TLS"),
+    ("starttls", "STARTTLS"),
+    ("none", "None (unencrypted)"),
+]
+#: Columns holding encrypted secrets: no ORM field maps them, so no RPC call can read them.
+SECRET_COLUMNS = {"password": "password_crypt", "smtp_password": "smtp_password_crypt"}
+#: First key of the PostgreSQL advisory lock that serialises refreshes of one account
+#: (the second key is the account id). Any constant unlikely to collide will do.
+SYNC_LOCK_CLASS = 0x76776D  # "vwm"
+#: Folders are listed again (LIST) at most this often by scheduled refreshes.
+FOLDER_LIST_MAX_AGE = datetime.timedelta(hours=1)
+#: A scheduled refresh may start this much before its interval has fully elapsed, so an
+#: account with a 5-minute interval is not pushed to 6 minutes by the cron's own jitter.
+SCHEDULE_SLACK = datetime.timedelta(seconds=30)
+
+
+class VtWebmailAccount(models.Model):
+    _name = "vt_webmail.account"
+    _description = "Webmail account"
+    _order = "user_id, is_default desc, id"
+
+    user_id = fields.Many2one(
+        "res.users", required=True, index=True, ondelete="cascade",
+        default=lambda self: self.env.user,
+    )
+    active = fields.Boolean(default=True)
+    is_default = fields.Boolean(
+        string="Default account", copy=False,
+        help="The account Webmail opens first. Each user has one default account.",
+    )
+    from_name = fields.Char(string="Display name", help="The name your recipients see.")
+    email = fields.Char(required=True, help="Your address, used as the sender of your mail.")
+    imap_host = fields.Char(string="IMAP server", required=True, help="Server name or IP address.")
+    imap_port = fields.Integer(
+        string="IMAP port", compute="_compute_imap_port", store=True, readonly=False,
+        help="993 for SSL/TLS, 143 for STARTTLS or no encryption.",
+    )
+    login = fields.Char(string="User name", required=True)
+    password = fields.Char(
+        compute="_compute_password", inverse="_inverse_password", copy=False,
+        help="Stored encrypted. It can be replaced, never read back.",
+    )
+    has_password = fields.Boolean(compute="_compute_has_password")
+    protocol = fields.Selection(
+        [("imap4", "IMAP4"), ("imap2", "IMAP2")], default="imap4", required=True,
+        help="vtiger offered IMAP2 and IMAP4; both speak IMAP4rev1 (RFC 3501) today.",
+    )
+    security = fields.Selection(SECURITY_MODES, default="ssl", required=True)
+    verify_certificate = fields.Boolean(
+        default=True,
+        help="Check that the server certificate is trusted and valid for the server name. "
+             "Turn off only for a server you trust on a network you trust.",
+    )
+    ca_certificate = fields.Text(
+        string="Extra trusted CA (PEM)",
+        help="Certificate of a private certificate authority that signed the server's "
+             "certificate, in PEM. The system's trusted authorities are used as well.",
+    )
+    refresh_interval = fields.Integer(
+        string="Refresh every (minutes)", default=5, required=True,
+    )
+    emails_per_page = fields.Integer(default=20, required=True)
+    last_sync_at = fields.Datetime(string="Last refresh", readonly=True, copy=False,
+                                   help="When the last successful refresh ended.")
+    last_attempt_at = fields.Datetime(readonly=True, copy=False,
+                                      help="When the last refresh, successful or not, ended.")
+    last_error = fields.Text(readonly=True, copy=False)
+    folders_listed_at = fields.Datetime(readonly=True, copy=False)
+
+    # outgoing mail
+    smtp_mode = fields.Selection(
+        [("account", "This account's SMTP server"), ("odoo", "Odoo's outgoing mail server")],
+        string="Send with", default="account", required=True,
+    )
+    smtp_host = fields.Char(
+        string="SMTP server", help="Leave empty to use the IMAP server name.",
+    )
+    smtp_port = fields.Integer(string="SMTP port", compute="_compute_smtp_port", store=True,
+                               readonly=False)
+    smtp_security = fields.Selection(SECURITY_MODES, string="SMTP security", default="starttls",
+                                     required=True)
+    smtp_login = fields.Char(string="SMTP user name", help="Leave empty to use the IMAP login.")
+    smtp_password = fields.Char(
+        string="SMTP password", compute="_compute_password", inverse="_inverse_smtp_password",
+        copy=False, help="Leave empty to use the IMAP password. Stored encrypted.",
+    )
+
+    folder_ids = fields.One2many("vt_webmail.folder", "account_id", string="Folders")
+    message_ids = fields.One2many("vt_webmail.message", "account_id", string="Messages")
+
+    _sql_constraints = [
+        ("refresh_interval_min", "CHECK(refresh_interval >= 1)",
+         "The refresh interval is at least one minute."),
+        ("emails_per_page_range", "CHECK(emails_per_page BETWEEN 1 AND 500)",
+         "Emails per page must be between 1 and 500."),
+        ("imap_port_range", "CHECK(imap_port BETWEEN 1 AND 65535)",
+         "The IMAP port must be between 1 and 65535."),
+    ]
+
+    def init(self):
+        # the encrypted secrets live in columns no field maps (see secret_box)
+        for column in SECRET_COLUMNS.values():
+            self.env.cr.execute(SQL(
+                "ALTER TABLE %s ADD COLUMN IF NOT EXISTS %s varchar",
+                SQL.identifier(self._table), SQL.identifier(column),
+            ))
+
+    # -- compute / inverse ------------------------------------------------------------------
+
+    @api.depends("security")
+    def _compute_imap_port(self):
+        for account in self:
+            if not account.imap_port or account.imap_port in DEFAULT_PORTS.values():
+                account.imap_port = DEFAULT_PORTS[account.security or "ssl"]
+
+    @api.depends("smtp_security")
+    def _compute_smtp_port(self):
+        for account in self:
+            if not account.smtp_port or account.smtp_port in SMTP_DEFAULT_PORTS.values():
+                account.smtp_port = SMTP_DEFAULT_PORTS[account.smtp_security or "starttls"]
+
+    def _compute_password(self):
+        for account in self:
+            account.password = False
+            account.smtp_password = False
+
+    def _compute_has_password(self):
+        if not self.ids:
+            self.has_password = False
+            return
+        self.env.cr.execute(SQL(
+            "SELECT id FROM %s WHERE id IN %s AND password_crypt IS NOT NULL",
+            SQL.identifier(self._table), tuple(self.ids),
+        ))
+        with_password = {row[0] for row in self.env.cr.fetchall()}
+        for account in self:
+            account.has_password = account.id in with_password
+
+    def _inverse_password(self):
+        self._store_secret("password")
+
+    def _inverse_smtp_password(self):
+        self._store_secret("smtp_password")
+
+    def _store_secret(self, field_name):
+        column = SECRET_COLUMNS[field_name]
+        for account in self:
+            value = account[field_name]
+            if not value:
+                # the web client sends False for an untouched password field: keep the old one
+                continue
+            self.env.cr.execute(SQL(
+                "UPDATE %s SET %s = %s WHERE id = %s",
+                SQL.identifier(self._table), SQL.identifier(column),
+                secret_box.encrypt(self.env, value), account.id,
+            ))
+        # the clear value written by the caller must not linger in the cache for a read
+        self.invalidate_recordset([field_name, "has_password"])
+
+    # -- constraints and CRUD ------------------------------------------------------------------
+
+    @api.constrains("email")
+    def _check_email(self):
+        for account in self:
+            if "@" not in (account.email or ""):
+                raise ValidationError(self.env._("%s is not an email address.", account.email))
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        accounts = super().create(vals_list)
+        accounts._ensure_one_default(prefer=accounts.filtered("is_default"))
+        # a new account is synced at once by the scheduler, not at its next minute
+        self.env.ref("vt_webmail.ir_cron_refresh_accounts", raise_if_not_found=False) \
+            and self.env.ref("vt_webmail.ir_cron_refresh_accounts").sudo()._trigger()
+        return accounts
+
+    def unlink(self):
+        # sudo: the owner (or an administrator allowed to delete) may drop the cached mail too
+        self.sudo().folder_ids.unlink()
+        return super().unlink()
+
+    def write(self, vals):
+        if vals.get("is_default") and len(self) > 1:
+            raise UserError(self.env._("Only one account can be the default."))
+        result = super().write(vals)
+        if self.env.context.get("vt_webmail_default_fixed"):
+            return result
+        if "is_default" in vals or "user_id" in vals or "active" in vals:
+            self._ensure_one_default(prefer=self if vals.get("is_default") else None)
+        return result
+
+    def _ensure_one_default(self, prefer=None):
+        """Keep exactly one default among each user's active accounts (``prefer`` wins)."""
+        prefer = (prefer or self.browse()).sudo()
+        # sudo: only the is_default flag of the same users' accounts is touched
+        accounts = self.sudo().search([("user_id", "in", self.user_id.ids)])
+        for user in self.user_id:
+            mine = accounts.filtered(lambda a, user=user: a.user_id == user)
+            chosen = (prefer & mine)[:1] or mine.filtered("is_default")[:1] or mine[:1]
+            for account in mine | self.sudo().filtered(lambda a: not a.active):
+                wanted = account == chosen
+                if account.is_default != wanted:
+                    account.with_context(vt_webmail_default_fixed=True).write(
+                        {"is_default": wanted})
+
+    # -- actions -------------------------------------------------------------------------------
+
+    def action_test_connection(self):
+        """Connect and log in; answer in plain words, and list what the server offers.
+
+        :returns: a ``display_notification`` client action whose ``params`` also carry
+            ``ok`` (bool), ``error_code`` and ``capabilities`` for XML-RPC callers
+        """
+        self.ensure_one()
+        self.check_access("read")
+        try:
+            with connect(self._imap_settings()) as session:
+                offered = [cap for cap in ("IDLE", "CONDSTORE", "QRESYNC", "MOVE", "SPECIAL-USE")
+                           if cap in session.capabilities]
+        except core_errors.WebmailError as exc:
+            return self._notification(False, self._error_message(exc), error_code=exc.code)
+        message = self.env._(
+            "Connection and login succeeded. The server offers: %s.",
+            ", ".join(offered) or self.env._("none of IDLE, CONDSTORE, QRESYNC, MOVE, SPECIAL-USE"),
+        )
+        return self._notification(True, message, capabilities=offered)
+
+    def action_refresh(self):
+        """Refresh these accounts now (button and XML-RPC).
+
+        :returns: ``{"new": n, "changed": n, "removed": n, "running": bool, "error": str|False}``
+            summed over the accounts; ``running`` is true when a refresh of one of them was
+            already under way elsewhere (this call then did nothing for it)
+        """
+        totals = {"new": 0, "changed": 0, "removed": 0, "running": False, "error": False}
+        errors = []
+        for account in self:
+            outcome = account._refresh_one(list_folders=not account.folder_ids)
+            for key in ("new", "changed", "removed"):
+                totals[key] += outcome[key]
+            totals["running"] = totals["running"] or outcome["running"]
+            if outcome["error"]:
+                errors.append(outcome["error"])
+        totals["error"] = "\n".join(errors) or False
+        return totals
+
+    def action_refresh_folders(self):
+        """List the account's folders on the server again, then refresh."""
+        return self._refresh_one(list_folders=True) if len(self) == 1 else {
+            account.id: account._refresh_one(list_folders=True) for account in self
+        }
+
+    @api.model
+    def _cron_refresh(self):
+        """Scheduled action (every minute): refresh the accounts whose interval has elapsed.
+
+        Accounts are taken least recently refreshed first; a failing account records its
+        error and the next one goes on. Each refresh takes the account's advisory lock, so a
+        button click or another server running the same job at the same moment skips it.
+        """
+        now = fields.Datetime.now()
+        # sudo: the scheduler refreshes every user's account with their own stored settings
+        accounts = self.sudo().search([("active", "=", True)])
+        due = accounts.filtered(
+            lambda a: not a.last_attempt_at
+            or a.last_attempt_at + datetime.timedelta(minutes=a.refresh_interval)
+            <= now + SCHEDULE_SLACK
+        ).sorted(lambda a: a.last_attempt_at or datetime.datetime.min)
+        for done, account in enumerate(due, start=1):
+            try:
+                account._refresh_one()
+            except Exception:
+                # one broken account must never stop the others (its error is logged)
+                _logger.exception("Webmail refresh of account %s failed", account.id)
+            self.env["ir.cron"]._notify_progress(done=done, remaining=len(due) - done)
+
+    def _notification(self, ok, message, **extra):
+        return {
+            "type": "ir.actions.client",
+            "tag": "display_notification",
+            "params": {
+                "title": self.env._("Connection test"),
+                "message": message,
+                "type": "success" if ok else "danger",
+                "sticky": not ok,
+                "ok": ok,
+                "error_code": extra.get("error_code", False),
+                "capabilities": extra.get("capabilities", []),
+            },
+        }
+
+    # -- refresh -----------------------------------------------------------------------------------
+
+    def _refresh_one(self, list_folders=None):
+        """Refresh one account on a cursor of its own, under its advisory lock.
+
+        Access is checked here, with the caller's rights (only the owner, or the scheduler,
+        can use the stored password); the work then runs as superuser on the new cursor, which
+        commits batch by batch (see ``sync_store``). Returns the counts dict of
+        :meth:`action_refresh` for this account.
+        """
+        self.ensure_one()
+        settings = self._imap_settings()
+        outcome = {"new": 0, "changed": 0, "removed": 0, "running": False, "error": False}
+        # the sync cursor must see what this transaction wrote so far (same connection in tests)
+        self.env.flush_all()
+        with self.env.registry.cursor() as cr:
+            cr.execute("SELECT pg_try_advisory_lock(%s, %s)", (SYNC_LOCK_CLASS, self.id))
+            if not cr.fetchone()[0]:
+                outcome["running"] = True
+                outcome["error"] = self.env._("A refresh of %s is already running.", self.email)
+                return outcome
+            try:
+                account = self.with_env(self.env(cr=cr, su=True))
+                outcome.update(account._refresh_locked(settings, list_folders))
+            finally:
+                cr.execute("SELECT pg_advisory_unlock(%s, %s)", (SYNC_LOCK_CLASS, self.id))
+        # what the sync cursor wrote is not in this environment's cache
+        self.env.invalidate_all()
+        return outcome
+
+    def _refresh_locked(self, settings, list_folders):
+        counts = {"new": 0, "changed": 0, "removed": 0, "error": False}
+        cr = self.env.cr
+        try:
+            with connect(settings) as session:
+                stale = not self.folders_listed_at or (
+                    fields.Datetime.now() - self.folders_listed_at > FOLDER_LIST_MAX_AGE)
+                if list_folders or (list_folders is None and stale) or not self.folder_ids:
+                    self._sync_folder_list(session)
+                    commit(cr)
+                for folder in self.folder_ids.filtered("is_synced"):
+                    store = OdooSyncStore(folder)
+                    try:
+                        result = sync_folder(session, folder.name, folder._sync_state(), store)
+                    except core_errors.FolderNotFound:
+                        # deleted on the server by another client since the last LIST
+                        folder.unlink()
+                        commit(cr)
+                        continue
+                    counts["new"] += result.new
+                    counts["changed"] += result.changed
+                    counts["removed"] += result.removed
+        except core_errors.WebmailError as exc:
+            cr.rollback()
+            counts["error"] = self._error_message(exc)
+            _logger.info("Webmail refresh of account %s stopped: %s", self.id, exc)
+        now = fields.Datetime.now()
+        values = {"last_attempt_at": now, "last_error": counts["error"]}
+        if not counts["error"]:
+            values["last_sync_at"] = now
+        self.write(values)
+        if counts["new"] or counts["changed"] or counts["removed"]:
+            self.user_id._bus_send("vt_webmail.refreshed", {
+                "account_id": self.id,
+                "new": counts["new"], "changed": counts["changed"], "removed": counts["removed"],
+            })
+        commit(cr)
+        return counts
+
+    def _sync_folder_list(self, session):
+        """Mirror the server's folder list (LIST); INBOX and special-use folders are synced."""
+        self.ensure_one()
+        listed = {info.name: info for info in session.list_folders() if info.selectable}
+        existing = {folder.name: folder for folder in self.folder_ids}
+        for name, info in listed.items():
+            values = {
+                "delimiter": info.delimiter,
+                "role": info.role or False,
+                "sequence": ROLE_ORDER.get(info.role, 10),
+            }
+            if name in existing:
+                folder = existing[name]
+                changed = {k: v for k, v in values.items() if folder[k] != v}
+                if changed:
+                    folder.write(changed)
+            else:
+                self.env["vt_webmail.folder"].create(dict(
+                    values, account_id=self.id, name=name, is_synced=bool(info.role),
+                ))
+        self.folder_ids.filtered(lambda f: f.name not in listed).unlink()
+        self.folders_listed_at = fields.Datetime.now()
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    def _read_secret(self, field_name):
+        """Decrypt one of this account's secrets, for its owner or the server's own jobs."""
+        self.ensure_one()
+        if not (self.env.su or self.user_id == self.env.user):
+            # administrators may fix settings, never use or read someone else's password
+            raise AccessError(self.env._("Only the owner of a mail account can use it."))
+        self.env.cr.execute(SQL(
+            "SELECT %s FROM %s WHERE id = %s",
+            SQL.identifier(SECRET_COLUMNS[field_name]), SQL.identifier(self._table), self.id,
+        ))
+        row = self.env.cr.fetchone()
+        try:
+            return secret_box.decrypt(self.env, row and row[0])
+        except secret_box.SecretUnavailable:
+            raise UserError(self.env._(
+                "The stored password of %s can no longer be decrypted (the encryption key "
+                "changed). Please enter it again.", self.email,
+            ))
+
+    def _imap_settings(self):
+        """The engine's connection settings for this account."""
+        self.ensure_one()
+        return ServerSettings(
+            host=self.imap_host.strip(),
+            port=self.imap_port or DEFAULT_PORTS[self.security],
+            login=self.login,
+            password=self._read_secret("password"),
+            security=self.security,
+            verify_certificate=self.verify_certificate,
+            ca_pem=self.ca_certificate or None,
+            timeout=self._network_timeout(),
+        )
+
+    def _network_timeout(self):
+        """Seconds any IMAP or SMTP operation may wait (system parameter, default 30)."""
+        # sudo: a technical setting, not a secret
+        value = self.env["ir.config_parameter"].sudo().get_param("vt_webmail.timeout", "30")
+        try:
+            return max(float(value), 0.1)
+        except ValueError:
+            return 30.0
+
+    def _error_message(self, exc):
+        """A translated, plain-words sentence for an engine error."""
+        host = exc.host or self.imap_host
+        messages = {
+            "host_not_found": self.env._(
+                "The server name %s could not be found. Check the spelling.", host),
+            "connection_refused": self.env._(
+                "%s refused the connection. Check the port and the security mode.", host),
+            "timeout": self.env._(
+                "%s did not answer in time. Check the server name, port and your network.", host),
+            "tls_failed": self.env._(
+                "The secure connection to %s could not be set up (TLS handshake failed). "
+                "Check the security mode and port.", host),
+            "certificate_untrusted": self.env._(
+                "The certificate of %s is not trusted: it was not signed by a known authority. "
+                "Add the authority's certificate or turn off certificate validation.", host),
+            "hostname_mismatch": self.env._(
+                "The certificate of the server is not valid for the name %s. Use the name "
+                "written in the certificate.", host),
+            "starttls_unavailable": self.env._(
+                "%s does not offer STARTTLS. Choose SSL/TLS or no encryption.", host),
+            "login_rejected": self.env._(
+                "%s rejected the user name or password.", host),
+            "server_gone": self.env._(
+                "The connection to %s was lost. The next refresh will continue where this "
+                "one stopped.", host),
+            "protocol_error": self.env._(
+                "%(host)s sent an answer that could not be understood: %(detail)s",
+                host=host, detail=exc.detail or ""),
+            "folder_not_found": self.env._(
+                "The folder does not exist on %s any more.", host),
+            "message_gone": self.env._(
+                "This message is no longer on the server (another mail client moved or "
+                "deleted it)."),
+            "message_too_large": self.env._(
+                "This message is too large to be shown here: %s", exc.detail or ""),
+        }
+        return messages.get(exc.code) or self.env._("Mail server error: %s", str(exc))

@@ -1,0 +1,111 @@
+from odoo import api, fields, models
+from odoo.exceptions import AccessError
+from odoo.tools import SQL
+
+from ..core.sync import FolderState
+from .bigint_field import BigInteger
+
+#: Roles synced by default, and their order in the folder list.
+ROLE_ORDER = {"inbox": 0, "drafts": 1, "sent": 2, "archive": 3, "junk": 4, "trash": 5}
+ROLES = [
+    ("inbox", "Inbox"),
+    ("sent", "Sent"),
+    ("drafts", "Drafts"),
+    ("trash", "Trash"),
+    ("junk", "Junk"),
+    ("archive", "Archive"),
+]
+#: Fields the owner may change through ``write``; everything else mirrors the server.
+USER_WRITABLE = {"is_synced"}
+
+
+class VtWebmailFolder(models.Model):
+    _name = "vt_webmail.folder"
+    _description = "Webmail folder"
+    _order = "account_id, sequence, name"
+
+    account_id = fields.Many2one("vt_webmail.account", required=True, ondelete="cascade",
+                                 index=True, readonly=True)
+    user_id = fields.Many2one(related="account_id.user_id", store=True, index=True)
+    name = fields.Char(string="IMAP name", required=True, readonly=True,
+                       help="The folder's full name on the server.")
+    label = fields.Char(compute="_compute_label", help="The last part of the folder's name.")
+    delimiter = fields.Char(readonly=True)
+    role = fields.Selection(ROLES, readonly=True)
+    sequence = fields.Integer(default=10, readonly=True)
+    is_synced = fields.Boolean(
+        string="Synced", default=False,
+        help="Synced folders are refreshed automatically. The inbox and the special folders "
+             "(sent, drafts, trash, junk, archive) are synced by default.",
+    )
+    uidvalidity = BigInteger(string="UIDVALIDITY", readonly=True, copy=False)
+    uidnext = BigInteger(string="UIDNEXT", readonly=True, copy=False,
+                         help="UIDNEXT when the last complete refresh ended.")
+    highestmodseq = BigInteger(string="HIGHESTMODSEQ", readonly=True, copy=False)
+    message_count = fields.Integer(readonly=True)
+    unread_count = fields.Integer(readonly=True)
+    last_sync_at = fields.Datetime(readonly=True)
+
+    _sql_constraints = [
+        ("account_name_unique", "UNIQUE(account_id, name)",
+         "A folder name appears once per account."),
+    ]
+
+    @api.depends("name", "delimiter")
+    def _compute_label(self):
+        for folder in self:
+            name = folder.name or ""
+            folder.label = name.rsplit(folder.delimiter, 1)[-1] if folder.delimiter else name
+
+    @api.depends("label", "unread_count", "role")
+    def _compute_display_name(self):
+        role_labels = dict(self._fields["role"]._description_selection(self.env))
+        for folder in self:
+            label = role_labels[folder.role] if folder.role else folder.label
+            if folder.unread_count:
+                folder.display_name = f"{label} ({folder.unread_count})"
+            else:
+                folder.display_name = label
+
+    def write(self, vals):
+        if not self.env.su and set(vals) - USER_WRITABLE:
+            raise AccessError(self.env._(
+                "Folders mirror the mail server; only their synchronisation can be turned on "
+                "or off here."))
+        return super().write(vals)
+
+    def unlink(self):
+        messages = self.env["vt_webmail.message"].sudo().search([("folder_id", "in", self.ids)])
+        messages._purge_attachments()
+        return super().unlink()
+
+    # -- helpers ---------------------------------------------------------------------------------
+
+    def _sync_state(self):
+        self.ensure_one()
+        return FolderState(
+            uidvalidity=self.uidvalidity or None,
+            uidnext=self.uidnext or None,
+            highestmodseq=self.highestmodseq or None,
+        )
+
+    def _update_counts(self):
+        """Recount messages and unread ones from the cache (one query)."""
+        if not self:
+            return
+        self.env.cr.execute(SQL(
+            """
+            UPDATE vt_webmail_folder f
+               SET message_count = COALESCE(c.total, 0), unread_count = COALESCE(c.unread, 0)
+              FROM vt_webmail_folder f2
+         LEFT JOIN (SELECT folder_id, count(*) AS total,
+                           count(*) FILTER (WHERE NOT is_seen) AS unread
+                      FROM vt_webmail_message WHERE folder_id IN %(ids)s
+                  GROUP BY folder_id) c ON c.folder_id = f2.id
+             WHERE f.id = f2.id AND f.id IN %(ids)s
+               AND (f.message_count IS DISTINCT FROM COALESCE(c.total, 0)
+                    OR f.unread_count IS DISTINCT FROM COALESCE(c.unread, 0))
+            """,
+            ids=tuple(self.ids),
+        ))
+        self.invalidate_recordset(["message_count", "unread_count", "display_name"])
