@@ -1,4 +1,4 @@
-"""Mail parsing: header blocks for the message list.
+"""Mail parsing: header blocks for the message list, whole messages for reading.
 
 :func:`parse_list_headers` turns the raw bytes of ``BODY.PEEK[HEADER.FIELDS (...)]`` into the
 fields of the message list. It is on the sync's hot path (every message of a first sync), so it
@@ -7,12 +7,29 @@ encoded words (``email.header``), address lists and dates (``email.utils``). Raw
 kept (UTF-8 when they are, else Windows-1252), where ENVELOPE would drop them. A header that
 cannot be decoded never loses the mail: the field keeps what could be read and ``note`` says
 what went wrong.
+
+:func:`parse_message` reads a whole message (``BODY.PEEK[]``) into a :class:`ParsedMessage`:
+the list headers again, the HTML and text bodies, the attachments and inline images, and notes
+on whatever was damaged. It uses the modern ``email`` API (``policy.default``, ``get_body``) for
+the MIME tree but decodes payloads and charsets itself, so that no mail, however broken, makes
+it raise.
 """
 
+import base64
+import binascii
+import codecs
+import email
+import email.errors
 import email.header
+import email.policy
 import email.utils
+import functools
+import mimetypes
 import re
+import urllib.parse
 from dataclasses import dataclass, field
+
+from .html import html_to_text, text_to_html
 
 _ENCODED_WORD = re.compile(rb"=\?[^?\s]+\?[bBqQ]\?[^?\s]*\?=")
 _SPACE_BETWEEN_WORDS = re.compile(r"(\?=)\s+(=\?)")
@@ -69,6 +86,9 @@ def decode_words(text):
     return "".join(decoded)
 
 
+# A mailbox has few distinct From/To/Cc values (colleagues, lists, one's own address), and
+# parsing an address list is most of this module's time on the sync's hot path: cache it.
+@functools.lru_cache(maxsize=8192)
 def format_addresses(text):
     """Normalise an address list to ``Name <addr>, addr2`` (group syntax tolerated)."""
     if not text:
@@ -135,3 +155,473 @@ def parse_list_headers(raw):
         except (TypeError, ValueError, IndexError, OverflowError):
             result.notes.append("unreadable date header")
     return result
+
+
+# -- whole messages -----------------------------------------------------------------------------
+
+#: Multipart nesting deeper than this is not read (real mail nests 3 or 4 levels; a mail bomb
+#: nests thousands).
+MAX_DEPTH = 40
+
+_CRLF_COMPAT = email.policy.compat32.clone(linesep="\r\n", max_line_length=0)
+_CID_REFERENCE = re.compile(r"""cid:\s*([^"'\s)>]+)""", re.IGNORECASE)
+_UNSAFE_FILENAME = re.compile(r"[\x00-\x1f\x7f/\\:*?\"<>|]+")
+_BASE64_NOISE = re.compile(rb"[^A-Za-z0-9+/]")
+_WHITESPACE = re.compile(rb"\s+")
+
+#: Charset labels read the way browsers do (WHATWG Encoding Standard): mail says "ISO-8859-1"
+#: or "us-ascii" and means Windows-1252, says "GB2312" and means GBK, and so on.
+_CHARSET_ALIASES = {
+    "iso-8859-1": "cp1252", "iso8859-1": "cp1252", "latin1": "cp1252", "latin-1": "cp1252",
+    "l1": "cp1252", "iso_8859-1": "cp1252", "iso-8859-9": "cp1254", "latin5": "cp1254",
+    "iso-8859-11": "cp874", "tis-620": "cp874", "windows-874": "cp874",
+    "gb2312": "gb18030", "gbk": "gb18030", "x-gbk": "gb18030",
+    "euc-kr": "cp949", "ks_c_5601-1987": "cp949",
+    "shift_jis": "cp932", "shift-jis": "cp932", "sjis": "cp932", "x-sjis": "cp932",
+    "big5": "big5hkscs", "x-mac-roman": "mac-roman",
+}
+_ASCII_LABELS = {"", "us-ascii", "ascii", "ansi_x3.4-1968", "iso646-us", "us", "default",
+                 "unknown-8bit", "x-unknown", "unknown", "x-user-defined"}
+#: Text codecs that are not character sets: a mail that names one gets the fallback.
+_NOT_CHARSETS = {"unicode-escape", "raw-unicode-escape", "idna", "punycode", "undefined"}
+
+_STRUCTURE_DEFECTS = (
+    email.errors.NoBoundaryInMultipartDefect,
+    email.errors.StartBoundaryNotFoundDefect,
+    email.errors.MultipartInvariantViolationDefect,
+)
+_DEFECT_NOTES = {
+    email.errors.NoBoundaryInMultipartDefect: "a multipart section has no boundary",
+    email.errors.StartBoundaryNotFoundDefect:
+        "the MIME boundary was not found: the parts could not be separated",
+    email.errors.CloseBoundaryNotFoundDefect: "the message ends early (a MIME part is not closed)",
+    email.errors.MultipartInvariantViolationDefect: "a multipart section has no parts",
+    email.errors.FirstHeaderLineIsContinuationDefect: "the header block is malformed",
+    email.errors.MissingHeaderBodySeparatorDefect: "the header block is malformed",
+    email.errors.InvalidMultipartContentTransferEncodingDefect:
+        "a multipart section declares a transfer encoding",
+}
+
+
+@dataclass
+class MailPart:
+    """One attachment or inline image of a message.
+
+    :attr filename: a safe file name (no directory part); made up when the mail gives none
+    :attr content_type: lower-case ``type/subtype``
+    :attr data: the decoded bytes (an attached mail: its RFC 5322 bytes)
+    :attr content_id: the ``Content-ID`` without ``<>``, or None
+    :attr inline: True when the HTML body shows this part (``cid:`` reference), so a viewer
+        need not list it among the downloads
+    """
+
+    filename: str
+    content_type: str
+    data: bytes = field(repr=False)
+    content_id: str = None
+    inline: bool = False
+
+    @property
+    def size(self):
+        return len(self.data)
+
+
+@dataclass
+class ParsedMessage:
+    """A message read by :func:`parse_message`.
+
+    :attr headers: :class:`ListHeaders` of the message's header block
+    :attr html: the HTML body as sent (not sanitised: see :func:`.html.prepare_body`); made
+        from the text body when the mail has no HTML
+    :attr text: the text body; made from the HTML body when the mail has no text
+    :attr attachments: :class:`MailPart` list, inline images included
+    :attr notes: what could not be read, in plain English (header notes included)
+    """
+
+    headers: ListHeaders
+    html: str = ""
+    text: str = ""
+    attachments: list = field(default_factory=list)
+    notes: list = field(default_factory=list)
+
+    def find_cid(self, content_id):
+        """The part whose Content-ID is ``content_id`` (with or without ``<>``), or None."""
+        wanted = (content_id or "").strip().strip("<>").strip()
+        if not wanted:
+            return None
+        for part in self.attachments:
+            if part.content_id == wanted:
+                return part
+        lowered = wanted.lower()
+        return next((part for part in self.attachments
+                     if part.content_id and part.content_id.lower() == lowered), None)
+
+
+def decode_text(data, charset):
+    """Decode body bytes declared in ``charset``; never raises.
+
+    Labels are read as browsers read them (``ISO-8859-1`` is Windows-1252, ...). No label,
+    ``us-ascii`` or an unknown label: UTF-8 when the bytes are valid UTF-8, else Windows-1252.
+    Bytes that are not valid in the declared charset become U+FFFD replacement characters.
+
+    :param data: bytes
+    :param charset: the declared charset label, or None
+    :returns: ``(text, note)``; ``note`` is None, or says what was wrong in plain English
+    """
+    label = (charset or "").strip().strip("\"';").strip().lower()
+    if label in _ASCII_LABELS:
+        return decode_bytes(data), None
+    name = _CHARSET_ALIASES.get(label, label)
+    try:
+        codec = codecs.lookup(name)
+    except LookupError:
+        codec = None
+    if codec is None or not codec._is_text_encoding or codec.name in _NOT_CHARSETS:
+        return decode_bytes(data), f"unknown charset {label[:40]!r}: read as UTF-8 or Windows-1252"
+    try:
+        return data.decode(codec.name), None
+    except UnicodeDecodeError:
+        return (data.decode(codec.name, "replace"),
+                f"the text is not valid {label[:40]}: unreadable characters were replaced")
+    except Exception:  # a few codecs raise other errors on bad input
+        return decode_bytes(data), f"the text could not be decoded as {label[:40]}"
+
+
+def parse_message(raw):
+    """Parse a whole RFC 5322 message.
+
+    Uses ``email.message_from_bytes(raw, policy=email.policy.default)`` and ``get_body`` to find
+    the bodies, falling back to the ``compat32`` policy when the modern parser gives up; headers
+    come from :func:`parse_list_headers`, so a header that ``policy.default`` cannot parse
+    (``Message-Id: <>`` raises IndexError on Python 3.11) costs nothing.
+
+    * bodies: ``html`` and ``text``; each is derived from the other when missing (text -> HTML
+      with line breaks, quotes and clickable links, escaped). Inline text parts after the body
+      (mailing-list footers, Apple Mail's split HTML) are appended to it.
+    * attachments: every other leaf part; an attached mail (``message/rfc822``) is one part named
+      after its subject plus ``.eml``, its sub-parts are not listed.
+    * damage: charsets that lie (replacement characters), unknown charsets (UTF-8 or
+      Windows-1252), truncated base64 (what can be decoded), missing boundaries (the raw text
+      is shown), all said in ``notes``.
+
+    :param raw: the message bytes (``BODY[]``)
+    :returns: :class:`ParsedMessage`; never raises
+    """
+    result = ParsedMessage(headers=ListHeaders())
+    try:
+        _parse_into(result, raw)
+    except Exception as exc:  # a mail must always be shown, even half read
+        result.notes.append(f"the message could not be read completely ({type(exc).__name__})")
+    try:
+        if not result.html and result.text:
+            result.html = text_to_html(result.text)
+        elif not result.text and result.html:
+            result.text = html_to_text(result.html)
+    except Exception:
+        result.notes.append("the body could not be converted")
+    result.notes = list(dict.fromkeys(result.notes))
+    return result
+
+
+def _parse_into(result, raw):
+    if isinstance(raw, str):
+        raw = raw.encode("utf-8", "surrogateescape")
+    raw = bytes(raw or b"")
+    header_block, body_start = _split_head(raw)
+    result.headers = parse_list_headers(header_block)
+    result.notes.extend(result.headers.notes)
+
+    message = _message_from_bytes(raw, result.notes)
+    if message is None:
+        result.text = decode_text(raw[body_start:], None)[0]
+        result.notes.append("the MIME structure could not be read: the raw text is shown")
+        return
+
+    nodes, leaves = _walk(message, result.notes)
+    html_part, text_part = _find_bodies(message, leaves)
+    extra_html, extra_text = [], []
+    text_alternative = None  # the multipart/alternative that holds the text body
+    for part, ancestors in leaves:
+        if part is text_part:
+            text_alternative = next((a for a in reversed(ancestors)
+                                     if _content_type(a) == "multipart/alternative"), None)
+    for index, (part, ancestors) in enumerate(leaves, 1):
+        content_type = _content_type(part)
+        if content_type.startswith("multipart/"):
+            content_type = "text/plain"  # its boundary was not found: show its raw text
+        if part is html_part:
+            result.html = _part_text(part, result.notes)
+            continue
+        if part is text_part:
+            result.text = _part_text(part, result.notes)
+            continue
+        parent_type = _content_type(ancestors[-1]) if ancestors else ""
+        inline_text = (content_type in ("text/plain", "text/html")
+                       and not _is_attachment(part) and not _safe(part.get_filename))
+        if inline_text and parent_type in ("multipart/alternative", "multipart/related"):
+            continue  # another rendering of the body already shown
+        if inline_text and parent_type.startswith("multipart/") and (html_part or text_part):
+            content = _part_text(part, result.notes)
+            if content_type == "text/html":
+                extra_html.append(content)
+                if text_alternative is None or text_alternative not in ancestors:
+                    extra_text.append(html_to_text(content))
+            else:
+                extra_html.append(text_to_html(content))
+                if text_alternative is None or text_alternative not in ancestors:
+                    extra_text.append(content)
+            continue
+        result.attachments.append(_attachment(part, content_type, index, result.notes))
+
+    if extra_html:
+        if not result.html and result.text:
+            result.html = text_to_html(result.text)
+        result.html = "\n".join([result.html, *extra_html])
+    if extra_text and result.text:
+        result.text = "\n\n".join([result.text, *extra_text])
+
+    # a cid: URL is URL-encoded (RFC 2392); compare without case, as mail clients do
+    referenced = {_strip_cid(urllib.parse.unquote(ref)).lower()
+                  for ref in _CID_REFERENCE.findall(result.html)}
+    for part in result.attachments:
+        part.inline = bool(part.content_id) and part.content_id.lower() in referenced
+
+    for node in nodes:
+        for defect in getattr(node, "defects", ()):
+            note = _DEFECT_NOTES.get(type(defect))
+            if note:
+                result.notes.append(note)
+
+
+def _split_head(raw):
+    """``(header block, offset of the body)`` of a raw message."""
+    if raw.startswith((b"\r\n", b"\n")):
+        return b"", raw.index(b"\n") + 1
+    ends = [(index, len(sep)) for sep in (b"\r\n\r\n", b"\n\n", b"\n\r\n")
+            if (index := raw.find(sep)) >= 0]
+    if not ends:
+        return raw, len(raw)
+    index, length = min(ends)
+    return raw[:index + length], index + length
+
+
+def _message_from_bytes(raw, notes):
+    """The MIME tree of ``raw``: ``policy.default``, or ``compat32`` when that reads it better.
+
+    The modern header parser loses some boundaries that the legacy one reads (Outlook's
+    unquoted ``boundary=----=_NextPart_...``), and it has crashed on hostile input.
+    """
+    try:
+        modern = email.message_from_bytes(raw, policy=email.policy.default)
+    except Exception:  # the modern parser has bugs on hostile input
+        modern = None
+    modern_damage = _structure_damage(modern) if modern is not None else None
+    if modern_damage == 0:
+        return modern
+    try:
+        legacy = email.message_from_bytes(raw, policy=email.policy.compat32)
+    except Exception:
+        legacy = None
+    if modern is None:
+        if legacy is not None:
+            notes.append("the MIME structure is damaged: read in compatibility mode")
+        return legacy
+    if legacy is not None and _structure_damage(legacy) < modern_damage:
+        return legacy
+    return modern
+
+
+def _structure_damage(message):
+    """How many boundaries went missing in ``message`` (0: the tree is sound)."""
+    try:
+        return sum(isinstance(defect, _STRUCTURE_DEFECTS)
+                   for part in message.walk() for defect in part.defects)
+    except Exception:
+        return 1_000_000
+
+
+def _walk(message, notes):
+    """All nodes and the leaf parts (``(part, ancestors)``) in document order, no recursion.
+
+    An attached message (``message/*``) is a leaf; a multipart whose boundary was not found
+    (its payload is a string) is a leaf too, shown as text.
+    """
+    nodes, leaves = [], []
+    stack = [(message, ())]
+    while stack:
+        part, ancestors = stack.pop()
+        nodes.append(part)
+        payload = _safe(part.get_payload)
+        maintype = _content_type(part).partition("/")[0]
+        if maintype == "multipart" and isinstance(payload, list):
+            if len(ancestors) >= MAX_DEPTH:
+                notes.append(f"parts nested deeper than {MAX_DEPTH} levels were not read")
+                continue
+            stack.extend((child, (*ancestors, part)) for child in reversed(payload))
+        else:
+            leaves.append((part, ancestors))
+    return nodes, leaves
+
+
+def _find_bodies(message, leaves):
+    """``(html part, text part)``: ``get_body`` first, then the first inline text leaves."""
+    html_part = text_part = None
+    found = False
+    if hasattr(message, "get_body"):
+        try:
+            html_part = message.get_body(("html",))
+            text_part = message.get_body(("plain",))
+            found = True
+        except Exception:  # a broken header inside the tree
+            html_part = text_part = None
+    if found and (html_part is not None or text_part is not None):
+        return html_part, text_part
+    for part, ancestors in leaves:
+        if _is_attachment(part) or any(_content_type(a) == "message/rfc822" for a in ancestors):
+            continue
+        content_type = _content_type(part)
+        if content_type == "text/html" and html_part is None:
+            html_part = part
+        elif text_part is None and (content_type == "text/plain"
+                                    or content_type.startswith("multipart/")):
+            text_part = part  # a multipart without boundary: its raw text
+    return html_part, text_part
+
+
+def _part_text(part, notes):
+    data = _payload_bytes(part, notes)
+    charset = None if _content_type(part).startswith("multipart/") else _safe(
+        part.get_content_charset)
+    text, note = decode_text(data, charset)
+    if note:
+        notes.append(note)
+    return text.replace("\r\n", "\n")
+
+
+def _payload_bytes(part, notes):
+    """The decoded payload; base64 that the stdlib gives up on is decoded as far as it goes."""
+    cte = (str(_header(part, "content-transfer-encoding") or "")).strip().lower()
+    if cte == "base64":
+        payload = _safe(part.get_payload)
+        if isinstance(payload, str):
+            return _decode_base64(payload.encode("ascii", "surrogateescape"), notes)
+    data = _safe(lambda: part.get_payload(decode=True))
+    if isinstance(data, bytes):
+        return data
+    payload = _safe(part.get_payload)
+    if isinstance(payload, str):
+        return payload.encode("utf-8", "surrogateescape")
+    return b""
+
+
+def _decode_base64(encoded, notes):
+    try:  # the common case, at C speed: clean base64 in lines
+        return base64.b64decode(encoded.translate(None, b" \t\r\n"), validate=True)
+    except (binascii.Error, ValueError):
+        return _decode_damaged_base64(encoded, notes)
+
+
+def _decode_damaged_base64(encoded, notes):
+    """What can be read of base64 with stray characters or a missing end."""
+    stripped = _WHITESPACE.sub(b"", encoded)
+    data_chars = stripped.partition(b"=")[0]  # padding ends the data
+    cleaned = _BASE64_NOISE.sub(b"", data_chars)
+    damaged = cleaned != data_chars or len(stripped) % 4 != 0
+    cleaned = cleaned[:len(cleaned) - (len(cleaned) % 4 == 1)]  # a lone char holds no byte
+    try:
+        data = base64.b64decode(cleaned + b"=" * (-len(cleaned) % 4))
+    except (binascii.Error, ValueError):
+        data, damaged = b"", True
+    if damaged:
+        notes.append("a base64-encoded part is damaged or truncated: what could be read is kept")
+    return data
+
+
+def _attachment(part, content_type, index, notes):
+    content_id = _strip_cid(_header(part, "content-id")) or None
+    if content_type.startswith("message/"):
+        data = _message_bytes(part)
+        name = _message_filename(data, content_type)
+    else:
+        data = _payload_bytes(part, notes)
+        name = _clean_filename(_safe(part.get_filename))
+        if not name:
+            stem = "image" if content_type.startswith("image/") else "attachment"
+            extension = mimetypes.guess_extension(content_type, strict=False) or ".bin"
+            name = f"{stem}-{index}{extension}"
+    return MailPart(filename=name, content_type=content_type, data=data, content_id=content_id)
+
+
+def _message_bytes(part):
+    """The RFC 5322 bytes of an attached message (regenerated; CRLF line ends)."""
+    payload = _safe(part.get_payload)
+    if isinstance(payload, list) and payload:
+        chunks = []
+        for sub in payload:
+            # compat32 writes the headers back as they came; policy.default would parse them
+            chunk = _safe(lambda sub=sub: sub.as_bytes(policy=_CRLF_COMPAT))
+            if chunk is not None:
+                chunks.append(chunk)
+        data = b"\r\n".join(chunks)
+    else:
+        data = _safe(lambda: part.get_payload(decode=True)) or b""
+    if data and not data.endswith(b"\n"):
+        data += b"\r\n"
+    return data
+
+
+def _message_filename(data, content_type):
+    if content_type == "message/delivery-status":
+        return "delivery-status.txt"
+    subject = parse_list_headers(_split_head(data)[0]).subject
+    return (_clean_filename(subject)[:120].strip() or "message") + ".eml"
+
+
+def _clean_filename(name):
+    if not name or not isinstance(name, str):
+        return ""
+    if "=?" in name:
+        name = decode_words(name)
+    name = re.split(r"[/\\]", name)[-1]
+    return " ".join(_UNSAFE_FILENAME.sub(" ", name).split())[:255].strip(" .") or ""
+
+
+def _strip_cid(value):
+    """A Content-ID without its ``<>`` and spaces (``""`` for none)."""
+    return str(value or "").strip().strip("<>").strip()
+
+
+def _content_type(part):
+    value = _safe(part.get_content_type)
+    if value:
+        return value
+    raw = _header(part, "content-type") or "text/plain"
+    return str(raw).partition(";")[0].strip().lower() or "text/plain"
+
+
+def _is_attachment(part):
+    return _safe(part.get_content_disposition) == "attachment"
+
+
+def _header(part, name):
+    """A header of ``part`` as text; the raw value when ``policy.default`` cannot parse it."""
+    try:
+        value = part.get(name)
+    except Exception:  # policy.default could not parse it: read it raw
+        return _raw_header(part, name)
+    return None if value is None else str(value)
+
+
+def _raw_header(part, name):
+    for key, value in _safe(part.raw_items, ()) or ():
+        if key.lower() == name:
+            return decode_words(str(value))
+    return None
+
+
+def _safe(function, default=None):
+    """``function()``, or ``default`` when the email package trips over the input."""
+    try:
+        return function()
+    except Exception:  # parsing hostile mail: any error means "not readable"
+        return default

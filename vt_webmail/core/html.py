@@ -1,0 +1,591 @@
+"""Mail HTML made safe to show inside the web client, and plain text <-> HTML.
+
+:func:`prepare_body` is the mail-specific pass over an HTML body, before Odoo's generic
+``html_sanitize`` has the last word. It removes what runs code or submits data (scripts, frames,
+plugins, forms and their controls, ``on*`` handlers, ``javascript:`` and other non-web URLs,
+``<meta>`` refresh, ``<base>``), points ``cid:`` images at the URLs that serve the attached parts,
+and, unless remote images are allowed, keeps the browser from loading anything from the network
+by itself: no tracking pixel fires and no read receipt is leaked by merely opening a mail.
+
+Decisions, and why:
+
+* ``<style>`` blocks are dropped (``keep_style=True`` keeps them, cleaned): a mail's style sheet
+  applies to the whole page it is injected into and could restyle or hide the web client, and
+  Odoo's ``html_sanitize`` kills them anyway. ``class`` attributes go with them (they only meant
+  something to those style sheets, and would otherwise pick up the web client's Bootstrap
+  classes). Inline ``style`` attributes stay, cleaned of ``url()`` loads, ``expression()``,
+  bindings and ``position: fixed|sticky|absolute`` (a mail must not overlay the page).
+* ``id``, ``name`` and ``data-*`` attributes are dropped: ids and names of injected markup can
+  clobber the page's own DOM names (``document.cookie`` shadowed by ``<img name=cookie>``), and
+  ``data-*`` attributes may mean something to the web client's widgets.
+* Only ``http``, ``https``, ``mailto`` and ``tel`` links are kept; relative links would point at
+  the Odoo server itself. Links open in a new tab without a referrer.
+* Blocked resources are kept in ``data-vt-remote-<attribute>`` (``src``, ``srcset``,
+  ``background``, ``poster``, ``style``) so a viewer can load them later on request.
+"""
+
+import html as std_html
+import re
+import urllib.parse
+from dataclasses import dataclass
+
+import lxml.html
+from lxml import etree
+
+#: Elements removed with everything inside them.
+KILL_TAGS = frozenset({
+    "script", "noscript", "iframe", "frame", "frameset", "noframes", "object", "embed",
+    "applet", "param", "base", "meta", "link", "title", "head", "template", "portal",
+    "fencedframe", "svg", "math", "xmp", "plaintext", "noembed", "input", "button", "select",
+    "option", "optgroup", "datalist", "textarea", "keygen", "isindex", "style",
+})
+#: Elements replaced by their content.
+UNWRAP_TAGS = frozenset({"form", "fieldset", "legend", "label", "html"})
+#: Attributes dropped wherever they appear.
+DROP_ATTRIBUTES = frozenset({
+    "id", "name", "form", "formaction", "action", "srcdoc", "ping", "http-equiv", "autofocus",
+    "autoplay", "contenteditable", "manifest", "integrity", "crossorigin", "nonce", "is",
+    "accesskey", "tabindex", "codebase", "classid", "archive", "profile", "data", "target",
+    "rel", "download", "usemap", "xmlns", "allow", "sandbox", "popover", "popovertarget",
+})
+#: Attributes whose value the browser loads by itself.
+RESOURCE_ATTRIBUTES = ("src", "background", "poster", "lowsrc", "dynsrc")
+LINK_SCHEMES = frozenset({"http", "https", "mailto", "tel"})
+REMOTE_ATTRIBUTE = "data-vt-remote-{}"
+
+_IMAGE_DATA = re.compile(r"data:image/(png|gif|jpe?g|webp|bmp|avif|x-icon)[;,]", re.IGNORECASE)
+_URL_NOISE = re.compile(r"[\x00-\x20\x7f]+")
+_SCHEME = re.compile(r"^([a-z][a-z0-9+.\-]*):", re.IGNORECASE)
+_XML_DECLARATION = re.compile(r"^\s*<\?xml[^>]*>", re.IGNORECASE)
+_XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+_TAG_NAME = re.compile(r"[a-z][a-z0-9]*(?:-[a-z0-9]+)*")
+_ATTRIBUTE_NAME = re.compile(r"[a-z][a-z0-9_-]*")
+_DANGEROUS_VALUE = re.compile(r"^(javascript|vbscript|livescript|data):", re.IGNORECASE)
+
+_CSS_COMMENT = re.compile(r"/\*.*?(\*/|$)", re.DOTALL)
+_CSS_ESCAPE = re.compile(r"\\([0-9a-fA-F]{1,6})[ \t\r\n\f]?|\\(.)", re.DOTALL)
+_CSS_URL = re.compile(
+    r"""url\(\s*(?:"([^"]*)"?|'([^']*)'?|([^)'"\s]*))\s*\)?""", re.IGNORECASE)
+_CSS_IMAGE_SET = re.compile(r"(?:-webkit-)?image-set\((?:[^()]|\([^()]*\))*\)?", re.IGNORECASE)
+_CSS_STRING = re.compile(r""""([^"]*)"|'([^']*)'""")
+_CSS_IMPORT = re.compile(r"@import[^;]*;?", re.IGNORECASE)
+_CSS_DANGER = re.compile(
+    r"expression\s*\(|javascript:|vbscript:|-moz-binding|behaviou?r\s*:|@import|@namespace",
+    re.IGNORECASE)
+_CSS_POSITION = re.compile(
+    r"position\s*:\s*(?:fixed|sticky|absolute)\s*(?:!\s*important)?\s*;?", re.IGNORECASE)
+#: Left in a cleaned style only if something escaped the rewriting: then nothing is kept.
+_CSS_RESIDUE = re.compile(r"url\(|image-set\(|//|\\", re.IGNORECASE)
+_PLACEHOLDER = re.compile("\x00(\\d+)\x00")
+
+_LINK = re.compile(r"""(?:https?://|mailto:)[^\s<>"'\x00-\x1f]+""", re.IGNORECASE)
+_TRAILING_PUNCTUATION = ".,;:!?'\"*_]}>"
+_QUOTE_PREFIX = re.compile(r"^((?:[ \t]?>)+)[ \t]?")
+_BLOCKQUOTE_STYLE = "margin:0 0 0 0.8ex;border-left:2px solid #ccc;padding-left:1ex"
+
+_BLOCK_TAGS = frozenset({
+    "address", "article", "aside", "blockquote", "center", "dd", "details", "div", "dl", "dt",
+    "figcaption", "figure", "footer", "h1", "h2", "h3", "h4", "h5", "h6", "header", "hr", "li",
+    "main", "nav", "ol", "p", "pre", "section", "summary", "table", "tbody", "tfoot", "thead",
+    "tr", "ul", "caption",
+})
+_PARAGRAPH_TAGS = frozenset({"p", "h1", "h2", "h3", "h4", "h5", "h6", "table", "ul", "ol",
+                             "blockquote", "pre", "dl", "hr"})
+_SKIP_TEXT_TAGS = frozenset({"script", "style", "head", "title", "template", "noscript"})
+
+
+@dataclass
+class PreparedBody:
+    """The result of :func:`prepare_body`.
+
+    :attr html: the cleaned HTML, one ``<div>`` (``""`` for an empty body)
+    :attr has_remote_images: the body refers to remote resources (images, backgrounds, CSS
+        images), whether they were blocked or allowed: a viewer offers "show images" when this
+        is True and they were blocked
+    """
+
+    html: str
+    has_remote_images: bool = False
+
+
+def prepare_body(html, cid_urls=None, allow_remote_images=False, *, keep_style=False):
+    """Clean a mail's HTML body for display in the web client.
+
+    :param html: the HTML as sent: a fragment or a whole document (bytes are read as UTF-8)
+    :param cid_urls: ``{content_id: url}`` serving the message's inline parts; a ``cid:``
+        reference (any case, with or without ``<>``, URL-encoded or not) is rewritten to its
+        URL, and dropped when unknown
+    :param allow_remote_images: let the browser load remote images, backgrounds and CSS images;
+        when False they are moved to ``data-vt-remote-*`` attributes
+    :param keep_style: keep cleaned ``<style>`` blocks and ``class`` attributes (only for a
+        viewer that isolates the body, e.g. in a sandboxed iframe)
+    :returns: :class:`PreparedBody`; never raises (worst case: the text, escaped)
+    """
+    try:
+        return _prepare(html, cid_urls or {}, allow_remote_images, keep_style)
+    except Exception:  # hostile HTML must never break the reading of a mail
+        try:
+            return PreparedBody(text_to_html(html_to_text(html)), False)
+        except Exception:  # even the text could not be read: show the markup as text
+            return PreparedBody(text_to_html(re.sub(r"<[^>]*>", " ", str(html or ""))), False)
+
+
+def text_to_html(text):
+    """Plain text as HTML: escaped, line breaks kept, ``>`` quotes as blockquotes, and
+    ``http(s)://`` and ``mailto:`` URLs as links.
+
+    :param text: str (``None`` gives ``""``)
+    :returns: one ``<div>``, or ``""`` for empty text
+    """
+    if not text:
+        return ""
+    out = ["<div>"]
+    depth = 0
+    first = True
+    for line in str(text).splitlines():
+        match = _QUOTE_PREFIX.match(line)
+        level = match.group(1).count(">") if match else 0
+        if match:
+            line = line[match.end():]
+        if level != depth:
+            if level > depth:
+                out.append(f'<blockquote style="{_BLOCKQUOTE_STYLE}">' * (level - depth))
+            else:
+                out.append("</blockquote>" * (depth - level))
+            depth = level
+            first = True
+        if not first:
+            out.append("<br>\n")
+        first = False
+        out.append(_text_line_to_html(line))
+    out.append("</blockquote>" * depth)
+    out.append("</div>")
+    return "".join(out)
+
+
+def html_to_text(html):
+    """The readable text of an HTML body: paragraphs and line breaks kept, lists as ``- ``,
+    quotes as ``> ``, link targets in ``<>`` after their text when they differ from it.
+
+    :param html: str, a fragment or a document
+    :returns: str; never raises (unparseable markup: tags stripped)
+    """
+    if not html:
+        return ""
+    try:
+        root = _parse(html)
+    except Exception:  # unparseable markup: strip the tags
+        text = std_html.unescape(re.sub(r"<[^>]*>", " ", str(html)))
+        return "\n".join(" ".join(line.split()) for line in text.splitlines()).strip()
+    if root is None:
+        return ""
+    return _TextWriter().run(root)
+
+
+# -- prepare_body internals ---------------------------------------------------------------------
+
+class _Context:
+    def __init__(self, cid_urls, allow_remote, keep_style):
+        self.cid_urls = {_cid_key(key): url for key, url in cid_urls.items()}
+        self.cid_urls_lower = {key.lower(): url for key, url in self.cid_urls.items()}
+        self.allow_remote = allow_remote
+        self.keep_style = keep_style
+        self.has_remote = False
+
+    def cid_url(self, reference):
+        key = _cid_key(urllib.parse.unquote(reference))
+        return self.cid_urls.get(key) or self.cid_urls_lower.get(key.lower())
+
+
+def _cid_key(value):
+    value = str(value).strip()
+    if value[:4].lower() == "cid:":
+        value = value[4:]
+    return value.strip().strip("<>").strip()
+
+
+def _prepare(html, cid_urls, allow_remote, keep_style):
+    context = _Context(cid_urls, allow_remote, keep_style)
+    root = _parse(html)
+    if root is None:
+        return PreparedBody("", False)
+    body = root.find("body")
+    head = root.find("head")
+    styles = []
+    if keep_style:
+        styles = [style for container in (head, body) if container is not None
+                  for style in container.iter("style")]
+    if body is None:
+        return PreparedBody("", False)
+    kept_styles = []
+    for style in styles:
+        css = _clean_style_block(style.text or "", context)
+        if css:
+            element = etree.Element("style")
+            element.text = css
+            kept_styles.append(element)
+    # depth-first, children listed before their parent is cleaned (an unwrapped element's
+    # children move up) and never below a removed element
+    stack = [body]
+    while stack:
+        element = stack.pop()
+        children = list(element)
+        if _clean_element(element, context):
+            stack.extend(reversed(children))
+    body.tag = "div"
+    for index, style in enumerate(kept_styles):
+        body.insert(index, style)
+    result = lxml.html.tostring(body, encoding="unicode", method="html")
+    return PreparedBody(result, context.has_remote)
+
+
+def _parse(html):
+    """The ``<html>`` element of ``html`` (str or bytes), or None when there is nothing."""
+    if html is None:
+        return None
+    if isinstance(html, bytes):
+        html = html.decode("utf-8", "replace")
+    html = _XML_INVALID.sub("", _XML_DECLARATION.sub("", str(html)))
+    if not html.strip():
+        return None
+    parser = lxml.html.HTMLParser(remove_comments=True, remove_pis=True, huge_tree=True,
+                                  no_network=True, default_doctype=False)
+    try:
+        return lxml.html.document_fromstring(html, parser=parser)
+    except etree.ParserError:  # "Document is empty": only comments or nothing visible
+        return None
+
+
+def _clean_element(element, context):
+    """Clean one element; False when it was removed with its content."""
+    tag = element.tag.lower() if isinstance(element.tag, str) else None
+    if tag is None or tag in KILL_TAGS:  # None: a comment or PI the parser let through
+        element.drop_tree()
+        return False
+    _clean_attributes(element, tag, context)
+    # "<scr<script>" is an element named "scr<script" to libxml2 and to browsers alike: no
+    # name like that means anything, and serialised it reads like a tag that does
+    if tag in UNWRAP_TAGS or not _TAG_NAME.fullmatch(tag):
+        element.drop_tag()
+    return True
+
+
+def _clean_attributes(element, tag, context):
+    attributes = element.attrib
+    for name, value in list(attributes.items()):
+        lname = name.lower()
+        if (lname.startswith(("on", "data-")) or lname in DROP_ATTRIBUTES
+                or not _ATTRIBUTE_NAME.fullmatch(lname)  # "a<b", "xlink:href", ...
+                or (lname == "class" and not context.keep_style)):
+            del attributes[name]
+        elif lname == "href":
+            _clean_link(element, tag, name, value)
+        elif lname in RESOURCE_ATTRIBUTES:
+            _clean_resource(element, name, value, context)
+        elif lname in ("srcset", "imagesrcset"):
+            _clean_srcset(element, name, value, context)
+        elif lname == "style":
+            _clean_style_attribute(element, name, value, context)
+        elif _DANGEROUS_VALUE.match(_URL_NOISE.sub("", value)):
+            del attributes[name]
+    if tag in ("a", "area") and element.get("href"):
+        element.set("target", "_blank")
+        element.set("rel", "noopener noreferrer")
+
+
+def _scheme(url):
+    """``(scheme or "", cleaned url)``: control characters and spaces removed, as browsers do."""
+    cleaned = _URL_NOISE.sub("", url).replace("\\", "/")
+    match = _SCHEME.match(cleaned)
+    return (match.group(1).lower() if match else ""), cleaned
+
+
+def _url_kind(url):
+    """``"cid"``, ``"remote"`` (loaded from the network), ``"image-data"`` or ``"other"``."""
+    scheme, cleaned = _scheme(url)
+    if scheme == "cid":
+        return "cid"
+    if scheme in ("http", "https") or (not scheme and cleaned.startswith("//")):
+        return "remote"
+    if scheme == "data" and _IMAGE_DATA.match(cleaned):
+        return "image-data"
+    return "other"  # javascript:, file:, relative URLs (they would hit the Odoo server) ...
+
+
+def _clean_link(element, tag, name, value):
+    scheme, _cleaned = _scheme(value)
+    if tag in ("a", "area") and name == "href" and scheme in LINK_SCHEMES:
+        element.set(name, value.strip())
+    else:
+        del element.attrib[name]
+
+
+def _clean_resource(element, name, value, context):
+    kind = _url_kind(value)
+    if kind == "cid":
+        url = context.cid_url(value.strip()[4:])
+        if url:
+            element.set(name, url)
+        else:
+            del element.attrib[name]
+    elif kind == "remote":
+        context.has_remote = True
+        if not context.allow_remote:
+            del element.attrib[name]
+            element.set(REMOTE_ATTRIBUTE.format(name.lower()), value.strip())
+    elif kind != "image-data":
+        del element.attrib[name]
+
+
+def _clean_srcset(element, name, value, context):
+    candidates = [part.split()[0] for part in value.split(",") if part.split()]
+    kinds = {_url_kind(url) for url in candidates}
+    if kinds == {"remote"}:
+        context.has_remote = True
+        if not context.allow_remote:
+            del element.attrib[name]
+            element.set(REMOTE_ATTRIBUTE.format(name.lower()), value.strip())
+    else:  # cid:, data: and relative candidates: the src is the fallback that stays
+        del element.attrib[name]
+
+
+def _clean_style_attribute(element, name, value, context):
+    css, remote = _clean_css(value, context, allow_remote=context.allow_remote)
+    if remote:
+        context.has_remote = True
+    if css and css.strip(" ;"):
+        element.set(name, css)
+    else:
+        del element.attrib[name]
+    if remote and not context.allow_remote:
+        allowed, _remote = _clean_css(value, context, allow_remote=True)
+        if allowed:
+            element.set(REMOTE_ATTRIBUTE.format("style"), allowed)
+
+
+def _clean_style_block(css, context):
+    css = _CSS_IMPORT.sub("", _CSS_COMMENT.sub("", css))
+    cleaned, remote = _clean_css(css, context, allow_remote=context.allow_remote, block=True)
+    if remote:
+        context.has_remote = True
+    # a "<" could close the <style> element in the browser: CSS never needs one
+    return (cleaned or "").replace("<", "")
+
+
+def _clean_css(css, context, *, allow_remote, block=False):
+    """``(cleaned css or None, refers to remote resources)``.
+
+    ``url()`` and ``image-set()`` are rewritten (``cid:`` to its URL, remote ones kept only if
+    allowed, anything else to ``none``); a declaration block with script-like content, or with
+    anything the rewriting did not account for, is dropped whole (None).
+    """
+    css = _CSS_COMMENT.sub("", css)
+    # CSS escapes can spell "url(" or "expression(" in disguise: decode them first
+    css = _CSS_ESCAPE.sub(_css_unescape, css).replace("\x00", "")
+    if _CSS_DANGER.search(css):
+        return None, False
+    kept = []
+    remote = False
+
+    def keep(text):
+        kept.append(text)
+        return f"\x00{len(kept) - 1}\x00"
+
+    def replace_url(match):
+        nonlocal remote
+        url = next((group for group in match.groups() if group is not None), "")
+        kind = _url_kind(url)
+        if kind == "cid":
+            target = context.cid_url(url.strip()[4:])
+            return keep(f'url("{target}")') if target else "none"
+        if kind == "remote":
+            remote = True
+            return keep(f'url("{_css_string(url.strip())}")') if allow_remote else "none"
+        if kind == "image-data":
+            return keep(f'url("{_css_string(url.strip())}")')
+        return "none"
+
+    def replace_image_set(match):
+        nonlocal remote
+        inner = match.group(0)
+        urls = [u for m in _CSS_URL.finditer(inner) for u in m.groups() if u is not None]
+        urls += [s for m in _CSS_STRING.finditer(_CSS_URL.sub("", inner))
+                 for s in m.groups() if s is not None]
+        kinds = {_url_kind(url) for url in urls}
+        if "remote" in kinds:
+            remote = True
+        if kinds == {"remote"} and allow_remote:
+            return keep(inner)
+        return "none"
+
+    css = _CSS_IMAGE_SET.sub(replace_image_set, css)
+    css = _CSS_URL.sub(replace_url, css)
+    if not block:
+        css = _CSS_POSITION.sub("", css)
+    if _CSS_RESIDUE.search(css):
+        return None, remote
+    css = _PLACEHOLDER.sub(lambda match: kept[int(match.group(1))], css)
+    return css.strip(), remote
+
+
+def _css_unescape(match):
+    if match.group(1):
+        code = int(match.group(1), 16)
+        return chr(code) if 0 < code <= 0x10FFFF and not 0xD800 <= code <= 0xDFFF else "\ufffd"
+    return match.group(2) if match.group(2) not in "\r\n\f" else ""
+
+
+def _css_string(url):
+    return url.replace("\\", "%5C").replace('"', "%22").replace("\n", "").replace("\r", "")
+
+
+# -- text_to_html internals ---------------------------------------------------------------------
+
+def _text_line_to_html(line):
+    out = []
+    position = 0
+    for match in _LINK.finditer(line):
+        url = _trim_url(match.group(0))
+        out.append(_escape_spaces(line[position:match.start()]))
+        out.append(f'<a href="{std_html.escape(url)}">{std_html.escape(url)}</a>')
+        position = match.start() + len(url)
+    out.append(_escape_spaces(line[position:]))
+    return "".join(out)
+
+
+def _trim_url(url):
+    """Drop the punctuation that ends a sentence, not the URL (balanced parentheses stay)."""
+    while url:
+        last = url[-1]
+        if last in _TRAILING_PUNCTUATION or (last == ")" and url.count("(") < url.count(")")):
+            url = url[:-1]
+        else:
+            break
+    return url
+
+
+def _escape_spaces(text):
+    # runs of spaces and tabs keep their width (ASCII tables, indented code)
+    text = std_html.escape(text.expandtabs(4), quote=False)
+    return re.sub(r"(?<= ) |^ ", "&nbsp;", text)
+
+
+# -- html_to_text internals ---------------------------------------------------------------------
+
+class _TextWriter:
+    """Walks a tree with ``etree.iterwalk`` (no recursion: mail HTML nests very deep)."""
+
+    def __init__(self):
+        self.lines = [[0, ""]]  # [quote depth, text]
+        self.depth = 0
+        self.pre = 0
+        self.skip = 0
+        self.pending_break = 0  # newlines owed before the next text
+        self.pending_depth = 0  # quote depth of the blank lines among them
+
+    def run(self, root):
+        body = root.find("body")
+        start = body if body is not None else root
+        for event, element in etree.iterwalk(start, events=("start", "end")):
+            tag = element.tag.lower() if isinstance(element.tag, str) else ""
+            if event == "start":
+                self.start(element, tag)
+            else:
+                self.end(element, tag)
+                if element is not start and not self.skip:
+                    self.text(element.tail)
+        return self.finish()
+
+    def start(self, element, tag):
+        if self.skip or tag in _SKIP_TEXT_TAGS:
+            self.skip += 1
+            return
+        if tag == "br":
+            self.newline(force=True)
+        elif tag in _BLOCK_TAGS:
+            self.newline(2 if tag in _PARAGRAPH_TAGS else 1)
+        if tag == "blockquote":
+            self.depth += 1
+        elif tag == "pre":
+            self.pre += 1
+        elif tag == "li":
+            self.put("- ")
+        elif tag in ("td", "th") and not self.pending_break and self.lines[-1][1].strip():
+            self.put("  ")
+        elif tag == "img" and element.get("alt", "").strip():
+            self.text(f"[{element.get('alt').strip()}]")
+        elif tag == "hr":
+            self.put("-" * 20)
+        self.text(element.text)
+
+    def end(self, element, tag):
+        if self.skip:
+            self.skip -= 1
+            return
+        if tag == "a":
+            href = (element.get("href") or "").strip()
+            label = " ".join(element.text_content().split())
+            target = href[7:] if href.lower().startswith("mailto:") else href
+            if (href.lower().startswith(("http://", "https://", "mailto:"))
+                    and target.rstrip("/") not in label):
+                self.put(f" <{target}>")
+        if tag == "blockquote":
+            self.newline(2)
+            self.depth -= 1
+        elif tag == "pre":
+            self.pre -= 1
+        if tag in _BLOCK_TAGS:
+            self.newline(2 if tag in _PARAGRAPH_TAGS else 1)
+
+    def text(self, value):
+        if not value or self.skip:
+            return
+        if self.pre:
+            for index, line in enumerate(value.split("\n")):
+                if index:
+                    self.newline(force=True)
+                self.put(line)
+            return
+        current = self.lines[-1][1]
+        # HTML collapses whitespace: one space between words, none at a line start
+        space_allowed = bool(current) and not current.endswith(" ") and not self.pending_break
+        words = " ".join(value.split())
+        if not words:
+            if space_allowed:
+                self.put(" ")
+            return
+        if value[:1].isspace() and space_allowed:
+            words = " " + words
+        if value[-1:].isspace():
+            words += " "
+        self.put(words)
+
+    def put(self, value):
+        if self.pending_break:
+            for index in range(self.pending_break):
+                last = index == self.pending_break - 1
+                self.lines.append([self.depth if last else self.pending_depth, ""])
+            self.pending_break = 0
+        if not self.lines[-1][1]:
+            self.lines[-1][0] = self.depth
+        self.lines[-1][1] += value
+
+    def newline(self, count=1, force=False):
+        if force:
+            if self.pending_break:
+                self.put("")
+            self.lines.append([self.depth, ""])
+            return
+        if self.lines[-1][1].strip() or len(self.lines) > 1:
+            self.pending_depth = min(self.pending_depth, self.depth) if self.pending_break \
+                else self.depth
+            self.pending_break = max(self.pending_break, count if self.lines[-1][1] else count - 1)
+
+    def finish(self):
+        out = []
+        for depth, text in self.lines:
+            text = text.rstrip()
+            prefix = "> " * depth if text else ">" * depth
+            out.append(prefix + text)
+        text = "\n".join(out).strip("\n")
+        return re.sub(r"\n(>*\n){2,}", lambda m: "\n" + m.group(1) + "\n", text).strip()
