@@ -1,0 +1,364 @@
+"""Outgoing mail: build a message, and the conventions of replying and forwarding.
+
+:func:`build_message` makes an RFC 5322 message with the modern ``email`` API: ``text/plain``
+and ``text/html`` alternatives (the text made from the HTML when not given), in a
+``multipart/mixed`` with the attachments, 7-bit clean (quoted-printable or base64 bodies,
+RFC 2047 names and subject, RFC 2231 file names) so any SMTP or IMAP server takes it as is.
+
+**Bcc** is never written into the message: a header travels with every copy, and each To/Cc
+recipient would see who was blind-copied. Blind recipients exist only in the SMTP envelope:
+give them to :func:`recipients` (``bcc=``) to get the envelope list for :func:`.smtp.send`, and
+to :func:`message_bytes` (``bcc=``) for the copy kept in the Sent folder, where the sender may
+see them (as Thunderbird does).
+"""
+
+import datetime
+import email
+import email.policy
+import email.utils
+import html as std_html
+import re
+from email.headerregistry import Address
+from email.message import EmailMessage
+
+from .html import html_to_text
+from .mime import decode_words
+
+#: The policy of built messages: CRLF line ends, and 7-bit clean bodies (never raw 8-bit).
+POLICY = email.policy.SMTP.clone(cte_type="7bit")
+#: For internationalised addresses (a non-ASCII local part): headers in raw UTF-8, which needs
+#: a server with SMTPUTF8 (RFC 6531).
+UTF8_POLICY = email.policy.SMTP.clone(utf8=True)
+#: References kept in a reply: the thread's first message and the most recent ones (RFC 5322
+#: 3.6.4 lets a client trim; very long headers are refused by some servers).
+MAX_REFERENCES = 20
+
+_REPLY_PREFIX = re.compile(
+    r"^\s*(?:(?:re|aw|sv|vs|antw|odp|rif|res|ynt|atb|απ|回复|答复)\s*(?:\[\d+\]|\(\d+\))?"
+    r"\s*[:：]\s*)+", re.IGNORECASE)
+_FORWARD_PREFIX = re.compile(
+    r"^\s*(?:(?:fwd?|wg|tr|rv|enc|doorst|vl|vb|pd|πρθ|转发)\s*(?:\[\d+\]|\(\d+\))?"
+    r"\s*[:：]\s*)+", re.IGNORECASE)
+_LIST_TAG = re.compile(r"^\[[^\]]{1,60}\]\s*")
+_MESSAGE_ID = re.compile(r"<[^<>\s]+>")
+_NEEDS_QUOTES = re.compile(r'[][()<>@,:;".\\]')
+_MIME_TOKEN = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]*")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_QUOTE_STYLE = "margin:0 0 0 0.8ex;border-left:1px solid #ccc;padding-left:1ex"
+
+
+def build_message(*, from_addr, to, cc=(), bcc=(), subject, html, text=None, attachments=(),
+                  in_reply_to=None, references=None, message_id=None, date=None, domain=None):
+    """Build an outgoing message.
+
+    :param from_addr: the sender, ``"Name <addr>"`` or ``"addr"``
+    :param to: recipients: one string (commas separate addresses) or an iterable of strings
+    :param cc: same as ``to``
+    :param bcc: same as ``to``; only checked here, never written (see the module docstring)
+    :param subject: str (line breaks become spaces)
+    :param html: the HTML body; empty for a text-only message
+    :param text: the text alternative; made from ``html`` when None
+    :param attachments: ``(filename, content_type, bytes)`` tuples; a ``message/rfc822`` one is
+        embedded as a message (forward as attachment)
+    :param in_reply_to: the parent's Message-ID (see :func:`reply_references`)
+    :param references: the References of the reply (see :func:`reply_references`)
+    :param message_id: the Message-ID to use; by default ``email.utils.make_msgid(domain)``
+    :param date: datetime (naive: local time); by default now
+    :param domain: the Message-ID's domain; by default the sender's domain (not this host's
+        name: ``make_msgid`` would look it up in the DNS and publish it)
+    :returns: :class:`email.message.EmailMessage` (policy :data:`POLICY` or
+        :data:`UTF8_POLICY`); ``bytes(message)`` is ready for SMTP and IMAP APPEND
+    :raises ValueError: no or several senders, no recipient, or a malformed address
+    """
+    senders = _addresses(from_addr)
+    if len(senders) != 1:
+        raise ValueError("a message needs exactly one sender")
+    to_list, cc_list, bcc_list = _addresses(to), _addresses(cc), _addresses(bcc)
+    if not (to_list or cc_list or bcc_list):
+        raise ValueError("a message needs at least one recipient")
+    international = not all(address.username.isascii()
+                            for address in senders + to_list + cc_list + bcc_list)
+    message = EmailMessage(policy=UTF8_POLICY if international else POLICY)
+    message["From"] = senders
+    if to_list:
+        message["To"] = to_list
+    if cc_list:
+        message["Cc"] = cc_list
+    message["Subject"] = " ".join(str(subject or "").split())
+    message["Date"] = email.utils.format_datetime(_aware(date))
+    message["Message-ID"] = (_message_ids(message_id)[:1] or [None])[0] or email.utils.make_msgid(
+        domain=domain or senders[0].domain)
+    if in_reply_to and _message_ids(in_reply_to):
+        message["In-Reply-To"] = _message_ids(in_reply_to)[0]
+    if references and _message_ids(references):
+        message["References"] = " ".join(_message_ids(references))
+
+    if text is None:
+        text = html_to_text(html) if html else ""
+    message.set_content(_text_with_newline(text))
+    if html:
+        message.add_alternative(html, subtype="html")
+    for filename, content_type, data in attachments:
+        _attach(message, filename, content_type, data)
+    return message
+
+
+def message_bytes(message, *, bcc=()):
+    """The RFC 5322 bytes (CRLF) of ``message``, e.g. for the copy APPENDed to Sent.
+
+    :param bcc: blind recipients to record in a ``Bcc`` header of *this copy* (never give them
+        for what is sent)
+    """
+    data = message.as_bytes(policy=message.policy.clone(linesep="\r\n"))
+    addresses = _addresses(bcc)
+    if addresses:
+        header = EmailMessage(policy=message.policy.clone(linesep="\r\n"))
+        header["Bcc"] = addresses
+        data = header.as_bytes().rstrip(b"\r\n") + b"\r\n" + data
+    return data
+
+
+def recipients(message, bcc=()):
+    """The envelope recipients of ``message``: its To and Cc (and Bcc, if a header has one)
+    addresses, then ``bcc``; bare addresses, without duplicates (case-insensitive).
+
+    :param message: an :class:`email.message.Message` (e.g. from :func:`build_message`)
+    :param bcc: the blind recipients, which :func:`build_message` does not write
+    :returns: list of ``addr@domain`` strings, in order
+    """
+    values = [str(value) for name in ("To", "Cc", "Bcc") for value in message.get_all(name, [])]
+    values += [bcc] if isinstance(bcc, str) else [str(value) for value in bcc]
+    seen, result = set(), []
+    for _name, address in email.utils.getaddresses(values):
+        if address and "@" in address and address.lower() not in seen:
+            seen.add(address.lower())
+            result.append(address)
+    return result
+
+
+def reply_subject(subject):
+    """``"Re: "`` and the subject without its reply prefixes (``Re:``, ``RE:``, ``Aw:``,
+    ``SV:``, ``Re[2]:`` ...), so replies never pile up ``Re: Re:``. A mailing-list tag stays
+    first after ``Re:`` (``[dev] Re: x`` gives ``Re: [dev] x``); a forward prefix stays
+    (``Fwd: x`` gives ``Re: Fwd: x``).
+    """
+    subject = " ".join(str(subject or "").split())
+    tag = ""
+    match = _LIST_TAG.match(subject)
+    if match and _REPLY_PREFIX.match(subject[match.end():]):
+        tag, subject = match.group(0), subject[match.end():]
+    return f"Re: {tag}{_REPLY_PREFIX.sub('', subject, count=1)}".strip()
+
+
+def forward_subject(subject):
+    """``"Fwd: "`` and the subject without its forward prefixes (``Fwd:``, ``FW:``, ``WG:``,
+    ``TR:`` ...); reply prefixes stay (``Re: x`` gives ``Fwd: Re: x``)."""
+    subject = " ".join(str(subject or "").split())
+    return f"Fwd: {_FORWARD_PREFIX.sub('', subject, count=1)}".strip()
+
+
+def reply_references(message_id, references, in_reply_to=None):
+    """In-Reply-To and References of a reply, per RFC 5322 section 3.6.4.
+
+    :param message_id: the parent's Message-ID
+    :param references: the parent's References (may be empty)
+    :param in_reply_to: the parent's In-Reply-To, used when it has no References and names a
+        single message
+    :returns: ``(in_reply_to, references)`` strings (``""`` when unknown); References is the
+        parent's References (or In-Reply-To) followed by the parent's Message-ID, trimmed to
+        the first and the last :data:`MAX_REFERENCES` - 1 identifiers
+    """
+    parent = _message_ids(message_id)[:1]
+    chain = _message_ids(references)
+    if not chain:
+        replied = _message_ids(in_reply_to)
+        chain = replied if len(replied) == 1 else []
+    chain = list(dict.fromkeys(ref for ref in chain + parent))
+    if parent:  # the parent's id last, even if it appeared earlier (a looped thread)
+        chain = [ref for ref in chain if ref != parent[0]] + parent
+    if len(chain) > MAX_REFERENCES:
+        chain = chain[:1] + chain[-(MAX_REFERENCES - 1):]
+    return (parent[0] if parent else ""), " ".join(chain)
+
+
+def reply_recipients(original_from, original_to, original_cc, own_address, reply_all,
+                     *, reply_to=None):
+    """To and Cc of a reply.
+
+    The reply goes to ``reply_to`` (the original's Reply-To) or else to the sender; replying to
+    one's own message (from the Sent folder) goes to its recipients instead. With
+    ``reply_all``, every other To and Cc recipient is copied. One's own addresses and
+    duplicates are left out (case-insensitive); a note to oneself is answered to oneself.
+
+    :param original_from: header string or iterable of ``"Name <addr>"`` strings (same for
+        ``original_to``, ``original_cc``, ``reply_to``)
+    :param own_address: the account's address, or an iterable of them (aliases)
+    :param reply_all: bool
+    :returns: ``(to, cc)``, two lists of ``"Name <addr>"`` strings
+    """
+    own = {address.lower() for _name, address in _entries(own_address)}
+    senders = _entries(reply_to) or _entries(original_from)
+    if senders and all(address.lower() in own for _name, address in senders):
+        to = _entries(original_to)
+        cc = _entries(original_cc) if reply_all else []
+    else:
+        to = senders
+        cc = _entries(original_to) + _entries(original_cc) if reply_all else []
+    seen = set(own)
+    result = ([], [])
+    for target, entries in zip(result, (to, cc), strict=True):
+        for name, address in entries:
+            if address.lower() not in seen:
+                seen.add(address.lower())
+                target.append(_format_address(name, address))
+    if not result[0] and not result[1] and senders:
+        result[0].extend(_format_address(name, address) for name, address in senders[:1])
+    return result
+
+
+def quote_html(*, author, date, html):
+    """The original message quoted below a reply: ``On <date>, <author> wrote:`` then the
+    original in a ``<blockquote>``.
+
+    :param author: the original's sender (escaped here)
+    :param date: datetime, str, or None
+    :param html: the original's HTML body, inserted as is: give the sanitised body
+    :returns: HTML str
+    """
+    when = _format_date(date)
+    intro = f"On {when}, {author} wrote:" if when else f"{author} wrote:"
+    return (f"<div>{std_html.escape(intro)}</div>"
+            f'<blockquote style="{_QUOTE_STYLE}">{html or ""}</blockquote>')
+
+
+def forward_html(*, headers, html):
+    """The original message below a forward: a "Forwarded message" block with its From, Date,
+    Subject, To and Cc, then its body.
+
+    :param headers: the original's :class:`.mime.ListHeaders`
+    :param html: the original's HTML body, inserted as is: give the sanitised body
+    :returns: HTML str
+    """
+    rows = [("From", headers.email_from), ("Date", _format_date(headers.date)),
+            ("Subject", headers.subject), ("To", headers.email_to), ("Cc", headers.email_cc)]
+    lines = "".join(f"<br>{name}: {std_html.escape(value)}" for name, value in rows if value)
+    return (f"<div>---------- Forwarded message ----------{lines}</div><br>"
+            f"<div>{html or ''}</div>")
+
+
+# -- internals ----------------------------------------------------------------------------------
+
+def _pairs(value):
+    """``[(name, addr)]`` of a header string or an iterable of them.
+
+    An entry ``Name <addr>`` with no other ``@`` is one address even when the name has an
+    unquoted comma (``Doe, John <john@example.com>``, as people type it); anything else is
+    read as an address list.
+    """
+    if not value:
+        return []
+    values = [value] if isinstance(value, str) else [str(item) for item in value if item]
+    pairs = []
+    for item in values:
+        item = " ".join(item.split())  # no line break may reach a header
+        name, bracket, rest = item.partition("<")
+        if (bracket and rest.endswith(">") and "<" not in rest and "@" not in name
+                and "," in name):
+            pairs.append((name.strip().strip('"').strip(), rest[:-1].strip()))
+        else:
+            pairs.extend(email.utils.getaddresses([item]))
+    return pairs
+
+
+def _entries(value):
+    """``[(name, addr)]`` of a header string or an iterable of them; names decoded."""
+    return [(" ".join(decode_words(name).split()), address.strip())
+            for name, address in _pairs(value) if address and "@" in address]
+
+
+def _addresses(value):
+    """:class:`Address` objects of a header string or an iterable of strings.
+
+    :raises ValueError: for an entry that is not an e-mail address
+    """
+    result = []
+    values = [value] if isinstance(value, str) else [str(item) for item in value or () if item]
+    typed = " ".join(" ".join(values).split())
+    for name, address in _pairs(value):
+        if not name and not address:
+            continue
+        address = address.strip()
+        local, _at, domain = address.rpartition("@")
+        # the stdlib parser joins "a@exa mple.org" into "a@example.org": refuse what was not
+        # typed as such rather than send to an address nobody wrote
+        if (not local or not domain or address not in typed
+                or any(char.isspace() or char in '<>,;"()[]\\' for char in address)):
+            raise ValueError(f"not an e-mail address: {address or name!r}")
+        if not domain.isascii():
+            try:
+                domain = domain.encode("idna").decode("ascii")
+            except UnicodeError:
+                raise ValueError(f"not an e-mail address: {address!r}")
+        result.append(Address(display_name=" ".join(decode_words(name).split()),
+                              username=local, domain=domain))
+    return result
+
+
+def _format_address(name, address):
+    if not name:
+        return address
+    if _NEEDS_QUOTES.search(name):
+        name = '"{}"'.format(name.replace("\\", "\\\\").replace('"', '\\"'))
+    return f"{name} <{address}>"
+
+
+def _message_ids(value):
+    """The ``<id>`` tokens of a header value (bare ``id@host`` tokens get their brackets)."""
+    if not value:
+        return []
+    text = " ".join(value) if isinstance(value, (list, tuple)) else str(value)
+    found = _MESSAGE_ID.findall(text)
+    if not found:
+        found = [f"<{token.strip('<>')}>" for token in text.split() if "@" in token]
+    return found
+
+
+def _aware(date):
+    if date is None:
+        return datetime.datetime.now().astimezone()
+    if date.tzinfo is None:
+        return date.astimezone()
+    return date
+
+
+def _format_date(value):
+    if not value:
+        return ""
+    if isinstance(value, datetime.datetime):
+        # English names whatever the server's locale: the quote header is English too
+        return (f"{_DAYS[value.weekday()]}, {value.day} {_MONTHS[value.month - 1]} {value.year}"
+                f" at {value:%H:%M}")
+    return str(value)
+
+
+def _text_with_newline(text):
+    text = str(text or "")
+    return text if text.endswith("\n") else text + "\n"
+
+
+def _attach(message, filename, content_type, data):
+    filename = " ".join(str(filename or "attachment").replace("/", "_").replace("\\", "_")
+                        .split()) or "attachment"
+    kind = str(content_type or "").partition(";")[0].strip().lower()
+    maintype, _slash, subtype = kind.partition("/")
+    if not (_MIME_TOKEN.fullmatch(maintype) and _MIME_TOKEN.fullmatch(subtype)):
+        maintype, subtype = "application", "octet-stream"
+    data = bytes(data or b"")
+    if (maintype, subtype) == ("message", "rfc822"):
+        embedded = email.message_from_bytes(data, policy=email.policy.compat32)
+        message.add_attachment(embedded, filename=filename)
+        return
+    if maintype in ("multipart", "message"):
+        maintype, subtype = "application", "octet-stream"
+    message.add_attachment(data, maintype=maintype, subtype=subtype, filename=filename)
