@@ -1,0 +1,227 @@
+"""Sending mail over SMTP, with the same security modes and typed errors as the IMAP side.
+
+:func:`send` connects in one of three modes (``ssl``: implicit TLS, usually port 465;
+``starttls``: usually 587; ``none``), verifying the certificate and host name with the same
+TLS context as IMAP (:func:`.imap_session.make_ssl_context`), logs in when a login is given, and
+hands the message over. Every failure is one of the :mod:`.exceptions` classes, mapped like
+IMAP's (:func:`.imap_session.translate_errors`) plus the SMTP-specific ones.
+
+Recipients are all-or-nothing: if the server refuses any of them, the transaction is reset
+before DATA and :class:`~.exceptions.RecipientsRefused` says which, so nobody gets a copy that
+the sender believes was not sent (a partial send that is then retried would duplicate it).
+"""
+
+import contextlib
+import re
+import smtplib
+import socket
+from dataclasses import dataclass, field
+
+from . import exceptions
+from .imap_session import make_ssl_context, translate_errors
+
+DEFAULT_TIMEOUT = 30.0
+_BCC_HEADER = re.compile(rb"^(?:resent-)?bcc:.*(?:\r?\n[ \t].*)*\r?\n",
+                         re.IGNORECASE | re.MULTILINE)
+_LINE_END = re.compile(rb"\r?\n|\r")
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    """Where and how to send. ``password`` never appears in ``repr()``.
+
+    :attr login: empty or None: no AUTH (a relay that trusts the network)
+    :attr security: ``"ssl"`` (implicit TLS), ``"starttls"`` or ``"none"``
+    :attr ca_pem: an extra trusted CA (PEM text), e.g. a company's own
+    :attr timeout: seconds, for the connection and for every command
+    """
+
+    host: str
+    port: int
+    login: str = None
+    password: str = field(default=None, repr=False)
+    security: str = "starttls"
+    verify_certificate: bool = True
+    ca_pem: str = None
+    timeout: float = DEFAULT_TIMEOUT
+
+    def __post_init__(self):
+        if self.security not in ("ssl", "starttls", "none"):
+            raise ValueError(f"unknown security mode {self.security!r}")
+
+
+def send(settings, message, *, envelope_from, recipients):
+    """Send ``message`` to ``recipients``.
+
+    :param settings: :class:`SmtpSettings`
+    :param message: an :class:`email.message.EmailMessage` (see :func:`.compose.build_message`)
+        or RFC 5322 bytes; ``Bcc`` headers are removed from what is sent
+    :param envelope_from: the MAIL FROM address (bounces go there)
+    :param recipients: the RCPT TO addresses, Bcc included (see :func:`.compose.recipients`)
+    :raises exceptions.ConnectionFailed: and its subclasses (host not found, refused, timeout,
+        TLS, untrusted certificate, host name mismatch, STARTTLS not offered)
+    :raises exceptions.LoginRejected: the server refused the credentials, or offers no AUTH
+    :raises exceptions.RecipientsRefused: the server refused at least one recipient (nothing
+        was sent); ``error.refused`` is ``{address: (code, server's answer)}``
+    :raises exceptions.SendFailed: the sender, the message or the connection failed at the
+        sending stage
+    """
+    recipients = [str(address).strip() for address in recipients if str(address).strip()]
+    if not recipients:
+        raise exceptions.RecipientsRefused("no recipient given", host=settings.host)
+    data = _wire_bytes(message)
+    client = _connect(settings)
+    try:
+        if settings.login:
+            with _errors(settings.host, stage="login"):
+                client.login(settings.login, settings.password or "")
+        with _errors(settings.host, stage="send"):
+            _transaction(client, settings.host, envelope_from, recipients, data)
+    finally:
+        _close(client)
+
+
+def _connect(settings):
+    """An SMTP client, connected, greeted (EHLO) and encrypted as ``settings`` ask."""
+    host = settings.host
+    # smtplib would take socket.getfqdn() for EHLO: a reverse DNS lookup with no timeout
+    local_name = socket.gethostname() or "localhost"
+    with _errors(host, stage="connect"):
+        context = make_ssl_context(settings) if settings.security != "none" else None
+        # the constructor connects and reads the greeting (smtplib verifies the certificate
+        # against ``host``, the name it connected to)
+        if settings.security == "ssl":
+            client = smtplib.SMTP_SSL(host, settings.port, local_hostname=local_name,
+                                      timeout=settings.timeout, context=context)
+        else:
+            client = smtplib.SMTP(host, settings.port, local_hostname=local_name,
+                                  timeout=settings.timeout)
+    try:
+        with _errors(host, stage="connect"):
+            client.ehlo_or_helo_if_needed()
+            if settings.security == "starttls":
+                if not client.has_extn("starttls"):
+                    raise exceptions.StartTLSUnavailable(host=host)
+                client.starttls(context=context)
+                client.ehlo()
+    except BaseException:
+        _close(client)
+        raise
+    return client
+
+
+def _transaction(client, host, envelope_from, recipients, data):
+    options = []
+    if client.does_esmtp:
+        if client.has_extn("size"):
+            limit = int((client.esmtp_features.get("size") or "0").split()[0] or 0)
+            if limit and len(data) > limit:
+                raise exceptions.SendFailed(
+                    f"the message is {len(data) / 1e6:.1f} MB, the server accepts at most "
+                    f"{limit / 1e6:.1f} MB", host=host)
+            options.append(f"SIZE={len(data)}")
+        if client.has_extn("8bitmime") and max(data, default=0) > 127:
+            options.append("BODY=8BITMIME")
+    international = not envelope_from.isascii() or not all(r.isascii() for r in recipients)
+    if international or _has_utf8_headers(data):
+        if not client.has_extn("smtputf8"):
+            raise exceptions.SendFailed(
+                "the server cannot send to or from international (non-ASCII) addresses",
+                host=host)
+        options.append("SMTPUTF8")
+
+    code, answer = client.mail(envelope_from, options)
+    if code != 250:
+        raise exceptions.SendFailed(f"sender {envelope_from} refused: {code} {_text(answer)}",
+                                    host=host)
+    refused = {}
+    for address in recipients:
+        code, answer = client.rcpt(address)
+        if code not in (250, 251):
+            refused[address] = (code, _text(answer))
+    if refused:
+        with contextlib.suppress(smtplib.SMTPException, OSError):
+            client.rset()
+        error = exceptions.RecipientsRefused(
+            ", ".join(f"{address} ({code} {answer})" for address, (code, answer)
+                      in refused.items()), host=host)
+        error.refused = refused
+        raise error
+    client.data(data)  # raises SMTPDataError unless the server says 250
+
+
+@contextlib.contextmanager
+def _errors(host, *, stage):
+    """SMTP errors as :mod:`.exceptions`; network and TLS errors as IMAP maps them.
+
+    smtplib's exceptions are OSError subclasses, so they are translated here first, inside
+    :func:`.imap_session.translate_errors`, which handles sockets and TLS.
+    """
+    with translate_errors(host, connecting=stage == "connect"):
+        try:
+            yield
+        except smtplib.SMTPServerDisconnected as exc:
+            # smtplib reports a read timeout (a silent server) as a disconnection
+            if isinstance(exc.__context__, (TimeoutError, socket.timeout)):
+                raise exceptions.ConnectionTimeout(host=host)
+            if isinstance(exc.__context__, OSError) and not isinstance(
+                    exc.__context__, smtplib.SMTPException):
+                raise exc.__context__
+            if stage == "send":
+                raise exceptions.SendFailed(f"the connection was lost: {_text(exc)}", host=host)
+            raise exceptions.ConnectionFailed(_text(exc), host=host)
+        except smtplib.SMTPAuthenticationError as exc:
+            raise exceptions.LoginRejected(f"{exc.smtp_code} {_text(exc.smtp_error)}", host=host)
+        except smtplib.SMTPNotSupportedError as exc:
+            if stage == "login":
+                raise exceptions.LoginRejected("the server offers no login (AUTH)", host=host)
+            raise exceptions.SendFailed(_text(exc), host=host)
+        except smtplib.SMTPRecipientsRefused as exc:
+            raise exceptions.RecipientsRefused(", ".join(exc.recipients), host=host)
+        except smtplib.SMTPResponseException as exc:
+            # SMTPConnectError, SMTPHeloError, SMTPSenderRefused, SMTPDataError, AUTH errors
+            detail = f"{exc.smtp_code} {_text(exc.smtp_error)}"
+            if stage == "connect":
+                raise exceptions.ConnectionFailed(detail, host=host)
+            if stage == "login":
+                raise exceptions.LoginRejected(detail, host=host)
+            raise exceptions.SendFailed(detail, host=host)
+        except smtplib.SMTPException as exc:
+            if stage == "connect":
+                raise exceptions.ConnectionFailed(_text(exc), host=host)
+            if stage == "login":
+                raise exceptions.LoginRejected(_text(exc), host=host)
+            raise exceptions.SendFailed(_text(exc), host=host)
+
+
+def _wire_bytes(message):
+    """The bytes to send: CRLF line ends, no Bcc header."""
+    if isinstance(message, (bytes, bytearray, memoryview)):
+        data = bytes(message)
+    else:
+        data = message.as_bytes(policy=message.policy.clone(linesep="\r\n"))
+    data = _LINE_END.sub(b"\r\n", data)
+    head, separator, body = data.partition(b"\r\n\r\n")
+    head = _BCC_HEADER.sub(b"", head + b"\r\n")[:-2]
+    return head + separator + body
+
+
+def _has_utf8_headers(data):
+    head = data.partition(b"\r\n\r\n")[0]
+    return max(head, default=0) > 127
+
+
+def _close(client):
+    try:
+        client.quit()
+    except Exception:  # the connection is unusable: just drop it
+        with contextlib.suppress(Exception):
+            client.close()
+
+
+def _text(value):
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    if isinstance(value, BaseException):
+        return str(value.args[0] if len(value.args) == 1 else value)
+    return str(value)
