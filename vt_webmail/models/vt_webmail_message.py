@@ -4,7 +4,7 @@ import logging
 
 from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError
-from odoo.tools import email_normalize, html_sanitize
+from odoo.tools import email_normalize, html_escape, html_sanitize
 
 from ..core import exceptions as core_errors
 from ..core.html import prepare_body
@@ -81,9 +81,9 @@ class VtWebmailMessage(models.Model):
 
     @api.depends("body_cache", "body_state")
     def _compute_body_html(self):
-        self.filtered(lambda m: m.body_state == "none")._fetch_bodies()
+        notices = self.filtered(lambda m: m.body_state == "none")._fetch_bodies()
         for message in self:
-            message.body_html = message.body_cache or False
+            message.body_html = notices.get(message.id) or message.body_cache or False
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -205,12 +205,16 @@ class VtWebmailMessage(models.Model):
     def _fetch_bodies(self):
         """Fetch, parse and keep the bodies of these messages (BODY.PEEK: flags untouched).
 
-        One IMAP session per account. A failure is kept as the message's body (a short notice)
-        with ``body_state = 'error'`` so reading never raises; the next read tries again only
-        after the cache is reset.
+        One IMAP session per account; reading never raises. A message that cannot be shown
+        for good (gone from the server, too large) keeps a short notice as its body with
+        ``body_state = 'error'``; when the server cannot be reached or refuses the login, the
+        notice is returned for this read only and the next read tries again.
+
+        :returns: ``{message id: notice}`` for the messages not fetched this time
         """
+        notices = {}
         if not self:
-            return
+            return notices
         # the caller could read these messages (record rules): the cache may be filled as sudo
         messages = self.sudo()
         for account in messages.account_id:
@@ -221,10 +225,13 @@ class VtWebmailMessage(models.Model):
                         session.select(folder.name, readonly=True)
                         for message in mine.filtered(lambda m, f=folder: m.folder_id == f):
                             message._fetch_one_body(session)
-            except core_errors.WebmailError as exc:
-                notice = account._error_message(exc)
+            except (core_errors.WebmailError, UserError) as exc:
+                notice = account._error_message(exc) \
+                    if isinstance(exc, core_errors.WebmailError) else str(exc)
+                body = html_sanitize(f"<p><em>{html_escape(notice)}</em></p>")
                 for message in mine.filtered(lambda m: m.body_state == "none"):
-                    message._store_body_error(notice)
+                    notices[message.id] = body
+        return notices
 
     def _fetch_one_body(self, session):
         self.ensure_one()
@@ -263,7 +270,7 @@ class VtWebmailMessage(models.Model):
 
     def _store_body_error(self, notice):
         self.sudo().write({
-            "body_cache": html_sanitize(f"<p><em>{notice}</em></p>"),
+            "body_cache": html_sanitize(f"<p><em>{html_escape(notice)}</em></p>"),
             "body_state": "error",
         })
 

@@ -1,0 +1,83 @@
+from odoo.tests import tagged
+from odoo.tests.common import TransactionCase
+
+from ..testing import samples
+from .common import WebmailCase
+
+
+@tagged("post_install", "-at_install", "vt_webmail", "vt_webmail_sync")
+class TestBodyCache(WebmailCase, TransactionCase):
+    """body_html: fetched with BODY.PEEK on first read, then served from the cache."""
+
+    def _synced(self, *raws):
+        uids = [self.dovecot.append(self.mailbox_login, "INBOX", raw) for raw in raws]
+        account = self.make_account()
+        account.action_refresh()
+        messages = self.messages(account).with_user(self.user)
+        by_uid = {message.uid: message for message in messages}
+        return account, [by_uid[uid] for uid in uids]
+
+    def _server_flags(self, uid):
+        client = self.imap()
+        try:
+            client.select_folder("INBOX", readonly=True)
+            return client.get_flags([uid])[uid]
+        finally:
+            client.logout()
+
+    def test_first_read_fetches_then_cache_serves_without_server(self):
+        _account, (message,) = self._synced(samples.with_attachments())
+        self.assertEqual(message.body_state, "none")
+        body = message.read(["body_html"])[0]["body_html"]
+        self.assertTrue(body)
+        self.assertEqual(message.body_state, "done")
+        self.assertNotIn(b"\\Seen", self._server_flags(message.uid))
+        self.assertFalse(message.is_seen)
+        names = sorted(message.attachment_ids.mapped("name"))
+        self.assertTrue(names, "attachments are kept with the message")
+        self.dovecot.stop()
+        self.addCleanup(self.dovecot.start)
+        message.invalidate_recordset()
+        self.assertEqual(message.read(["body_html"])[0]["body_html"], body)
+        self.assertEqual(sorted(message.attachment_ids.mapped("name")), names)
+
+    def test_inline_image_points_at_the_owner_route(self):
+        _account, (message,) = self._synced(samples.html_with_inline_image())
+        body = str(message.body_html)
+        self.assertIn(f"/vt_webmail/part/{message.id}/", body)
+        self.assertNotIn("cid:", body)
+
+    def test_hostile_html_is_defused(self):
+        _account, (message,) = self._synced(samples.hostile_html())
+        body = str(message.body_html).lower()
+        for marker in ("<script", "onerror", "onload", "<iframe", "<form", "javascript:",
+                       "<object", "<embed"):
+            self.assertNotIn(marker, body)
+        self.assertTrue(message.has_remote_images)
+
+    def test_broken_mime_and_charsets_never_raise(self):
+        _account, messages = self._synced(samples.broken_mime(), samples.non_utf8())
+        broken, latin = messages
+        self.assertTrue(broken.body_html)
+        self.assertTrue(broken.parse_note)
+        self.assertIn("\xe9", str(latin.body_html))  # decoded, not mojibake
+
+    def test_message_gone_from_the_server_reads_as_a_notice(self):
+        _account, (message,) = self._synced(samples.plain_text())
+        client = self.imap()
+        client.select_folder("INBOX")
+        client.delete_messages([message.uid])
+        client.expunge()
+        client.logout()
+        self.assertIn("no longer on the server", str(message.body_html))
+        self.assertEqual(message.body_state, "error")
+
+    def test_unreachable_server_reads_as_a_notice_and_retries_later(self):
+        account, (message,) = self._synced(samples.plain_text())
+        account.sudo().password = "wrong"
+        self.assertIn("rejected the user name or password", str(message.body_html))
+        self.assertEqual(message.body_state, "none", "a passing failure is not kept")
+        account.sudo().password = self.dovecot.users[self.mailbox_login]
+        message.invalidate_recordset()
+        self.assertNotIn("rejected", str(message.body_html))
+        self.assertEqual(message.body_state, "done")
