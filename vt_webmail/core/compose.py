@@ -12,14 +12,20 @@ to :func:`message_bytes` (``bcc=``) for the copy kept in the Sent folder, where 
 see them (as Thunderbird does).
 """
 
+import base64
+import binascii
 import datetime
 import email
 import email.policy
 import email.utils
 import html as std_html
 import re
+import secrets
 from email.headerregistry import Address
 from email.message import EmailMessage
+
+import lxml.html
+from lxml import etree
 
 from .html import html_to_text
 from .mime import decode_words
@@ -46,10 +52,13 @@ _MIME_TOKEN = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]*")
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 _QUOTE_STYLE = "margin:0 0 0 0.8ex;border-left:1px solid #ccc;padding-left:1ex"
+_DATA_IMAGE = re.compile(r"^data:(image/[a-z0-9.+-]+)(?:;[^,;]*)*;base64,(.*)$",
+                         re.IGNORECASE | re.DOTALL)
 
 
 def build_message(*, from_addr, to, cc=(), bcc=(), subject, html, text=None, attachments=(),
-                  in_reply_to=None, references=None, message_id=None, date=None, domain=None):
+                  in_reply_to=None, references=None, message_id=None, date=None, domain=None,
+                  related=(), draft=False):
     """Build an outgoing message.
 
     :param from_addr: the sender, ``"Name <addr>"`` or ``"addr"``
@@ -67,6 +76,10 @@ def build_message(*, from_addr, to, cc=(), bcc=(), subject, html, text=None, att
     :param date: datetime (naive: local time); by default now
     :param domain: the Message-ID's domain; by default the sender's domain (not this host's
         name: ``make_msgid`` would look it up in the DNS and publish it)
+    :param related: ``(content_id, filename, content_type, bytes)`` tuples shown by the HTML
+        body (``cid:`` images, see :func:`embed_images`): the HTML part becomes a
+        ``multipart/related``; ignored without HTML
+    :param draft: True for a draft (saved, not sent): no recipient needed
     :returns: :class:`email.message.EmailMessage` (policy :data:`POLICY` or
         :data:`UTF8_POLICY`); ``bytes(message)`` is ready for SMTP and IMAP APPEND
     :raises ValueError: no or several senders, no recipient, or a malformed address
@@ -75,7 +88,7 @@ def build_message(*, from_addr, to, cc=(), bcc=(), subject, html, text=None, att
     if len(senders) != 1:
         raise ValueError("a message needs exactly one sender")
     to_list, cc_list, bcc_list = _addresses(to), _addresses(cc), _addresses(bcc)
-    if not (to_list or cc_list or bcc_list):
+    if not (to_list or cc_list or bcc_list or draft):
         raise ValueError("a message needs at least one recipient")
     international = not all(address.username.isascii()
                             for address in senders + to_list + cc_list + bcc_list)
@@ -99,6 +112,12 @@ def build_message(*, from_addr, to, cc=(), bcc=(), subject, html, text=None, att
     message.set_content(_text_with_newline(text))
     if html:
         message.add_alternative(html, subtype="html")
+        html_part = message.get_body(("html",))
+        for content_id, filename, content_type, data in related:
+            maintype, subtype = _image_type(content_type)
+            html_part.add_related(bytes(data or b""), maintype=maintype, subtype=subtype,
+                                  cid=f"<{str(content_id).strip('<>')}>",
+                                  filename=_safe_filename(filename), disposition="inline")
     for filename, content_type, data in attachments:
         _attach(message, filename, content_type, data)
     return message
@@ -135,6 +154,55 @@ def recipients(message, bcc=()):
             seen.add(address.lower())
             result.append(address)
     return result
+
+
+def embed_images(html, resolve, *, domain="vt-webmail.invalid"):
+    """Make the images of an outgoing HTML body travel with the message.
+
+    Pictures served by this application (a quoted mail's inline image, a picture pasted in the
+    editor) need a login to load, and ``data:`` URLs are blocked by many mail readers: every
+    ``<img>`` whose source ``resolve`` knows, and every ``data:image/...;base64`` source,
+    becomes a ``cid:`` reference to a part of the message (RFC 2392). Other sources (remote
+    ``https:`` images) are left as they are. The same source gives one part.
+
+    :param html: the HTML body (str)
+    :param resolve: callable ``src -> (filename, content_type, bytes)`` or None (leave it)
+    :param domain: right-hand side of the generated Content-IDs
+    :returns: ``(html, related)``: the rewritten HTML (``html`` itself when no image was
+        embedded) and the ``related`` tuples for :func:`build_message`
+    """
+    if not html or "<img" not in html.lower():
+        return html, []
+    try:
+        root = lxml.html.fragment_fromstring(html, create_parent="div")
+    except (etree.ParserError, ValueError):
+        return html, []
+    related, by_source = [], {}
+    for image in root.iter("img"):
+        src = (image.get("src") or "").strip()
+        if not src or src[:4].lower() == "cid:":
+            continue
+        if src not in by_source:
+            found = _data_image(src) if src[:5].lower() == "data:" else resolve(src)
+            content_id = None
+            if found:
+                filename, content_type, data = found
+                content_id = f"{secrets.token_hex(8)}@{domain}"
+                related.append((content_id, filename, content_type, data))
+            by_source[src] = content_id
+        if by_source[src]:
+            image.set("src", f"cid:{by_source[src]}")
+    if not related:
+        return html, []
+    inner = (std_html.escape(root.text, quote=False) if root.text else "") + "".join(
+        lxml.html.tostring(child, encoding="unicode", method="html") for child in root)
+    return inner, related
+
+
+def format_address(name, address):
+    """``Name <address>`` for a header or an address field, the name quoted when it needs it
+    (``"Doe, John" <john@example.com>``); the bare address when there is no name."""
+    return _format_address(" ".join(str(name or "").split()), str(address or "").strip())
 
 
 def reply_subject(subject):
@@ -347,9 +415,34 @@ def _text_with_newline(text):
     return text if text.endswith("\n") else text + "\n"
 
 
+def _safe_filename(filename):
+    return " ".join(str(filename or "attachment").replace("/", "_").replace("\\", "_")
+                    .split()) or "attachment"
+
+
+def _image_type(content_type):
+    kind = str(content_type or "").partition(";")[0].strip().lower()
+    maintype, _slash, subtype = kind.partition("/")
+    if maintype != "image" or not _MIME_TOKEN.fullmatch(subtype):
+        return "application", "octet-stream"
+    return maintype, subtype
+
+
+def _data_image(src):
+    """``(filename, content_type, bytes)`` of a ``data:image/...;base64,`` URL, or None."""
+    match = _DATA_IMAGE.match(src)
+    if not match:
+        return None
+    try:
+        data = base64.b64decode("".join(match.group(2).split()), validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    content_type = match.group(1).lower()
+    return f"image.{content_type.partition('/')[2].split('+')[0]}", content_type, data
+
+
 def _attach(message, filename, content_type, data):
-    filename = " ".join(str(filename or "attachment").replace("/", "_").replace("\\", "_")
-                        .split()) or "attachment"
+    filename = _safe_filename(filename)
     kind = str(content_type or "").partition(";")[0].strip().lower()
     maintype, _slash, subtype = kind.partition("/")
     if not (_MIME_TOKEN.fullmatch(maintype) and _MIME_TOKEN.fullmatch(subtype)):

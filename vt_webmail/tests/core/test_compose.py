@@ -316,3 +316,76 @@ def test_forward_html():
         "<br>To: Bob Stone &lt;bob@example.org&gt;</div><br><div><p>Body</p></div>")
     hostile = ListHeaders(subject="<script>alert(1)</script>", email_from="x@example.com")
     assert "<script>" not in compose.forward_html(headers=hostile, html="")
+
+
+# -- images that travel with the message ----------------------------------------------------------
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 16
+
+
+def test_embed_images_turns_known_and_data_sources_into_cid_parts():
+    served = "/vt_webmail/part/7/42"
+    data_url = "data:image/png;base64," + __import__("base64").b64encode(PNG).decode()
+    html = (f'<p>Hi <img src="{served}" alt="logo"> and <img src="{served}"></p>'
+            f'<p><img src="{data_url}"><img src="https://cdn.example.org/x.png">'
+            '<img src="cid:already@there"><img src="/unknown"></p>')
+    seen = []
+
+    def resolve(src):
+        seen.append(src)
+        return ("logo.png", "image/png", PNG) if src == served else None
+
+    result, related = compose.embed_images(html, resolve)
+    assert seen == [served, "https://cdn.example.org/x.png", "/unknown"]  # once per source
+    assert [(filename, kind, data) for _cid, filename, kind, data in related] == [
+        ("logo.png", "image/png", PNG), ("image.png", "image/png", PNG)]
+    logo_cid, inline_cid = related[0][0], related[1][0]
+    assert result.count(f'src="cid:{logo_cid}"') == 2
+    assert f'src="cid:{inline_cid}"' in result
+    assert 'src="https://cdn.example.org/x.png"' in result
+    assert 'src="cid:already@there"' in result and 'src="/unknown"' in result
+    assert "data:" not in result and served not in result
+    assert result.startswith("<p>Hi ")
+
+
+def test_embed_images_leaves_html_without_images_untouched():
+    html = "<p>Plain &amp; <b>simple</b></p>"
+    assert compose.embed_images(html, lambda src: None) == (html, [])
+    html = '<p><img src="https://example.org/a.png"></p>'
+    assert compose.embed_images(html, lambda src: None) == (html, [])
+    bad = '<img src="data:image/png;base64,@@not base64@@">'
+    assert compose.embed_images(bad, lambda src: None) == (bad, [])
+
+
+def test_related_images_round_trip():
+    html, related = compose.embed_images(
+        '<p>Logo: <img src="/logo"></p>', lambda src: ("logo.png", "image/png", PNG))
+    message = _build(html=html, related=related,
+                     attachments=[("a.txt", "text/plain", b"attached")])
+    assert _structure(message) == [
+        ("multipart/mixed", None), ("multipart/alternative", None), ("text/plain", None),
+        ("multipart/related", None), ("text/html", None), ("image/png", "logo.png"),
+        ("text/plain", "a.txt")]
+    parsed = parse_message(bytes(message))
+    part = parsed.find_cid(related[0][0])
+    assert part is not None and part.data == PNG and part.inline
+    assert [a.filename for a in parsed.attachments if not a.inline] == ["a.txt"]
+
+
+def test_a_draft_needs_no_recipient():
+    with pytest.raises(ValueError, match="recipient"):
+        _build(to=[])
+    message = _build(to=[], draft=True)
+    assert message["To"] is None and message["Message-ID"]
+
+
+@pytest.mark.parametrize(("name", "address", "formatted"), [
+    ("Alice Martin", "alice@example.org", "Alice Martin <alice@example.org>"),
+    ("Doe, John", "john@example.com", '"Doe, John" <john@example.com>'),
+    ('Say "hi"', "hi@example.com", '"Say \\"hi\\"" <hi@example.com>'),
+    ("  Élodie \n Dupré ", " elodie@example.com ", "Élodie Dupré <elodie@example.com>"),
+    ("", "bare@example.com", "bare@example.com"),
+    (None, "bare@example.com", "bare@example.com"),
+])
+def test_format_address(name, address, formatted):
+    assert compose.format_address(name, address) == formatted
