@@ -14,8 +14,19 @@
         "security/vt_webmail_security.xml",
         "data/ir_cron_data.xml",
         "views/vt_webmail_account_views.xml",
+        "views/vt_webmail_message_views.xml",
+        "views/vt_webmail_trusted_sender_views.xml",
+        "wizards/vt_webmail_message_move_views.xml",
         "views/vt_webmail_menus.xml",
     ],
+    "assets": {
+        "web.assets_backend": [
+            "vt_webmail/static/src/webmail/**/*",
+        ],
+        "web.assets_tests": [
+            "vt_webmail/static/tests/tours/vt_webmail_read_tour.js",
+        ],
+    },
     "application": True,
     "installable": True,
 }

@@ -269,6 +269,54 @@ class VtWebmailAccount(models.Model):
             account.id: account._refresh_one(list_folders=True) for account in self
         }
 
+    def action_open_webmail(self):
+        """Open Webmail: this account's mail (the default account's when called on no
+        record), its inbox first; the account form when the user has no account yet.
+
+        :returns: a window action on ``vt_webmail.message`` (list limit: the account's
+            ``emails_per_page``; context ``vt_webmail_mark_read`` so opening a mail marks it
+            read) or, with no account, the creation form of one
+        """
+        if len(self) > 1:
+            raise UserError(self.env._("Open one mail account at a time."))
+        account = self
+        if account:
+            account.check_access("read")
+            if account.user_id != self.env.user:
+                raise AccessError(self.env._("You can only read your own mail."))
+        else:
+            account = self.search([("user_id", "=", self.env.user.id), ("active", "=", True)],
+                                  order="is_default desc, id", limit=1)
+        if not account:
+            return {
+                "type": "ir.actions.act_window",
+                "name": self.env._("Add your mail account"),
+                "res_model": self._name,
+                "view_mode": "form",
+                "views": [[False, "form"]],
+                "target": "current",
+                "context": {"default_user_id": self.env.user.id,
+                            "default_email": self.env.user.email or False},
+            }
+        if not account.folder_ids:
+            # never refreshed yet (a new account): list its folders and read its inbox now
+            account.action_refresh()
+        inbox = account.folder_ids.filtered(lambda f: f.role == "inbox")[:1] \
+            or account.folder_ids[:1]
+        action = self.env["ir.actions.act_window"]._for_xml_id(
+            "vt_webmail.vt_webmail_message_action")
+        action.update({
+            "name": account.email,
+            "domain": [("account_id", "=", account.id)],
+            "context": {
+                "vt_webmail_mark_read": True,
+                "vt_webmail_account_id": account.id,
+                "searchpanel_default_folder_id": inbox.id or False,
+            },
+            "limit": account.emails_per_page,
+        })
+        return action
+
     @api.model
     def _cron_refresh(self):
         """Scheduled action (every minute): refresh the accounts whose interval has elapsed.

@@ -93,6 +93,8 @@ class VtWebmailFolder(models.Model):
         """Recount messages and unread ones from the cache (one query)."""
         if not self:
             return
+        # flags written through the ORM (marking read ...) must be in the table counted
+        self.env["vt_webmail.message"].flush_model(["folder_id", "is_seen"])
         self.env.cr.execute(SQL(
             """
             UPDATE vt_webmail_folder f

@@ -4,18 +4,42 @@ import logging
 
 from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError
+from odoo.osv import expression
 from odoo.tools import email_normalize, html_escape, html_sanitize
 
 from ..core import exceptions as core_errors
 from ..core.html import prepare_body
 from ..core.imap_session import connect
 from ..core.mime import parse_message
+from ..core.sync import summary_from_fetch
 from .bigint_field import BigInteger
+from .sync_store import OdooSyncStore
 
 _logger = logging.getLogger(__name__)
 
 #: Largest message whose body is fetched for display (bytes).
 MAX_BODY_FETCH = 25 * 1024 * 1024
+#: A search on the server lists at most this many mails (the newest).
+SERVER_SEARCH_LIMIT = 500
+#: Text fields searched on the server, and their IMAP SEARCH keys.
+IMAP_TEXT_KEYS = {"subject": "SUBJECT", "email_from": "FROM", "email_to": "TO",
+                  "email_cc": "CC", "search_text": "TEXT"}
+#: Flag fields searched on the server: (key when true, key when false).
+IMAP_FLAG_KEYS = {"is_seen": ("SEEN", "UNSEEN"), "is_flagged": ("FLAGGED", "UNFLAGGED"),
+                  "is_answered": ("ANSWERED", "UNANSWERED")}
+#: Fields that IMAP SEARCH cannot test exactly: also filtered in the cache afterwards.
+IMAP_APPROXIMATE = {"date"}
+#: Image types served inline by the part route (never SVG: it can carry scripts).
+INLINE_IMAGE_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp",
+                                "image/bmp", "image/avif", "image/x-icon"})
+
+
+class _RequestCursorStore(OdooSyncStore):
+    """The sync store writing on the request's own cursor: no commit of its own (a server
+    search adds the few mails it found in the request's transaction)."""
+
+    def _commit(self):
+        pass
 
 
 class VtWebmailMessage(models.Model):
@@ -60,9 +84,30 @@ class VtWebmailMessage(models.Model):
         default="none", required=True, readonly=True,
     )
     has_remote_images = fields.Boolean(readonly=True)
+    body_cache_remote = fields.Html(
+        sanitize=False, readonly=True, prefetch=False, copy=False,
+        help="The sanitized body with its remote images, kept for mails that have some.",
+    )
+    images_allowed = fields.Boolean(
+        string="Remote images allowed", readonly=True, copy=False,
+        help="The user chose to show the remote images of this mail.",
+    )
+    show_remote_images = fields.Boolean(
+        compute="_compute_show_remote_images",
+        help="Remote images are shown: allowed for this mail, or its sender is trusted.",
+    )
+    sender_trusted = fields.Boolean(compute="_compute_show_remote_images")
     attachment_ids = fields.One2many(
         "ir.attachment", "res_id", string="Attachments", readonly=True,
         domain=[("res_model", "=", "vt_webmail.message")],
+    )
+    file_attachment_ids = fields.Many2many(
+        "ir.attachment", string="Files", compute="_compute_file_attachment_ids",
+        help="The attachments to download: those the body does not show inline.",
+    )
+    search_text = fields.Char(
+        string="Text", compute="_compute_search_text", search="_search_search_text",
+        help="Searches the subject and the addresses here; on the server, the body too.",
     )
 
     _sql_constraints = [
@@ -79,13 +124,58 @@ class VtWebmailMessage(models.Model):
 
     # -- compute ---------------------------------------------------------------------------------
 
-    @api.depends("body_cache", "body_state")
+    @api.depends("body_cache", "body_cache_remote", "body_state", "show_remote_images")
     def _compute_body_html(self):
         notices = self.filtered(lambda m: m.body_state == "none")._fetch_bodies()
         for message in self:
-            message.body_html = notices.get(message.id) or message.body_cache or False
+            body = message.body_cache
+            if message.show_remote_images and message.body_cache_remote:
+                body = message.body_cache_remote
+            message.body_html = notices.get(message.id) or body or False
+
+    @api.depends("images_allowed", "email_from_normalized", "user_id")
+    def _compute_show_remote_images(self):
+        trusted = self.env["vt_webmail.trusted.sender"]._trusted_pairs(
+            self.user_id, self.mapped("email_from_normalized"))
+        for message in self:
+            message.sender_trusted = bool(message.email_from_normalized) and (
+                (message.user_id.id, message.email_from_normalized) in trusted)
+            message.show_remote_images = message.images_allowed or message.sender_trusted
+
+    @api.depends("attachment_ids", "body_cache")
+    def _compute_file_attachment_ids(self):
+        # the attachments are kept when the body is fetched
+        self.filtered(lambda m: m.body_state == "none").mapped("body_html")
+        for message in self:
+            body = message.body_cache or ""
+            message.file_attachment_ids = message.attachment_ids.filtered(
+                lambda a, m=message, body=body: f"/vt_webmail/part/{m.id}/{a.id}" not in body)
+
+    def _compute_search_text(self):
+        for message in self:
+            message.search_text = False
+
+    def _search_search_text(self, operator, value):
+        if operator not in ("ilike", "not ilike", "like", "not like", "=", "!="):
+            raise UserError(self.env._("Unsupported search on the text of mail: %s", operator))
+        positive = {"not ilike": "ilike", "not like": "like", "!=": "="}.get(operator, operator)
+        domain = expression.OR([
+            [(name, positive, value)] for name in ("subject", "email_from", "email_to", "email_cc")
+        ])
+        return ["!", *domain] if positive != operator else domain
 
     # -- reading -------------------------------------------------------------------------------
+
+    @api.model
+    def search_panel_select_range(self, field_name, **kwargs):
+        """The folders of the search panel are those of the account shown (context key
+        ``vt_webmail_account_id``, set by ``vt_webmail.account.action_open_webmail``)."""
+        account_id = self.env.context.get("vt_webmail_account_id")
+        if field_name == "folder_id" and isinstance(account_id, int):
+            kwargs["comodel_domain"] = expression.AND([
+                kwargs.get("comodel_domain") or [], [("account_id", "=", account_id)],
+            ])
+        return super().search_panel_select_range(field_name, **kwargs)
 
     def web_read(self, specification):
         """Opening a mail in the web client marks it read, as every webmail does.
@@ -100,6 +190,9 @@ class VtWebmailMessage(models.Model):
             except UserError:
                 # the mail stays readable from the cache when the server is unreachable
                 _logger.info("Could not mark message %s read on the server", self.id)
+        if {"body_html", "attachment_ids", "file_attachment_ids"} & set(specification):
+            # the body is fetched first: its parts are the attachments read with it
+            self.mapped("body_html")
         return super().web_read(specification)
 
     # marking read writes: the web client must not call this on a read-only cursor
@@ -157,6 +250,131 @@ class VtWebmailMessage(models.Model):
         self._forget()
         return True
 
+    def action_open_move_wizard(self):
+        """The "Move to" dialog for these messages."""
+        self._check_owner()
+        return {
+            "type": "ir.actions.act_window",
+            "name": self.env._("Move to"),
+            "res_model": "vt_webmail.message.move",
+            "view_mode": "form",
+            "views": [[False, "form"]],
+            "target": "new",
+            "context": {"default_message_ids": self.ids},
+        }
+
+    # -- display -------------------------------------------------------------------------------
+
+    def action_show_images(self):
+        """Show the remote images of these mails (this mail only, not its sender's others)."""
+        self._check_owner()
+        # a body kept before both versions were stored is fetched again, with both
+        self.filtered(lambda m: m.has_remote_images and m.body_state == "done"
+                      and not m.body_cache_remote)._reset_body()
+        # sudo: the owner was checked above; the flag only changes how their mail is shown
+        self.sudo().write({"images_allowed": True})
+        return True
+
+    def action_trust_sender(self):
+        """Always show remote images in mail from these mails' senders."""
+        self._check_owner()
+        Trusted = self.env["vt_webmail.trusted.sender"]
+        emails = set(self.mapped("email_from_normalized"))
+        known = {pair[1] for pair in Trusted._trusted_pairs(self.env.user, list(emails))}
+        for email in sorted(emails - known):
+            Trusted.create({"email": email})
+        self.filtered(lambda m: m.has_remote_images and m.body_state == "done"
+                      and not m.body_cache_remote)._reset_body()
+        self.invalidate_recordset(["show_remote_images", "sender_trusted", "body_html"])
+        return True
+
+    def action_untrust_sender(self):
+        """Stop trusting these mails' senders: their remote images are blocked again."""
+        self._check_owner()
+        self.env["vt_webmail.trusted.sender"].search([
+            ("user_id", "=", self.env.user.id),
+            ("email", "in", self.mapped("email_from_normalized")),
+        ]).unlink()
+        # sudo: the owner was checked above; the flag only changes how their mail is shown
+        self.sudo().write({"images_allowed": False})
+        self.invalidate_recordset(["show_remote_images", "sender_trusted", "body_html"])
+        return True
+
+    # -- search on the server ------------------------------------------------------------------
+
+    @api.model
+    def action_search_server(self, domain=None):
+        """Run a search of the Webmail list on the mail server (IMAP SEARCH).
+
+        The cache knows only the headers of the synced folders; the server also searches
+        bodies (the "Text" field becomes ``TEXT``) and folders that are not synced. Mails found
+        there and missing from the cache are added to it (their headers only).
+
+        :param domain: the list's domain. Its ``folder_id`` condition names the folder (else
+            the inbox of the account in the domain or the context, else of the default
+            account); subject, addresses, text, read/flagged/answered and date conditions
+            become IMAP SEARCH keys; the others are applied to the cache afterwards
+        :returns: a window action listing what was found (at most the newest
+            :data:`SERVER_SEARCH_LIMIT`), or a notification when nothing was
+        """
+        domain = list(domain or [])
+        folder = self._server_search_folder(domain)
+        account = folder.account_id
+        criteria, residual = self._imap_criteria(domain)
+        with self._imap_errors(account), connect(account._imap_settings()) as session:
+            info = session.select(folder.name, readonly=True)
+            if folder.uidvalidity and folder.uidvalidity != info.uidvalidity:
+                raise UserError(self.env._(
+                    "The folder %s was renumbered on the server: click Check now, then search "
+                    "again.", folder.display_name))
+            uids = session.search(criteria or ["ALL"])[-SERVER_SEARCH_LIMIT:]
+            cached = set(self.sudo().search([
+                ("folder_id", "=", folder.id), ("uidvalidity", "=", info.uidvalidity),
+                ("uid", "in", uids),
+            ]).mapped("uid")) if uids else set()
+            missing = [uid for uid in uids if uid not in cached]
+            if missing:
+                fetched = session.fetch_summaries(missing)
+                summaries = [summary_from_fetch(uid, fetched[uid])
+                             for uid in missing if uid in fetched]
+                if summaries:
+                    # sudo: the owner's folder (checked above) gets the headers of their mail
+                    _RequestCursorStore(folder.sudo()).add(folder.name, info.uidvalidity,
+                                                           summaries)
+        found = self.search(expression.AND([
+            [("folder_id", "=", folder.id), ("uidvalidity", "=", info.uidvalidity),
+             ("uid", "in", uids or [0])],
+            residual,
+        ])) if uids else self.browse()
+        if not found:
+            return {
+                "type": "ir.actions.client",
+                "tag": "display_notification",
+                "params": {
+                    "title": self.env._("Search on the server"),
+                    "message": self.env._("Nothing found in %s on the server either.",
+                                          folder.display_name),
+                    "type": "info",
+                    "found": 0,
+                },
+            }
+        return {
+            "type": "ir.actions.act_window",
+            "name": self.env._("Found on the server in %s", folder.display_name),
+            "res_model": self._name,
+            "view_mode": "list,form",
+            "views": [[self.env.ref("vt_webmail.vt_webmail_message_view_list").id, "list"],
+                      [self.env.ref("vt_webmail.vt_webmail_message_view_form").id, "form"]],
+            "domain": [("id", "in", found.ids)],
+            "context": {
+                "vt_webmail_mark_read": True,
+                "vt_webmail_account_id": account.id,
+                "vt_webmail_server_search": True,
+            },
+            "limit": account.emails_per_page,
+            "found": len(found),
+        }
+
     # -- helpers -----------------------------------------------------------------------------
 
     def _check_owner(self):
@@ -165,6 +383,121 @@ class VtWebmailMessage(models.Model):
         self.check_access("read")
         if not self.env.su and any(m.user_id != self.env.user for m in self):
             raise AccessError(self.env._("You can only act on your own mail."))
+
+    def _reset_body(self):
+        """Forget the kept bodies (and their parts): the next read fetches them again."""
+        self._purge_attachments()
+        # sudo: callers checked the owner; the cache is the addon's own
+        self.sudo().write({"body_cache": False, "body_cache_remote": False, "body_state": "none"})
+
+    @api.model
+    def _server_search_folder(self, domain):
+        """The folder a server search runs in (see :meth:`action_search_server`)."""
+        Folder = self.env["vt_webmail.folder"]
+        folder_ids, account_ids = [], []
+        for leaf in domain:
+            if not isinstance(leaf, (list, tuple)) or len(leaf) != 3:
+                continue
+            name, operator, value = leaf
+            values = value if isinstance(value, (list, tuple)) else [value]
+            if operator not in ("=", "in") or not all(isinstance(v, int) for v in values):
+                continue
+            if name == "folder_id":
+                folder_ids += values
+            elif name == "account_id":
+                account_ids += values
+        if folder_ids:
+            folder = Folder.browse(folder_ids[0]).exists()
+        else:
+            account_id = (account_ids or [self.env.context.get("vt_webmail_account_id")])[0]
+            Account = self.env["vt_webmail.account"]
+            account = Account.browse(int(account_id)).exists() if account_id else \
+                Account.search([("user_id", "=", self.env.user.id), ("is_default", "=", True)],
+                               limit=1)
+            folder = account.folder_ids.filtered(lambda f: f.role == "inbox")[:1] \
+                if account and account.user_id == self.env.user else Folder
+        if not folder:
+            raise UserError(self.env._("Choose a folder of one of your mail accounts first."))
+        folder.check_access("read")
+        if folder.user_id != self.env.user:
+            raise AccessError(self.env._("You can only search your own mail."))
+        return folder
+
+    @api.model
+    def _imap_criteria(self, domain):
+        """Translate a domain into IMAP SEARCH criteria (imapclient's nested lists).
+
+        :returns: ``(criteria, residual)``: ``criteria`` select a superset of the domain's
+            mails on the server (``[]``: all); ``residual`` holds the top-level conditions the
+            server could not test exactly, to apply to the cache afterwards. A condition IMAP
+            cannot express under ``|`` or ``!`` widens the search rather than narrowing it.
+        """
+        tokens = expression.normalize_domain(list(domain)) if domain else []
+        residual = []
+
+        def parse(position):
+            token = tokens[position]
+            if token == expression.NOT_OPERATOR:
+                child, position = parse(position + 1)
+                return ("!", child), position
+            if token in (expression.AND_OPERATOR, expression.OR_OPERATOR):
+                left, position = parse(position + 1)
+                right, position = parse(position)
+                return (token, left, right), position
+            return ("leaf", token), position + 1
+
+        def convert(node, top):
+            kind = node[0]
+            if kind == "leaf":
+                criteria, exact = self._imap_leaf(node[1])
+                if top and not exact:
+                    residual.append(node[1])
+                return criteria
+            if kind == "&":
+                left, right = convert(node[1], top), convert(node[2], top)
+                if left is None or right is None:
+                    return left if right is None else right
+                return left + right
+            if kind == "|":
+                left, right = convert(node[1], False), convert(node[2], False)
+                if left is None or right is None:
+                    return None
+                return ["OR", left, right]
+            child = convert(node[1], False)
+            return None if child is None else ["NOT", child]
+
+        if not tokens:
+            return [], []
+        tree, _end = parse(0)
+        return convert(tree, True) or [], residual
+
+    @api.model
+    def _imap_leaf(self, leaf):
+        """``(criteria or None, exact)`` for one domain condition."""
+        if not isinstance(leaf, (list, tuple)) or len(leaf) != 3:
+            return None, False
+        name, operator, value = leaf
+        if name in IMAP_TEXT_KEYS and isinstance(value, str) and value.strip():
+            # no control characters reach the command line
+            text = "".join(ch for ch in value if ch >= " " and ch != "\x7f")[:200].strip()
+            if operator in ("ilike", "like", "=", "=ilike", "=like"):
+                # the server's answer is the one wanted (TEXT also searches bodies)
+                return [IMAP_TEXT_KEYS[name], text], True
+            if operator in ("not ilike", "not like", "!="):
+                return ["NOT", [IMAP_TEXT_KEYS[name], text]], True
+            return None, False
+        if name in IMAP_FLAG_KEYS and operator in ("=", "!=") and isinstance(value, bool):
+            wanted = value if operator == "=" else not value
+            return [IMAP_FLAG_KEYS[name][0 if wanted else 1]], True
+        if name in IMAP_APPROXIMATE and operator in (">=", ">", "<=", "<") and value:
+            try:
+                day = fields.Datetime.to_datetime(value).date()
+            except (ValueError, TypeError):
+                return None, False
+            if operator in (">=", ">"):
+                return ["SENTSINCE", day], False
+            return ["SENTBEFORE", day + datetime.timedelta(days=1)], False
+        return None, False
 
     def _by_folder(self):
         groups = {}
@@ -260,9 +593,16 @@ class VtWebmailMessage(models.Model):
                 cid_urls[part.content_id] = f"/vt_webmail/part/{self.id}/{attachment.id}"
         prepared = prepare_body(parsed.html, cid_urls, allow_remote_images=False)
         body = html_sanitize(prepared.html, sanitize_style=True, strip_classes=True)
+        body_remote = False
+        if prepared.has_remote_images:
+            # the same body with its remote images, for "Show images" and trusted senders;
+            # Odoo's sanitizer has the last word on this one too
+            allowed = prepare_body(parsed.html, cid_urls, allow_remote_images=True)
+            body_remote = html_sanitize(allowed.html, sanitize_style=True, strip_classes=True)
         notes = "; ".join(filter(None, [self.parse_note] + list(parsed.notes)))
         self.sudo().write({
             "body_cache": body,
+            "body_cache_remote": body_remote,
             "body_state": "done",
             "has_remote_images": prepared.has_remote_images,
             "parse_note": notes[:500] or False,

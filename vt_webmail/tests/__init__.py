@@ -1,3 +1,6 @@
 from . import test_account
 from . import test_sync
 from . import test_body
+from . import test_webmail_ui
+from . import test_controllers
+from . import test_tours

@@ -1,0 +1,96 @@
+"""Routes serving the parts of a user's own mail: inline images and attachments.
+
+Both routes look the mail up with the caller's rights (record rules: owner only), so another
+user's mail, a mail that left the cache or a part of another mail all answer 404, the same
+answer as for an id that never existed: nothing tells them apart. The bytes are then read as
+superuser (``ir.attachment`` of the addon's cache), which is safe once the owner was checked.
+
+Headers: ``X-Content-Type-Options: nosniff`` always, and a ``Content-Security-Policy`` that
+forbids any script or sub-resource, so a part is never run as a page of this site even when
+opened directly. Only raster images of a known type are served ``inline`` (an SVG can carry
+scripts); everything else is a download (``attachment``) typed ``application/octet-stream``
+unless its type is harmless to save.
+"""
+
+from odoo import http
+from odoo.exceptions import AccessError, MissingError
+from odoo.http import content_disposition, request
+
+from ..models.vt_webmail_message import INLINE_IMAGE_TYPES
+
+#: Served under their own type when downloaded; anything else is application/octet-stream.
+DOWNLOAD_TYPES_KEPT = frozenset({
+    "application/pdf", "application/zip", "text/csv", "text/plain", "text/calendar",
+    "message/rfc822", "application/msword", "application/vnd.ms-excel",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "application/vnd.oasis.opendocument.text", "application/vnd.oasis.opendocument.spreadsheet",
+}) | INLINE_IMAGE_TYPES
+SAFE_HEADERS = [
+    ("X-Content-Type-Options", "nosniff"),
+    ("Content-Security-Policy", "default-src 'none'; img-src 'self'; sandbox"),
+    ("Cross-Origin-Resource-Policy", "same-origin"),
+    ("Referrer-Policy", "no-referrer"),
+    ("Cache-Control", "private, max-age=3600"),
+]
+
+
+class VtWebmailController(http.Controller):
+
+    @http.route("/vt_webmail/part/<int:message_id>/<int:attachment_id>", type="http",
+                auth="user", methods=["GET"], readonly=True)
+    def part(self, message_id, attachment_id, **kwargs):
+        """An inline part of a mail (``cid:`` image of its body), shown in the page."""
+        attachment = self._owned_attachment(message_id, attachment_id)
+        return self._serve(attachment, inline=True)
+
+    @http.route("/vt_webmail/attachment/<int:message_id>/<int:attachment_id>", type="http",
+                auth="user", methods=["GET"], readonly=True)
+    def attachment(self, message_id, attachment_id, **kwargs):
+        """An attachment of a mail, downloaded."""
+        attachment = self._owned_attachment(message_id, attachment_id)
+        return self._serve(attachment, inline=False)
+
+    def _owned_attachment(self, message_id, attachment_id):
+        """The kept part ``attachment_id`` of the caller's own mail ``message_id``, as superuser.
+
+        :raises NotFound: for anything else, whoever asks
+        """
+        Message = request.env["vt_webmail.message"]
+        try:
+            # search, not browse: the record rules decide, and say nothing of other users' ids
+            message = Message.search([("id", "=", message_id),
+                                      ("user_id", "=", request.env.user.id)], limit=1)
+        except (AccessError, MissingError):
+            message = Message
+        if not message:
+            raise request.not_found()
+        # sudo: the message is the caller's (checked above); its parts belong to it
+        attachment = request.env["ir.attachment"].sudo().search([
+            ("id", "=", attachment_id), ("res_model", "=", Message._name),
+            ("res_id", "=", message.id),
+        ], limit=1)
+        if not attachment:
+            raise request.not_found()
+        return attachment
+
+    def _serve(self, attachment, inline):
+        mimetype = (attachment.mimetype or "").split(";")[0].strip().lower()
+        if inline and mimetype in INLINE_IMAGE_TYPES:
+            content_type, disposition = mimetype, "inline"
+        else:
+            content_type = mimetype if mimetype in DOWNLOAD_TYPES_KEPT else \
+                "application/octet-stream"
+            disposition = "attachment"
+        data = attachment.raw or b""
+        # Odoo's helper quotes the name (RFC 6266) and always says "attachment"
+        header = content_disposition(attachment.name or "attachment")
+        if disposition == "inline":
+            header = "inline" + header[len("attachment"):]
+        headers = [
+            ("Content-Type", content_type),
+            ("Content-Length", str(len(data))),
+            ("Content-Disposition", header),
+            *SAFE_HEADERS,
+        ]
+        return request.make_response(data, headers=headers)

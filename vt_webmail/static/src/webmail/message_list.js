@@ -1,0 +1,183 @@
+import { onWillStart, onWillUnmount, useState } from "@odoo/owl";
+import { Dropdown } from "@web/core/dropdown/dropdown";
+import { DropdownItem } from "@web/core/dropdown/dropdown_item";
+import { _t } from "@web/core/l10n/translation";
+import { registry } from "@web/core/registry";
+import { user } from "@web/core/user";
+import { useService } from "@web/core/utils/hooks";
+import { ListController } from "@web/views/list/list_controller";
+import { listView } from "@web/views/list/list_view";
+
+/**
+ * The Webmail list: "Check now", the account switcher, "Search on the server", and new mail
+ * shown by itself when a refresh (the scheduled one or another tab's) found some: the server
+ * sends `vt_webmail.refreshed` on the bus to the account's owner.
+ *
+ * The folders of the search panel carry their unread count in their name, so they are read
+ * again whenever the mail changed (the panel only reloads them when the search changes).
+ */
+export class WebmailListController extends ListController {
+    static components = { ...ListController.components, Dropdown, DropdownItem };
+
+    setup() {
+        super.setup();
+        this.orm = useService("orm");
+        this.notification = useService("notification");
+        this.busService = useService("bus_service");
+        this.webmail = useState({ accounts: [], checking: false, searching: false });
+        onWillStart(async () => {
+            const loads = [this.loadAccounts()];
+            if (this.props.state) {
+                // back from a mail: what was read there changed the unread counts
+                loads.push(this.fetchFolders());
+            }
+            await Promise.all(loads);
+        });
+        const onRefreshed = (payload) => this.onMailboxRefreshed(payload);
+        this.busService.subscribe("vt_webmail.refreshed", onRefreshed);
+        this.busService.start();
+        onWillUnmount(() => this.busService.unsubscribe("vt_webmail.refreshed", onRefreshed));
+    }
+
+    /** The account shown, as set by vt_webmail.account.action_open_webmail(). */
+    get accountId() {
+        return this.props.context.vt_webmail_account_id || false;
+    }
+
+    get currentAccount() {
+        return this.webmail.accounts.find((account) => account.id === this.accountId);
+    }
+
+    get otherAccounts() {
+        return this.webmail.accounts.filter((account) => account.id !== this.accountId);
+    }
+
+    /** "Search on the server" is offered while searching, or when the list is empty. */
+    get showServerSearch() {
+        return this.env.searchModel.facets.length > 0 || this.model.root.count === 0;
+    }
+
+    async loadAccounts() {
+        this.webmail.accounts = await this.orm.searchRead(
+            "vt_webmail.account",
+            [["user_id", "=", user.userId]],
+            ["email", "from_name", "is_default", "last_error"],
+            { order: "is_default desc, id" }
+        );
+    }
+
+    async fetchFolders() {
+        const searchModel = this.env.searchModel;
+        if (searchModel.categories.length) {
+            await searchModel._fetchSections(searchModel.categories, []);
+        }
+    }
+
+    /** Read the mail and the folders again (new mail, flags changed elsewhere ...). */
+    async reloadMailbox() {
+        await this.fetchFolders();
+        this.env.searchModel.search();
+    }
+
+    onMailboxRefreshed(payload) {
+        if (this.accountId && payload.account_id !== this.accountId) {
+            return;
+        }
+        if (payload.new) {
+            this.notification.add(
+                payload.new === 1
+                    ? _t("1 new mail")
+                    : _t("%(count)s new mails", { count: payload.new }),
+                { type: "info" }
+            );
+        }
+        return this.reloadMailbox();
+    }
+
+    async beforeExecuteActionButton(clickParams) {
+        if (clickParams.type === "object" && clickParams.name === "action_open_move_wizard") {
+            // the dialog is opened here so that closing it reads the folders again
+            const resIds = await this.getSelectedResIds();
+            const action = await this.orm.call("vt_webmail.message", clickParams.name, [resIds], {
+                context: this.props.context,
+            });
+            await this.actionService.doAction(action, {
+                onClose: () => this.reloadMailbox(),
+            });
+            return false;
+        }
+        return super.beforeExecuteActionButton(...arguments);
+    }
+
+    async afterExecuteActionButton(clickParams) {
+        await super.afterExecuteActionButton(...arguments);
+        if (clickParams.type === "object" && clickParams.name !== "action_open_move_wizard") {
+            // marking read, moving, deleting ... changed the unread counts
+            await this.fetchFolders();
+            this.render(true);
+        }
+    }
+
+    async onCheckNow() {
+        const accountIds = this.accountId
+            ? [this.accountId]
+            : this.webmail.accounts.map((account) => account.id);
+        if (!accountIds.length) {
+            return;
+        }
+        this.webmail.checking = true;
+        try {
+            const result = await this.orm.call("vt_webmail.account", "action_refresh", [
+                accountIds,
+            ]);
+            if (result.error) {
+                this.notification.add(result.error, {
+                    title: result.running ? _t("Already checking") : _t("Could not check mail"),
+                    type: result.running ? "info" : "danger",
+                });
+            } else if (result.new) {
+                this.notification.add(
+                    result.new === 1
+                        ? _t("1 new mail")
+                        : _t("%(count)s new mails", { count: result.new }),
+                    { type: "success" }
+                );
+            } else {
+                this.notification.add(_t("No new mail."), { type: "info" });
+            }
+            await Promise.all([this.loadAccounts(), this.reloadMailbox()]);
+        } finally {
+            this.webmail.checking = false;
+        }
+    }
+
+    async onSearchServer() {
+        this.webmail.searching = true;
+        try {
+            const action = await this.orm.call(
+                "vt_webmail.message",
+                "action_search_server",
+                [this.model.root.domain],
+                { context: this.props.context }
+            );
+            await this.actionService.doAction(action);
+        } finally {
+            this.webmail.searching = false;
+        }
+    }
+
+    async onSwitchAccount(accountId) {
+        const action = await this.orm.call("vt_webmail.account", "action_open_webmail", [
+            [accountId],
+        ]);
+        await this.actionService.doAction(action, { clearBreadcrumbs: true });
+    }
+}
+
+export const webmailListView = {
+    ...listView,
+    Controller: WebmailListController,
+    buttonTemplate: "vt_webmail.MessageListView.Buttons",
+};
+
+registry.category("views").add("vt_webmail_message_list", webmailListView);

@@ -1,0 +1,154 @@
+/**
+ * Tours of the reading side of Webmail. They depend on the mail the Python tests put on their
+ * Dovecot first (see vt_webmail/tests/test_tours.py); they are not meant to be run by hand.
+ */
+import { rpc } from "@web/core/network/rpc";
+import { registry } from "@web/core/registry";
+import { stepUtils } from "@web_tour/tour_service/tour_utils";
+
+const tours = registry.category("web_tour.tours");
+const ROW = ".o_vt_webmail_list .o_data_row";
+
+function openWebmail() {
+    return [
+        ...stepUtils.goToAppSteps("vt_webmail.vt_webmail_menu_root", "Open the Webmail app"),
+        {
+            content: "The inbox is listed, with its unread count",
+            trigger: ".o_search_panel_category_value:contains('Inbox (2)') .active",
+        },
+    ];
+}
+
+tours.add("vt_webmail_read_tour", {
+    url: "/odoo",
+    steps: () => [
+        ...openWebmail(),
+        {
+            content: "Unread mail is in bold, newest first",
+            trigger: `${ROW}:first-child.fw-bold:contains('Spring collection is here')`,
+        },
+        {
+            content: "Open the newsletter",
+            trigger: `${ROW}:contains('Spring collection is here') td[name='subject']`,
+            run: "click",
+        },
+        {
+            content: "Its body is shown, its remote images are not loaded",
+            trigger: ".o_vt_webmail_body:contains('Spring collection'):not(:has(img[src*='images.example.net']))",
+        },
+        {
+            content: "Show the images of this mail",
+            trigger: ".o_vt_webmail_remote_banner .o_vt_webmail_show_images",
+            run: "click",
+        },
+        {
+            content: "The remote images are there now, and the banner is gone",
+            trigger: ".o_vt_webmail_body img[src='https://images.example.net/banner.jpg']",
+        },
+        {
+            trigger: ".o_form_view:not(:has(.o_vt_webmail_remote_banner:visible))",
+        },
+        {
+            content: "Mark it unread",
+            trigger: ".o_form_statusbar button[name='action_mark_unread']",
+            run: "click",
+        },
+        {
+            content: "Back in the list, the mail is unread again",
+            trigger: `${ROW}.fw-bold:contains('Spring collection is here')`,
+        },
+        {
+            trigger: ".o_search_panel_category_value:contains('Inbox (2)')",
+        },
+        {
+            content: "Open the mail with an inline image",
+            trigger: `${ROW}:contains('Our March newsletter') td[name='subject']`,
+            run: "click",
+        },
+        {
+            content: "The inline image is served by Webmail and shown",
+            trigger: ".o_vt_webmail_body img[src^='/vt_webmail/part/']",
+            async run() {
+                const image = document.querySelector(".o_vt_webmail_body img[src^='/vt_webmail/part/']");
+                if (!image.complete) {
+                    await new Promise((resolve) => image.addEventListener("load", resolve));
+                }
+                if (image.naturalWidth !== 16) {
+                    throw new Error(`the inline image did not load (${image.naturalWidth}px)`);
+                }
+            },
+        },
+        {
+            content: "Back to the list: opening it marked it read",
+            trigger: ".o_breadcrumb .o_back_button a, .o_breadcrumb .breadcrumb-item a",
+            run: "click",
+        },
+        {
+            trigger: `${ROW}:not(.fw-bold):contains('Our March newsletter')`,
+        },
+        {
+            trigger: ".o_search_panel_category_value:contains('Inbox (1)')",
+        },
+    ],
+});
+
+tours.add("vt_webmail_check_now_tour", {
+    url: "/odoo",
+    steps: () => [
+        ...openWebmail(),
+        {
+            trigger: `${ROW}:contains('Arrived before')`,
+        },
+        {
+            content: "Nothing new is shown before checking",
+            trigger: `.o_vt_webmail_list:not(:has(.o_data_row:contains('Arrived later')))`,
+        },
+        {
+            content: "Check now",
+            trigger: ".o_vt_webmail_check_now",
+            run: "click",
+        },
+        {
+            content: "The new mail is listed at once",
+            trigger: `${ROW}:first-child.fw-bold:contains('Arrived later')`,
+        },
+        {
+            trigger: ".o_search_panel_category_value:contains('Inbox (3)')",
+        },
+    ],
+});
+
+tours.add("vt_webmail_new_mail_tour", {
+    url: "/odoo",
+    steps: () => [
+        ...openWebmail(),
+        {
+            trigger: `${ROW}:contains('Arrived before')`,
+        },
+        {
+            content: "The scheduled refresh runs elsewhere (not from this page)",
+            trigger: `.o_vt_webmail_list:not(:has(.o_data_row:contains('Arrived later')))`,
+            async run() {
+                const ids = await rpc("/web/dataset/call_kw/vt_webmail.account/search", {
+                    model: "vt_webmail.account",
+                    method: "search",
+                    args: [[]],
+                    kwargs: {},
+                });
+                await rpc("/web/dataset/call_kw/vt_webmail.account/action_refresh", {
+                    model: "vt_webmail.account",
+                    method: "action_refresh",
+                    args: [ids],
+                    kwargs: {},
+                });
+            },
+        },
+        {
+            content: "The new mail shows up by itself",
+            trigger: `${ROW}:first-child.fw-bold:contains('Arrived later')`,
+        },
+        {
+            trigger: ".o_search_panel_category_value:contains('Inbox (3)')",
+        },
+    ],
+});

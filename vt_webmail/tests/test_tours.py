@@ -1,0 +1,76 @@
+"""Webmail in Chromium: reading, showing images, marking unread, new mail arriving by itself.
+
+The tours are in ``static/tests/tours/vt_webmail_read_tour.js``; the mail they read is put on
+the class's Dovecot here first. Odoo skips browser tests when Chromium is missing.
+"""
+
+import datetime
+import threading
+from unittest.mock import patch
+
+from odoo.tests import HttpCase, tagged
+
+from odoo.addons.bus.models.bus import dispatch
+from odoo.addons.bus.websocket import WebsocketConnectionHandler
+
+from ..testing import samples
+from .common import WebmailCase, raw_mail
+
+
+def _push_bus_notifications():
+    """What the bus does after each commit, and tests never do (a test cursor drops post-commit
+    hooks): tell every open websocket that notifications wait."""
+    for websockets in list(dispatch._channels_to_ws.values()):
+        for websocket in list(websockets):
+            websocket.trigger_notification_dispatching()
+
+
+@tagged("post_install", "-at_install", "vt_webmail", "vt_webmail_tours")
+class TestWebmailTours(WebmailCase, HttpCase):
+
+    def _account_with(self, *raws):
+        for raw in raws:
+            self.dovecot.append(self.mailbox_login, "INBOX", raw)
+        account = self.make_account()
+        account.action_refresh()
+        return account
+
+    def test_read_show_images_mark_unread(self):
+        later = samples.SAMPLE_DATE + datetime.timedelta(days=1)
+        account = self._account_with(samples.html_with_inline_image(),
+                                     samples.remote_images(date=later))
+        self.start_tour("/odoo", "vt_webmail_read_tour", login=self.user.login)
+        # every step acted on the server
+        client = self.imap()
+        client.select_folder("INBOX", readonly=True)
+        flags = {uid: values[b"FLAGS"] for uid, values in
+                 client.fetch(client.search(["ALL"]), ["FLAGS"]).items()}
+        client.logout()
+        messages = {m.subject: m for m in self.messages(account)}
+        self.assertNotIn(b"\\Seen", flags[messages["Spring collection is here"].uid])
+        self.assertIn(b"\\Seen", flags[messages["Our March newsletter"].uid])
+        self.assertTrue(messages["Spring collection is here"].images_allowed)
+
+    def test_check_now(self):
+        self._account_with(raw_mail("Arrived before"), raw_mail("Also before"))
+        self.seed(["Arrived later"])
+        self.start_tour("/odoo", "vt_webmail_check_now_tour", login=self.user.login)
+
+    def test_new_mail_arrives_without_reloading(self):
+        """A refresh that the page did not ask for (the scheduler's) reaches the open list
+        through the bus: Odoo's real websocket, the browser's real bus worker."""
+        self._account_with(raw_mail("Arrived before"), raw_mail("Also before"))
+        self.seed(["Arrived later"])
+        # Odoo refuses websockets while tests run; the bus tests let them in the same way
+        self.startPatcher(patch.object(WebsocketConnectionHandler, "websocket_allowed",
+                                       return_value=True))
+        BusBus = type(self.env["bus.bus"])
+        send_one = BusBus._sendone
+
+        def _sendone(bus, *args, **kwargs):
+            send_one(bus, *args, **kwargs)
+            # once the refresh's transaction is over, as after a real commit
+            threading.Timer(0.5, _push_bus_notifications).start()
+
+        self.startPatcher(patch.object(BusBus, "_sendone", _sendone))
+        self.start_tour("/odoo", "vt_webmail_new_mail_tour", login=self.user.login)

@@ -1,0 +1,1 @@
+from . import vt_webmail_message_move
