@@ -150,6 +150,7 @@ def parse_party(text, basis=BASIS_SENDER):
     for name, address in email.utils.getaddresses([str(text or "")]):
         address = address.strip()
         if "@" in address:
+            # the display name, else the address as written; compared in lower case
             return Party(name=" ".join(name.split()) or address, address=address.lower(),
                          basis=basis)
     return None
@@ -172,9 +173,9 @@ def counterpart(email_from, email_to="", email_cc="", own_addresses=()):
         return sender
     for header in (email_to, email_cc):
         for name, address in email.utils.getaddresses([str(header or "")]):
-            address = address.strip().lower()
-            if "@" in address and address not in own:
-                return Party(name=" ".join(name.split()) or address, address=address,
+            address = address.strip()
+            if "@" in address and address.lower() not in own:
+                return Party(name=" ".join(name.split()) or address, address=address.lower(),
                              basis=BASIS_RECIPIENT)
     return sender
 

@@ -137,6 +137,7 @@ def test_rules_as_data_end_with_creating_a_contact():
 @pytest.mark.parametrize(("text", "expected"), [
     ("Jane Doe <Jane@Example.com>", ("Jane Doe", JANE)),
     ("jane@example.com", (JANE, JANE)),
+    ("Jane@Example.com", ("Jane@Example.com", JANE)),
     ('"Doe,   Jane" <jane@example.com>, bob@example.com', ("Doe, Jane", JANE)),
     ("Élodie Dupré <elodie@example.fr>", ("Élodie Dupré", "elodie@example.fr")),
 ])
