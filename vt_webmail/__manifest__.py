@@ -17,13 +17,17 @@
         "views/vt_webmail_message_views.xml",
         "views/vt_webmail_trusted_sender_views.xml",
         "wizards/vt_webmail_message_move_views.xml",
+        "wizards/vt_webmail_compose_views.xml",
+        "views/vt_webmail_message_compose_views.xml",
         "views/vt_webmail_menus.xml",
     ],
     "assets": {
         "web.assets_backend": [
+            "vt_webmail/static/src/compose/**/*",
             "vt_webmail/static/src/webmail/**/*",
         ],
         "web.assets_tests": [
+            "vt_webmail/static/tests/tours/vt_webmail_reply_tour.js",
             "vt_webmail/static/tests/tours/vt_webmail_read_tour.js",
         ],
     },

@@ -1,1 +1,2 @@
+from . import vt_webmail_compose
 from . import vt_webmail_message_move

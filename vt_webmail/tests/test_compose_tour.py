@@ -1,0 +1,64 @@
+"""The reply tour in Chromium: open Webmail, open a mail, reply with a file attached, send;
+then what the SMTP server received and what Dovecot keeps in Sent."""
+
+import email
+import email.policy
+
+from odoo.tests import HttpCase, tagged
+
+from ..core.mime import parse_message
+from ..testing.smtpd import SMTPServer
+from .common import WebmailCase
+
+SMTP_PASSWORD = "smtp-secret"
+
+
+@tagged("post_install", "-at_install", "vt_webmail", "vt_webmail_compose", "vt_webmail_tour")
+class TestComposeTour(WebmailCase, HttpCase):
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.smtp = SMTPServer({"sender": SMTP_PASSWORD}, pki=cls.dovecot.pki).start()
+        cls.addClassCleanup(cls.smtp.close)
+
+    def test_reply_with_an_attachment(self):
+        self.env["res.partner"].create({"name": "Bob Stone", "email": "bob@example.org"})
+        account = self.make_account(
+            smtp_host=self.smtp.hostname, smtp_port=self.smtp.port, smtp_security="starttls",
+            smtp_login="sender", smtp_password=SMTP_PASSWORD)
+        self.seed(["Another mail"], sender="Carol <carol@example.org>", to=account.email)
+        self.seed(["Tour: please reply"], sender="Alice Martin <alice@example.org>",
+                  to=account.email, body="Please answer me.",
+                  message_id="<tour-original@example.org>")
+        self.assertFalse(account.with_user(self.user).action_refresh()["error"])
+
+        self.start_tour("/odoo", "vt_webmail_reply_tour", login=self.user.login)
+
+        [received] = self.smtp.wait_for(1)
+        self.assertEqual(received.rcpt_tos, ["alice@example.org", "bob@example.org"])
+        sent = email.message_from_bytes(received.data, policy=email.policy.default)
+        self.assertEqual(sent["Subject"], "Re: Tour: please reply")
+        self.assertEqual(sent["In-Reply-To"], "<tour-original@example.org>")
+        parsed = parse_message(received.data)
+        self.assertIn("Thanks Alice, the note is attached.", parsed.text)
+        self.assertIn("> Please answer me.", parsed.text)
+        self.assertEqual([(a.filename, a.data) for a in parsed.attachments],
+                         [("tour-note.txt", b"a note from the tour")])
+
+        client = self.imap()
+        try:
+            client.select_folder("Sent", readonly=True)
+            fetched = client.fetch(client.search(["ALL"]), ["FLAGS", "BODY.PEEK[]"])
+            client.select_folder("INBOX", readonly=True)
+            inbox_flags = {data[b"BODY[HEADER.FIELDS (SUBJECT)]"].strip(): data[b"FLAGS"]
+                           for data in client.fetch(client.search(["ALL"]), [
+                               "FLAGS", "BODY.PEEK[HEADER.FIELDS (SUBJECT)]"]).values()}
+        finally:
+            client.logout()
+        [copy] = fetched.values()
+        self.assertIn(b"\\Seen", copy[b"FLAGS"])
+        self.assertEqual(email.message_from_bytes(copy[b"BODY[]"])["Message-ID"],
+                         sent["Message-ID"])
+        self.assertIn(b"\\Answered", inbox_flags[b"Subject: Tour: please reply"])
+        self.assertNotIn(b"\\Answered", inbox_flags[b"Subject: Another mail"])

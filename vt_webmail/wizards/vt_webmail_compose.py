@@ -1,0 +1,260 @@
+import logging
+
+from markupsafe import Markup
+
+from odoo import Command, api, fields, models
+from odoo.exceptions import UserError
+from odoo.tools import email_split
+
+from ..core import compose
+from ..core import exceptions as core_errors
+from ..core.mime import ListHeaders
+from ..models.bigint_field import BigInteger
+
+_logger = logging.getLogger(__name__)
+
+#: At most this many contacts are proposed while typing an address.
+MAX_SUGGESTIONS = 50
+#: An empty first line above a quoted original, for the editor's cursor.
+EMPTY_LINE = Markup("<p><br></p>")
+
+
+class VtWebmailCompose(models.TransientModel):
+    """The compose window: a new mail, a reply, a reply to all, a forward.
+
+    Sending is :meth:`vt_webmail.account.send_mail`'s engine (``_send``); this window only
+    prefills, keeps the user's text while they write (and when sending fails), and saves
+    drafts on request.
+    """
+
+    _name = "vt_webmail.compose"
+    _description = "Webmail: compose a mail"
+    # the window is saved when a button is clicked, not while the user writes: Odoo's default
+    # (one hour since the last save) could delete a long mail being written, and its text
+    _transient_max_hours = 24.0
+
+    account_id = fields.Many2one(
+        "vt_webmail.account", string="From", required=True, ondelete="cascade",
+        domain=lambda self: [("user_id", "=", self.env.uid)],
+        default=lambda self: self._default_account(),
+    )
+    email_to = fields.Char(string="To", help="Addresses separated by commas.")
+    email_cc = fields.Char(string="Cc")
+    email_bcc = fields.Char(string="Bcc",
+                            help="Blind copies: these recipients are hidden from the others.")
+    subject = fields.Char()
+    body_html = fields.Html(string="Message", sanitize_style=True)
+    attachment_ids = fields.Many2many(
+        "ir.attachment", "vt_webmail_compose_ir_attachment_rel", "compose_id",
+        "attachment_id", string="Attachments",
+    )
+    mode = fields.Selection(
+        [("new", "New mail"), ("reply", "Reply"), ("reply_all", "Reply all"),
+         ("forward", "Forward")], default="new", required=True, readonly=True,
+    )
+    reply_to_message_id = fields.Many2one(
+        "vt_webmail.message", string="In reply to", readonly=True, ondelete="set null",
+        help="The mail this one answers (it is marked answered once this one is sent).",
+    )
+    forward_message_id = fields.Many2one(
+        "vt_webmail.message", string="Forwarded mail", readonly=True, ondelete="set null",
+    )
+    # the copy last saved in the Drafts folder, replaced by the next save and removed on send
+    draft_folder = fields.Char(readonly=True)
+    draft_uidvalidity = BigInteger(readonly=True)
+    draft_uid = BigInteger(readonly=True)
+
+    def _default_account(self):
+        return self.env["vt_webmail.account"].search(
+            [("user_id", "=", self.env.uid)], order="is_default desc, id", limit=1)
+
+    def unlink(self):
+        # the files uploaded into these windows (their copies of forwarded files too)
+        # sudo: attachments of the window records being deleted, found by their res_id
+        self.env["ir.attachment"].sudo().search([
+            ("res_model", "=", self._name), ("res_id", "in", self.ids),
+        ]).unlink()
+        return super().unlink()
+
+    # -- actions -------------------------------------------------------------------------------
+
+    @api.model
+    def action_new(self):
+        """Open an empty compose window on the user's default account (the Compose menu)."""
+        if not self._default_account():
+            raise UserError(self.env._(
+                "You have no mail account yet. Add one in Webmail > Mail accounts."))
+        return self.create({})._action_open()
+
+    def action_send(self):
+        """Send the mail; on failure the window stays open with everything in it."""
+        self.ensure_one()
+        originals = self.reply_to_message_id | self.forward_message_id
+        originals._check_owner()
+        files = self._files()
+        try:
+            result = self.account_id._send(
+                to=self.email_to, cc=self.email_cc, bcc=self.email_bcc, subject=self.subject,
+                body_html=self.body_html, files=files, original=self.reply_to_message_id,
+            )
+        except UserError as exc:
+            raise UserError(self.env._(
+                "%s\n\nYour message is still here: correct it and send it again, or save it "
+                "as a draft.", exc.args[0])) from exc
+        warnings = [result["warning"]] if result["warning"] else []
+        if self.draft_uid:
+            try:
+                self.account_id._remove_copy(self.draft_folder, self.draft_uidvalidity,
+                                             self.draft_uid)
+            except (core_errors.WebmailError, UserError) as exc:
+                _logger.info("Draft copy of compose %s not removed: %s", self.id, exc)
+                warnings.append(self.env._(
+                    "The draft saved earlier is still in the Drafts folder."))
+        return {
+            "type": "ir.actions.client",
+            "tag": "display_notification",
+            "params": {
+                "title": self.env._("Mail sent"),
+                "message": "\n".join(warnings) or self.env._("Your mail was sent."),
+                "type": "warning" if warnings else "success",
+                "sticky": bool(warnings),
+                "next": {"type": "ir.actions.act_window_close"},
+            },
+        }
+
+    def action_save_draft(self):
+        """Save the mail in the account's Drafts folder (replacing the copy saved before)."""
+        self.ensure_one()
+        account = self.account_id
+        account._check_sender()
+        (self.reply_to_message_id | self.forward_message_id)._check_owner()
+        files = self._files()
+        message = account._build_outgoing(
+            to=self.email_to, cc=self.email_cc, bcc=self.email_bcc, subject=self.subject,
+            body_html=self.body_html, files=files, original=self.reply_to_message_id,
+            draft=True,
+        )
+        data = compose.message_bytes(message, bcc=self.email_bcc or ())
+        try:
+            folder, uidvalidity, uid = account._append_copy("drafts", data,
+                                                            ("\\Draft", "\\Seen"))
+        except core_errors.WebmailError as exc:
+            raise UserError(self.env._("The draft was not saved. %s",
+                                       account._error_message(exc))) from exc
+        if not folder:
+            raise UserError(self.env._("The draft was not saved: the mail server has no "
+                                       "Drafts folder."))
+        previous = (self.draft_folder, self.draft_uidvalidity, self.draft_uid)
+        self.write({"draft_folder": folder, "draft_uidvalidity": uidvalidity,
+                    "draft_uid": uid or False})
+        if previous[2] and previous != (folder, uidvalidity, uid):
+            try:
+                account._remove_copy(*previous)
+            except (core_errors.WebmailError, UserError) as exc:
+                _logger.info("Older draft of compose %s not removed: %s", self.id, exc)
+        return {
+            "type": "ir.actions.client",
+            "tag": "display_notification",
+            "params": {
+                "title": self.env._("Draft saved"),
+                "message": self.env._("Your mail was saved in the Drafts folder."),
+                "type": "success",
+            },
+        }
+
+    def _files(self):
+        """The attached files, in the order they were added, read with the user's rights
+        (a file they may not read cannot be attached by writing its id here)."""
+        return [(attachment.name, attachment.mimetype, attachment.raw)
+                for attachment in self.attachment_ids.sorted("id")]
+
+    # -- recipients ------------------------------------------------------------------------------
+
+    @api.model
+    def search_recipients(self, term, limit=8):
+        """Contacts whose name or address contains ``term``, for the To/Cc/Bcc fields.
+
+        Only contacts the user may read are proposed; nothing is created: an address typed
+        in full is sent to as it is.
+
+        :returns: list of ``{"label": "Name <address>", "name": str, "email": str}``
+        """
+        if not isinstance(term, str) or not term.strip():
+            return []
+        term = term.strip()[:200]
+        try:
+            limit = min(max(int(limit), 1), MAX_SUGGESTIONS)
+        except (TypeError, ValueError):
+            limit = 8
+        partners = self.env["res.partner"].search_fetch(
+            ["&", ("email", "!=", False), "|", ("name", "ilike", term), ("email", "ilike", term)],
+            ["name", "email"], limit=limit * 2,
+        )
+        suggestions, seen = [], set()
+        for partner in partners:
+            for address in email_split(partner.email):
+                if address.lower() in seen:
+                    continue
+                seen.add(address.lower())
+                suggestions.append({
+                    "label": compose.format_address(partner.name, address),
+                    "name": partner.name or "",
+                    "email": address,
+                })
+        return suggestions[:limit]
+
+    # -- prefill ---------------------------------------------------------------------------------
+
+    @api.model
+    def _create_from_message(self, message, mode):
+        """A compose window answering or forwarding ``message`` (the caller's, checked)."""
+        message.ensure_one()
+        message._check_owner()
+        original_html = message.body_html or ""  # fetched from the server on first read
+        date = message.date and fields.Datetime.context_timestamp(self, message.date)
+        values = {"account_id": message.account_id.id, "mode": mode}
+        if mode == "forward":
+            headers = ListHeaders(subject=message.subject or "",
+                                  email_from=message.email_from or "",
+                                  email_to=message.email_to or "",
+                                  email_cc=message.email_cc or "", date=date)
+            values.update(
+                subject=compose.forward_subject(message.subject),
+                body_html=EMPTY_LINE + Markup(compose.forward_html(headers=headers,
+                                                                   html=original_html)),
+                forward_message_id=message.id,
+            )
+        else:
+            to, cc = message._reply_recipients(mode == "reply_all")
+            values.update(
+                email_to=", ".join(to) or False, email_cc=", ".join(cc) or False,
+                subject=compose.reply_subject(message.subject),
+                body_html=EMPTY_LINE + Markup(compose.quote_html(
+                    author=message.email_from or "", date=date, html=original_html)),
+                reply_to_message_id=message.id,
+            )
+        wizard = self.create(values)
+        if mode == "forward":
+            copies = self.env["ir.attachment"].create([{
+                "name": attachment.name,
+                "mimetype": attachment.mimetype,
+                "raw": attachment.raw,
+                "res_model": self._name,
+                "res_id": wizard.id,
+            } for attachment in message._forward_attachments()])
+            wizard.attachment_ids = [Command.set(copies.ids)]
+        return wizard
+
+    def _action_open(self):
+        self.ensure_one()
+        titles = dict(self._fields["mode"]._description_selection(self.env))
+        return {
+            "type": "ir.actions.act_window",
+            "name": titles[self.mode],
+            "res_model": self._name,
+            "res_id": self.id,
+            "view_mode": "form",
+            "views": [(self.env.ref("vt_webmail.vt_webmail_compose_view_form").id, "form")],
+            "target": "new",
+            "context": {"dialog_size": "extra-large"},
+        }
