@@ -142,6 +142,14 @@ class VtWebmailAccount(models.Model):
 
     # -- compute / inverse ------------------------------------------------------------------
 
+    @api.depends("email", "from_name")
+    def _compute_display_name(self):
+        for account in self:
+            if account.from_name and account.email:
+                account.display_name = f"{account.from_name} <{account.email}>"
+            else:
+                account.display_name = account.email or account.from_name or ""
+
     @api.depends("security")
     def _compute_imap_port(self):
         for account in self:
@@ -322,7 +330,11 @@ class VtWebmailAccount(models.Model):
         action = self.env["ir.actions.act_window"]._for_xml_id(
             "vt_webmail.vt_webmail_message_action")
         action.update({
+            # the breadcrumb shows display_name first
             "name": account.email,
+            "display_name": account.email,
+            # a reload of the page runs the menu's server action again (it has this path)
+            "path": "webmail",
             "domain": [("account_id", "=", account.id)],
             "context": {
                 "vt_webmail_mark_read": True,
