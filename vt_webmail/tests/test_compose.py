@@ -143,12 +143,16 @@ class TestCompose(WebmailCase, TransactionCase):
         self.assertEqual(list(self.server_folder("Sent")), [result["sent_uid"]])
 
     def test_untrusted_certificate_is_refused(self):
-        account = self.make_sender(refresh=False, ca_certificate=False)
-        # mail.log: aiosmtpd logs the handshake the client broke off
-        with self.assertRaises(UserError) as caught, mute_logger("mail.log"):
-            account.send_mail("alice@example.org", "Not sent", "<p>Hi</p>")
+        # a server of its own, stopped inside mute_logger: aiosmtpd logs the handshake the
+        # client broke off from its own thread, and stop() waits for that thread
+        with mute_logger("mail.log"), SMTPServer({"sender": SMTP_PASSWORD},
+                                                 pki=self.dovecot.pki) as server:
+            account = self.make_sender(refresh=False, ca_certificate=False,
+                                       smtp_port=server.port)
+            with self.assertRaises(UserError) as caught:
+                account.send_mail("alice@example.org", "Not sent", "<p>Hi</p>")
         self.assertIn("is not trusted", caught.exception.args[0])
-        self.assertEqual(self.smtp.messages, [])
+        self.assertEqual(server.messages, [])
         self.assertEqual(self.server_folder("Sent"), {})
 
     # -- failing, and what the user keeps -------------------------------------------------------
