@@ -17,8 +17,11 @@
         "views/vt_webmail_message_views.xml",
         "views/vt_webmail_trusted_sender_views.xml",
         "wizards/vt_webmail_message_move_views.xml",
+        "wizards/vt_webmail_qualify_views.xml",
         "wizards/vt_webmail_compose_views.xml",
         "views/vt_webmail_message_compose_views.xml",
+        "wizards/vt_webmail_compose_qualify_views.xml",
+        "views/vt_webmail_message_qualify_views.xml",
         "views/vt_webmail_menus.xml",
     ],
     "assets": {
@@ -29,6 +32,7 @@
         "web.assets_tests": [
             "vt_webmail/static/tests/tours/vt_webmail_reply_tour.js",
             "vt_webmail/static/tests/tours/vt_webmail_read_tour.js",
+            "vt_webmail/static/tests/tours/vt_webmail_qualify_tour.js",
         ],
     },
     "application": True,

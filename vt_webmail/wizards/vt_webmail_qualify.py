@@ -1,0 +1,295 @@
+"""Qualify preview: the record the rules chose and why, what else could be chosen, and the
+report of a bulk qualification."""
+
+from odoo import api, fields, models
+from odoo.exceptions import AccessError, UserError
+
+from ..models.vt_webmail_message import QUALIFY_MODEL_SELECTION
+
+#: Choice kinds, in the order the preview lists them.
+CHOICE_KINDS = [
+    ("thread", "The record of the thread"),
+    ("rules", "The rules' choice"),
+    ("candidate", "Another record with this address"),
+    ("create_contact", "A new contact"),
+    ("create_lead", "A new lead"),
+]
+#: The rule code remembered for a choice the user made instead of the rules' default.
+RULE_CHOSEN = "chosen"
+RULE_THREAD = "thread"
+RULE_CREATE_LEAD = "create_lead"
+
+
+class VtWebmailQualify(models.TransientModel):
+    _name = "vt_webmail.qualify"
+    _description = "Qualify mail"
+
+    message_ids = fields.Many2many("vt_webmail.message", string="Mails", readonly=True)
+    message_id = fields.Many2one("vt_webmail.message", string="Mail", readonly=True,
+                                 help="The mail previewed, when there is one.")
+    mode = fields.Selection([("one", "One mail"), ("bulk", "Several mails")], readonly=True,
+                            required=True, default="one")
+    state = fields.Selection([("preview", "Preview"), ("done", "Done")], default="preview",
+                             required=True, readonly=True)
+    email_from = fields.Char(related="message_id.email_from")
+    subject = fields.Char(related="message_id.subject")
+    explanation = fields.Text(readonly=True, help="Why the proposed record comes first.")
+    current_placement = fields.Char(readonly=True,
+                                    help="Where this mail was qualified already, if it was.")
+    choice_ids = fields.One2many("vt_webmail.qualify.choice", "wizard_id", readonly=True)
+    choice_id = fields.Many2one("vt_webmail.qualify.choice", string="Log it on",
+                                domain="[('wizard_id', '=', id)]")
+    line_ids = fields.One2many("vt_webmail.qualify.line", "wizard_id", readonly=True)
+    summary = fields.Text(readonly=True)
+
+    # -- opening -------------------------------------------------------------------------------
+
+    @api.model
+    def _open_for(self, messages):
+        """Create the preview of ``messages`` (checked by the caller) and open it."""
+        if not messages:
+            raise UserError(self.env._("Select the mails to qualify."))
+        wizard = self.create({
+            "message_ids": [fields.Command.set(messages.ids)],
+            "message_id": messages.id if len(messages) == 1 else False,
+            "mode": "one" if len(messages) == 1 else "bulk",
+        })
+        if wizard.mode == "one":
+            wizard._fill_choices()
+        else:
+            wizard._fill_lines()
+        return wizard._action_reopen()
+
+    def _action_reopen(self):
+        self.ensure_one()
+        return {
+            "type": "ir.actions.act_window",
+            "name": self.env._("Qualify"),
+            "res_model": self._name,
+            "res_id": self.id,
+            "view_mode": "form",
+            "views": [(False, "form")],
+            "target": "new",
+        }
+
+    def _fill_choices(self):
+        """One mail: the rules' choice first (or the thread's record, for a reply), then the
+        other records with the address, then "create a lead instead"."""
+        self.ensure_one()
+        message = self.message_id
+        party, decision, records = message._qualify_decide()
+        values, explanation = [], []
+        if message.qualified_model:
+            self.current_placement = self.env._(
+                "Already qualified on %s. Choosing it again changes nothing.",
+                message.qualified_record_name)
+        suggestion = message._qualify_thread_suggestion()
+        rules_record = records[(decision.target.kind, decision.target.id)] \
+            if decision.target else None
+        if suggestion:
+            record = suggestion["record"]
+            same = rules_record is not None and record == rules_record
+            reason = self.env._(
+                "This mail answers '%(subject)s', which was qualified on %(record)s.",
+                subject=suggestion["subject"], record=self._record_label(record))
+            explanation.append(reason + (" " + self.env._("The rules agree.") if same else ""))
+            values.append(self._choice_values(record, "thread", RULE_THREAD, reason))
+        if party is not None:
+            rules_words = message._qualify_explain(party, decision)
+            if suggestion and not (rules_record and rules_record == suggestion["record"]):
+                explanation.append(self.env._("By the rules alone: %s", rules_words))
+            elif not suggestion:
+                explanation.append(rules_words)
+            if rules_record is not None:
+                values.append(self._choice_values(rules_record, "rules", decision.rule,
+                                                  rules_words))
+            else:
+                values.append({
+                    "kind": "create_contact", "rule": decision.rule, "reason": rules_words,
+                    "label": self.env._("New contact '%(name)s' <%(address)s> (the rules' "
+                                        "choice)", name=party.name, address=party.address),
+                })
+            for candidate in decision.alternatives:
+                record = records[(candidate.kind, candidate.id)]
+                values.append(self._choice_values(record, "candidate", RULE_CHOSEN, ""))
+            if self.env["crm.lead"].with_user(message.user_id).has_access("create"):
+                values.append({
+                    "kind": "create_lead", "rule": RULE_CREATE_LEAD, "reason": "",
+                    "label": self.env._("Create a lead instead: '%s'",
+                                        message.subject or party.name),
+                })
+        else:
+            explanation.append(message._qualify_explain(party, decision))
+        # the same record once, at its first (best) place
+        seen, unique = set(), []
+        for value in values:
+            key = (value.get("res_model"), value.get("res_id")) if value.get("res_id") else None
+            if key and key in seen:
+                continue
+            seen.add(key)
+            unique.append(value)
+        self.write({
+            "explanation": "\n".join(explanation),
+            "choice_ids": [fields.Command.create(dict(v, sequence=i))
+                           for i, v in enumerate(unique)],
+        })
+        self.choice_id = self.choice_ids[:1]
+
+    def _choice_values(self, record, kind, rule, reason):
+        suffix = {
+            "thread": self.env._(" (the record of the thread)"),
+            "rules": self.env._(" (the rules' choice)"),
+        }.get(kind, "")
+        return {
+            "kind": kind, "rule": rule, "reason": reason,
+            "res_model": record._name, "res_id": record.id,
+            "label": self._record_label(record) + suffix,
+        }
+
+    def _record_label(self, record):
+        kind = self.env["vt_webmail.message"]._qualify_kind_label(record._name)
+        return f"{kind} '{record.display_name}'"
+
+    def _fill_lines(self):
+        """Several mails: what the rules would do with each."""
+        self.ensure_one()
+        lines = []
+        for message in self.message_ids:
+            if message.qualified_model:
+                lines.append({"message_id": message.id, "state": "already",
+                              "proposal": message.qualified_record_name,
+                              "reason": self.env._("Already qualified: it stays there.")})
+                continue
+            party, decision, records = message._qualify_decide()
+            if decision.target:
+                proposal = self._record_label(records[(decision.target.kind,
+                                                       decision.target.id)])
+            elif party:
+                proposal = self.env._("New contact '%s'", party.name)
+            else:
+                proposal = self.env._("Nothing: this mail has no sender address")
+            lines.append({"message_id": message.id, "state": "pending", "proposal": proposal,
+                          "reason": message._qualify_explain(party, decision)})
+        self.line_ids = [fields.Command.create(v) for v in lines]
+
+    # -- confirming ----------------------------------------------------------------------------
+
+    def action_confirm(self):
+        """Qualify as previewed: the chosen record for one mail, the rules for several."""
+        self.ensure_one()
+        self.message_ids._check_owner()
+        if self.state == "done":
+            return {"type": "ir.actions.act_window_close"}
+        if self.mode == "one":
+            return self._confirm_one()
+        return self._confirm_bulk()
+
+    def _confirm_one(self):
+        message = self.message_id
+        choice = self.choice_id or self.choice_ids[:1]
+        if not choice:
+            raise UserError(self.env._("Choose where to log this mail."))
+        if choice.res_id and choice.res_model == message.qualified_model \
+                and choice.res_id == message.qualified_res_id:
+            result = dict(message._qualify_result(message), already_qualified=True)
+        else:
+            party = message._qualify_party()
+            if party is None:
+                raise UserError(self.env._("This mail has no sender address."))
+            created = False
+            if choice.kind == "create_contact":
+                target, created = message._qualify_create_contact(party), True
+            elif choice.kind == "create_lead":
+                target = message._qualify_create_lead(party)
+            else:
+                target = message._qualify_readable(choice.res_model, choice.res_id)
+                if not target:
+                    raise AccessError(self.env._("You cannot see the record chosen for this "
+                                                 "mail any more."))
+            result = message._qualify_to(target, choice.rule, party=party, created=created)
+        return self._notify_done(message, result)
+
+    def _notify_done(self, message, result):
+        url = message.qualified_record_url
+        # "%s" is where the web client puts the link
+        words = self.env._("Qualified on %s.") if not result.get("already_qualified") \
+            else self.env._("Already qualified on %s: nothing changed.")
+        return {
+            "type": "ir.actions.client",
+            "tag": "display_notification",
+            "params": {
+                "type": "success",
+                "message": words,
+                "links": [{"label": message.qualified_record_name, "url": url}],
+                "next": {"type": "ir.actions.act_window_close"},
+            },
+        }
+
+    def _confirm_bulk(self):
+        results = {r["id"]: r for r in self.message_ids.action_qualify()}
+        counts = {"done": 0, "already": 0, "error": 0}
+        for line in self.line_ids:
+            result = results.get(line.message_id.id)
+            if not result:
+                continue
+            if result["error"]:
+                state = "error"
+            elif result["already_qualified"]:
+                state = "already"
+            else:
+                state = "done"
+            counts[state] += 1
+            line.write({
+                "state": state,
+                "result": line.message_id.qualified_record_name if not result["error"] else False,
+                "result_reference": line.message_id.qualified_reference and
+                f"{result['model']},{result['res_id']}",
+                "rule": result["rule"],
+                "created": result["created"],
+                "error": result["error"] or False,
+            })
+        self.write({
+            "state": "done",
+            "summary": self.env._(
+                "%(done)s qualified, %(already)s already qualified, %(error)s not qualified.",
+                **counts),
+        })
+        return self._action_reopen()
+
+
+class VtWebmailQualifyChoice(models.TransientModel):
+    _name = "vt_webmail.qualify.choice"
+    _description = "Qualify mail: a possible record"
+    _order = "sequence, id"
+    _rec_name = "label"
+
+    wizard_id = fields.Many2one("vt_webmail.qualify", required=True, ondelete="cascade")
+    sequence = fields.Integer()
+    kind = fields.Selection(CHOICE_KINDS, required=True)
+    res_model = fields.Char()
+    res_id = fields.Many2oneReference(model_field="res_model")
+    rule = fields.Char(help="The rule code remembered when this choice is taken.")
+    label = fields.Char(required=True)
+    reason = fields.Text()
+
+
+class VtWebmailQualifyLine(models.TransientModel):
+    _name = "vt_webmail.qualify.line"
+    _description = "Qualify mail: one mail of a bulk qualification"
+    _order = "id"
+
+    wizard_id = fields.Many2one("vt_webmail.qualify", required=True, ondelete="cascade")
+    message_id = fields.Many2one("vt_webmail.message", string="Mail", required=True)
+    subject = fields.Char(related="message_id.subject")
+    email_from = fields.Char(related="message_id.email_from")
+    state = fields.Selection([
+        ("pending", "To qualify"), ("done", "Qualified"), ("already", "Already qualified"),
+        ("error", "Not qualified"),
+    ], required=True, default="pending")
+    proposal = fields.Char(string="Goes to")
+    reason = fields.Text(string="Why")
+    result = fields.Char(string="Went to")
+    result_reference = fields.Reference(QUALIFY_MODEL_SELECTION, string="Record")
+    rule = fields.Char()
+    created = fields.Boolean(string="Contact created")
+    error = fields.Text()
