@@ -241,6 +241,15 @@ class VtWebmailMessage(models.Model):
     # marking read writes: the web client must not call this on a read-only cursor
     web_read._readonly = False
 
+    def web_search_read(self, domain, specification, offset=0, limit=None, order=None,
+                        count_limit=None):
+        """The list reads its rows through ``web_read`` too: listing a folder that holds a
+        single unread mail must not mark it read (only opening the mail does)."""
+        unmarked = self.with_context(vt_webmail_mark_read=False)
+        return super(VtWebmailMessage, unmarked).web_search_read(
+            domain, specification, offset=offset, limit=limit, order=order,
+            count_limit=count_limit)
+
     # -- actions (written back to the IMAP server) ------------------------------------------
 
     def action_mark_read(self):

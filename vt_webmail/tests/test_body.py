@@ -81,3 +81,15 @@ class TestBodyCache(WebmailCase, TransactionCase):
         message.invalidate_recordset()
         self.assertNotIn("rejected", str(message.body_html))
         self.assertEqual(message.body_state, "done")
+
+    def test_listing_never_marks_read_opening_does(self):
+        _account, (message,) = self._synced(samples.plain_text())
+        ui = message.with_context(vt_webmail_mark_read=True)
+        rows = ui.web_search_read([("id", "=", message.id)], {"subject": {}, "is_seen": {}})
+        self.assertFalse(rows["records"][0]["is_seen"])
+        self.assertNotIn(b"\\Seen", self._server_flags(message.uid))
+        message.read(["subject", "body_html"])  # RPC read: no flag either
+        self.assertNotIn(b"\\Seen", self._server_flags(message.uid))
+        ui.web_read({"subject": {}, "body_html": {}})  # the form opens it
+        self.assertIn(b"\\Seen", self._server_flags(message.uid))
+        self.assertTrue(message.is_seen)
