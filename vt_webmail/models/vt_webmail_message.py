@@ -241,6 +241,8 @@ class VtWebmailMessage(models.Model):
     # marking read writes: the web client must not call this on a read-only cursor
     web_read._readonly = False
 
+    @api.model
+    @api.readonly
     def web_search_read(self, domain, specification, offset=0, limit=None, order=None,
                         count_limit=None):
         """The list reads its rows through ``web_read`` too: listing a folder that holds a
