@@ -51,6 +51,36 @@ class TestWebmailTours(WebmailCase, HttpCase):
         self.assertIn(b"\\Seen", flags[messages["Our March newsletter"].uid])
         self.assertTrue(messages["Spring collection is here"].images_allowed)
 
+    def test_flag_search_on_server_move_delete(self):
+        account = self._account_with(
+            raw_mail("Delete me"), raw_mail("Move me"),
+            raw_mail("Meeting notes", body="The secret word is pineapple."), raw_mail("Keep me"))
+        self.start_tour("/odoo", "vt_webmail_act_tour", login=self.user.login)
+        client = self.imap()
+        try:
+            found = {}
+            for folder in ("INBOX", "Archive", "Trash"):
+                client.select_folder(folder, readonly=True)
+                uids = client.search(["ALL"])
+                fetched = client.fetch(uids, ["FLAGS", "ENVELOPE"]) if uids else {}
+                found[folder] = {values[b"ENVELOPE"].subject.decode(): values[b"FLAGS"]
+                                 for values in fetched.values()}
+        finally:
+            client.logout()
+        self.assertEqual(sorted(found["INBOX"]), ["Keep me", "Meeting notes"])
+        self.assertIn(b"\\Flagged", found["INBOX"]["Keep me"])
+        self.assertEqual(list(found["Archive"]), ["Move me"])
+        self.assertEqual(list(found["Trash"]), ["Delete me"])
+        self.assertEqual(sorted(self.messages(account).mapped("subject")),
+                         ["Keep me", "Meeting notes"])
+
+    def test_switch_account(self):
+        self._account_with(raw_mail("For the first account"))
+        second = self.add_mailbox()
+        self.dovecot.append(second, "INBOX", raw_mail("For the second account"))
+        self.make_account(login=second, email=f"second@{second}.example.com")
+        self.start_tour("/odoo", "vt_webmail_switch_account_tour", login=self.user.login)
+
     def test_check_now(self):
         self._account_with(raw_mail("Arrived before"), raw_mail("Also before"))
         self.seed(["Arrived later"])

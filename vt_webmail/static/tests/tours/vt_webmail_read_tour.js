@@ -152,3 +152,135 @@ tours.add("vt_webmail_new_mail_tour", {
         },
     ],
 });
+
+tours.add("vt_webmail_act_tour", {
+    url: "/odoo",
+    steps: () => [
+        ...stepUtils.goToAppSteps("vt_webmail.vt_webmail_menu_root", "Open the Webmail app"),
+        {
+            trigger: `${ROW}:contains('Keep me')`,
+        },
+        {
+            content: "Flag a mail with its star",
+            trigger: `${ROW}:contains('Keep me') .o_vt_webmail_flag a`,
+            run: "click",
+        },
+        {
+            trigger: `${ROW}:contains('Keep me') .o_vt_webmail_flag .fa-star`,
+        },
+        {
+            content: "Search a word of a body: the cache knows only headers",
+            trigger: ".o_searchview_input",
+            run: "edit pineapple",
+        },
+        {
+            trigger: ".o_searchview_input",
+            run: "press Enter",
+        },
+        {
+            trigger: ".o_searchview_facet:contains('pineapple')",
+        },
+        {
+            trigger: ".o_vt_webmail_list:not(:has(.o_data_row))",
+        },
+        {
+            content: "Run the search on the mail server",
+            trigger: ".o_vt_webmail_search_server",
+            run: "click",
+        },
+        {
+            content: "The server found it",
+            trigger: `${ROW}:contains('Meeting notes')`,
+        },
+        {
+            trigger: ".o_breadcrumb:contains('Found on the server')",
+        },
+        {
+            content: "Back to the inbox",
+            trigger: ".o_breadcrumb .breadcrumb-item a",
+            run: "click",
+        },
+        {
+            trigger: ".o_searchview_facet:contains('pineapple') .o_facet_remove",
+            run: "click",
+        },
+        {
+            content: "Open the mail to move",
+            trigger: `${ROW}:contains('Move me') td[name='subject']`,
+            run: "click",
+        },
+        {
+            trigger: ".o_form_statusbar button[name='action_open_move_wizard']",
+            run: "click",
+        },
+        {
+            content: "Choose the archive",
+            trigger: ".modal .o_field_widget[name='folder_id'] input",
+            run: "edit Archive",
+        },
+        {
+            trigger: ".o-autocomplete--dropdown-item:contains('Archive')",
+            run: "click",
+        },
+        {
+            trigger: ".modal footer button[name='action_move']",
+            run: "click",
+        },
+        {
+            content: "Back in the list, the mail has left the inbox",
+            trigger: `.o_vt_webmail_list:not(:has(.o_data_row:contains('Move me')))`,
+        },
+        {
+            trigger: `${ROW}:contains('Delete me') td[name='subject']`,
+            run: "click",
+        },
+        {
+            trigger: ".o_form_statusbar button[name='action_delete']",
+            run: "click",
+        },
+        {
+            content: "Confirm",
+            trigger: ".modal .modal-footer .btn-primary",
+            run: "click",
+        },
+        {
+            content: "Back in the list, the mail is gone",
+            trigger: `.o_vt_webmail_list:not(:has(.o_data_row:contains('Delete me')))`,
+        },
+        {
+            trigger: `${ROW}:contains('Keep me')`,
+        },
+    ],
+});
+
+tours.add("vt_webmail_switch_account_tour", {
+    url: "/odoo",
+    steps: () => [
+        ...stepUtils.goToAppSteps("vt_webmail.vt_webmail_menu_root", "Open the Webmail app"),
+        {
+            content: "The default account's inbox",
+            trigger: `${ROW}:contains('For the first account')`,
+        },
+        {
+            trigger: ".o_vt_webmail_account_switcher",
+            run: "click",
+        },
+        {
+            trigger: ".o_vt_webmail_account_item:contains('second')",
+            run: "click",
+        },
+        {
+            content: "The other account's inbox, with its own folders",
+            trigger: `${ROW}:contains('For the second account')`,
+        },
+        {
+            trigger: ".o_vt_webmail_list:not(:has(.o_data_row:contains('For the first account')))",
+        },
+        {
+            trigger: ".o_search_panel_category_value:contains('Inbox (1)') .active",
+        },
+        {
+            trigger: ".o_breadcrumb:contains('second')",
+        },
+    ],
+});
