@@ -190,9 +190,10 @@ class VtWebmailMessage(models.Model):
         # the attachments are kept when the body is fetched
         self.filtered(lambda m: m.body_state == "none").mapped("body_html")
         for message in self:
-            body = message.body_cache or ""
+            shown = {int(part_id) for part_id in re.findall(
+                rf"/vt_webmail/part/{message.id}/(\d+)(?!\d)", message.body_cache or "")}
             message.file_attachment_ids = message.attachment_ids.filtered(
-                lambda a, m=message, body=body: f"/vt_webmail/part/{m.id}/{a.id}" not in body)
+                lambda a, shown=shown: a.id not in shown)
 
     def _compute_search_text(self):
         for message in self:

@@ -305,6 +305,26 @@ class TestWebmailUi(WebmailCase, TransactionCase):
 
     # -- searching on the server -------------------------------------------------------------
 
+    def test_search_filters_on_the_cache(self):
+        account, _messages = self._synced(
+            raw_mail("Invoice 42", sender="Billing <billing@example.org>"),
+            raw_mail("Hello", to="Team <team@example.net>",
+                     extra_headers="Cc: Carol <carol@example.com>\r\n"))
+        Message = self.env["vt_webmail.message"].with_user(self.user)
+        mine = [("account_id", "=", account.id)]
+
+        def subjects(domain):
+            return sorted(Message.search(mine + domain).mapped("subject"))
+
+        self.assertEqual(subjects([("search_text", "ilike", "billing")]), ["Invoice 42"])
+        self.assertEqual(subjects([("search_text", "ilike", "carol")]), ["Hello"])
+        self.assertEqual(subjects([("search_text", "not ilike", "invoice")]), ["Hello"])
+        self.assertEqual(subjects(["|", ("email_to", "ilike", "carol"),
+                                   ("email_cc", "ilike", "carol")]), ["Hello"])
+        self.assertEqual(subjects([("is_seen", "=", False)]), ["Hello", "Invoice 42"])
+        with self.assertRaises(UserError):
+            Message.search([("search_text", "in", ["x"])])
+
     def test_imap_criteria_from_a_domain(self):
         Message = self.env["vt_webmail.message"]
         criteria, residual = Message._imap_criteria([
