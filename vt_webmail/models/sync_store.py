@@ -39,17 +39,23 @@ INSERT_COLUMNS = (
 
 class OdooSyncStore(SyncStore):
     """Cache of one folder (``folder``: a ``vt_webmail.folder`` record, as superuser, bound to
-    the sync cursor). ``on_batch`` is called after each committed batch of new messages."""
+    the sync cursor). ``on_batch`` is called after each committed batch of new messages.
 
-    def __init__(self, folder, on_batch=None):
+    With ``own_cursor=False`` the store writes in the caller's transaction and commits nothing
+    (a server search or a sent mail adds a few messages within the request).
+    """
+
+    def __init__(self, folder, on_batch=None, *, own_cursor=True):
         self.folder = folder
         self.env = folder.env
         self.cr = folder.env.cr
         self.on_batch = on_batch
+        self.own_cursor = own_cursor
         self.writes = 0
 
     def _commit(self):
-        commit(self.cr)
+        if self.own_cursor:
+            commit(self.cr)
 
     def cached_uids(self, folder, min_uid=1):
         self.cr.execute(SQL(

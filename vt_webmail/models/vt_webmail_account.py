@@ -23,7 +23,6 @@ from ..core.sync import summary_from_fetch, sync_folder
 from . import secret_box
 from .sync_store import OdooSyncStore, commit
 from .vt_webmail_folder import ROLE_ORDER
-from .vt_webmail_message import _RequestCursorStore
 
 _logger = logging.getLogger(__name__)
 
@@ -813,7 +812,7 @@ class VtWebmailAccount(models.Model):
                     # sudo: the owner was checked by the caller; users cannot write the cache.
                     # On the request's transaction, committing nothing; its INSERT ... ON
                     # CONFLICT DO NOTHING makes a refresh caching the same UID harmless.
-                    _RequestCursorStore(folder.sudo()).add(
+                    OdooSyncStore(folder.sudo(), own_cursor=False).add(
                         folder.name, info.uidvalidity, [summary_from_fetch(uid, fetched[uid])])
         return name, info.uidvalidity, uid
 

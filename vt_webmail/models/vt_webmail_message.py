@@ -48,14 +48,6 @@ QUALIFY_MAX_CANDIDATES = 50
 QUALIFY_MAX_REFERENCES = 50
 
 
-class _RequestCursorStore(OdooSyncStore):
-    """The sync store writing on the request's own cursor: no commit of its own (a server
-    search adds the few mails it found in the request's transaction)."""
-
-    def _commit(self):
-        pass
-
-
 class VtWebmailMessage(models.Model):
     _name = "vt_webmail.message"
     _description = "Webmail message"
@@ -394,8 +386,8 @@ class VtWebmailMessage(models.Model):
                              for uid in missing if uid in fetched]
                 if summaries:
                     # sudo: the owner's folder (checked above) gets the headers of their mail
-                    _RequestCursorStore(folder.sudo()).add(folder.name, info.uidvalidity,
-                                                           summaries)
+                    OdooSyncStore(folder.sudo(), own_cursor=False).add(
+                        folder.name, info.uidvalidity, summaries)
         found = self.search(expression.AND([
             [("folder_id", "=", folder.id), ("uidvalidity", "=", info.uidvalidity),
              ("uid", "in", uids or [0])],
