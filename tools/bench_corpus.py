@@ -10,11 +10,11 @@ the mbox ``From `` separator line that opens every file is dropped (it is not pa
 message), and bare LF line ends become CRLF (IMAP's line end). Every other byte, 8-bit ones
 included, is kept. Mails are ordered by their ``Date:`` header, oldest first, so UIDs grow with
 the date as they do in a mailbox filled by delivery (mails without a readable date keep their
-place relative to each other, after the dated ones). ``copies(n)`` repeats the corpus n times;
-copy k > 0 rewrites the ids in ``Message-Id``, ``In-Reply-To`` and ``References`` (``<id@host>``
-becomes ``<id.cK@host>``), so every mail of the 5x corpus is distinct to Odoo's de-duplication
-by Message-Id (fetchmail would otherwise skip copies as "already processed") and each copy
-threads within itself.
+place relative to each other, after the dated ones). ``copies(n)`` repeats each mail n times,
+in place, so the order by date holds at every scale; copy k > 0 rewrites the ids in
+``Message-Id``, ``In-Reply-To`` and ``References`` (``<id@host>`` becomes ``<id.cK@host>``), so
+every mail of the 5x corpus is distinct to Odoo's de-duplication by Message-Id (fetchmail would
+otherwise skip copies as "already processed") and each copy threads within itself.
 """
 
 import contextlib
@@ -129,8 +129,11 @@ def copy_of(mail, k):
 
 
 def copies(mails, n):
-    """The corpus ``n`` times, copy after copy (copy 0 untouched, see :func:`copy_of`)."""
-    return [copy_of(mail, k) for k in range(n) for mail in mails]
+    """The corpus ``n`` times (copy 0 untouched, see :func:`copy_of`), still in date order:
+    the ``n`` copies of each mail follow each other, so UIDs keep growing with the date, as in
+    a mailbox filled by delivery (copy after copy, the newest mails would sit at ``n`` places,
+    and the first page by date would only settle at the very end of a sync)."""
+    return [copy_of(mail, k) for mail in mails for k in range(n)]
 
 
 def _sort_key(mail, position):

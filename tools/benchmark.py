@@ -25,8 +25,8 @@ commits (no test mode), printing one table per scale:
   the best of each counts;
 * **newest page readable**: a second thread with its own cursor polls ``search_read`` of the
   inbox as the user (the list's own order, ``emails_per_page`` rows) from just before the
-  account is created; the time is that of the first poll from which the page equals the final
-  first page (the slowest of the runs counts);
+  account is created; the time is that of the first poll from which the page shows the final
+  first page's dates (mails of the same date are equally newest; the slowest run counts);
 * **no-change refresh** (median of ``--repeat``): time; IMAP commands, counted on the wire
   (every tagged command line imaplib sends, LOGIN and LOGOUT included) and as the engine counts
   them (``ImapSession.round_trips`` of each ``sync_folder``: commands per synced folder); database
@@ -305,7 +305,7 @@ class PagePoller(threading.Thread):
         self.per_page = per_page
         self.interval = interval
         self.start_time = None
-        self.polls = []  # (seconds since start, tuple of uids)
+        self.polls = []  # (seconds since start, tuple of the dates on the page)
         self.done = threading.Event()
         self.error = None
 
@@ -337,7 +337,9 @@ class PagePoller(threading.Thread):
         rows = env["vt_webmail.message"].search_read(
             [("folder_id", "=", inbox.id)], ["uid", "subject", "email_from", "date"],
             limit=self.per_page)
-        return tuple(row["uid"] for row in rows)
+        # the dates shown, newest first: mails of the same date are equally "newest", and
+        # which of them comes first depends on the order they were stored in
+        return tuple(row["date"] for row in rows)
 
     def stop(self):
         self.done.set()
@@ -472,7 +474,7 @@ def run_scale(scale, args):
     mails = bench_corpus.copies(corpus, scale)
     # fresh Message-Ids for each refresh after new mail (copies 100, 101, ...)
     extras = [[bench_corpus.copy_of(mail, 100 + k) for mail in corpus[-NEW_MAILS:]]
-              for k in range(args.repeat)]
+              for k in range(args.repeat + bool(args.profile))]
     results.update(mails=len(mails), mbytes=sum(map(len, mails)) / 1e6,
                    md5_mismatched=mismatched)
     log(f"scale {scale}: {len(mails)} mails, {results['mbytes']:.0f} MB")
@@ -660,9 +662,17 @@ def measure_vt_webmail(registry, dovecot, floor_spec, extras, results, args):
         for batch in extras:
             dovecot.append_many("bench", "INBOX", batch)
             cr.commit()
+            # with --profile, one more batch is refreshed under cProfile, untimed
+            profiler = cProfile.Profile() if args.profile and batch is extras[-1] else None
             with counting() as counters:
                 start = time.perf_counter()
+                if profiler:
+                    profiler.enable()
                 outcome = account.action_refresh()
+                if profiler:
+                    profiler.disable()
+                    results["new50_profile"] = profile_text(profiler)
+                    continue
                 samples.append((time.perf_counter() - start, counters.summary(), outcome))
             if outcome["new"] != len(batch):
                 raise RuntimeError(f"{len(batch)} new mails, the refresh says {outcome}")
@@ -844,18 +854,20 @@ def text_table(rows):
     widths = [min(w, 60) for w in widths]
     lines = []
     for row in (HEADER, *rows):
-        lines.append(" | ".join(str(cell).ljust(widths[i]) for i, cell in enumerate(row)))
+        lines.append(" | ".join(str(cell).ljust(widths[i])
+                                for i, cell in enumerate(row)).rstrip())
         if row is HEADER:
             lines.append("-+-".join("-" * w for w in widths))
     return "\n".join(lines)
 
 
-def rst_table(rows):
-    out = [".. list-table::", "   :header-rows: 1", "   :widths: 26 26 22 8 12 6", ""]
+def rst_table(rows, caption=""):
+    out = [f".. list-table:: {caption}".rstrip(), "   :header-rows: 1",
+           "   :widths: 26 26 22 8 12 6", ""]
     for row in (HEADER, *rows):
         for index, cell in enumerate(row):
             prefix = "   * - " if index == 0 else "     - "
-            out.append(prefix + (str(cell).replace("*", "\\*") if cell else ""))
+            out.append((prefix + str(cell).replace("*", "\\*")).rstrip())
     return "\n".join(out)
 
 
@@ -903,17 +915,18 @@ def report(all_results, rst):
                 notes.append(f"fetchmail failed {count}x with {reason}")
         print("notes: " + "; ".join(notes))
         if r.get("profile"):
+            print("cProfile of an initial sync (timed apart):")
             print(r["profile"])
+        if r.get("new50_profile"):
+            print(f"cProfile of a refresh after {NEW_MAILS} new mails (timed apart):")
+            print(r["new50_profile"])
     if all_results:
         print()
         print(machine_line(all_results[0]["machine"]))
     if rst:
         print()
         for r in all_results:
-            print(title(r))
-            print("~" * len(title(r)))
-            print()
-            print(rst_table(table_rows(r)))
+            print(rst_table(table_rows(r), title(r)))
             print()
         if all_results:
             print(machine_line(all_results[0]["machine"]))
@@ -954,9 +967,12 @@ def parse_args(argv):
     parser.add_argument("--no-tracemalloc", dest="tracemalloc", action="store_false",
                         help="skip the second, traced initial sync (Python heap peak)")
     parser.add_argument("--profile", action="store_true",
-                        help="cProfile the initial sync and print the top entries")
+                        help="cProfile one more initial sync and one more refresh after new "
+                             "mail (both untimed) and print the top entries")
     parser.add_argument("--rst", action="store_true", help="also print the tables as RST")
     parser.add_argument("--json", type=Path, help="write the raw results as JSON here")
+    parser.add_argument("--report", type=Path, metavar="JSON",
+                        help="measure nothing: print the tables of results saved by --json")
     parser.add_argument("--log-level", default="warn", help="Odoo's log level")
     parser.add_argument("--addons-dir", type=Path, default=REPO,
                         help="directory holding the vt_webmail addon to measure (default: this "
@@ -974,6 +990,9 @@ def main(argv=None):
     args = parse_args(argv)
     if args.raw_fetch:
         print(json.dumps(raw_fetch(json.loads(args.raw_fetch))))
+        return 0
+    if args.report:
+        report(json.loads(args.report.read_text()), args.rst)
         return 0
     signal.signal(signal.SIGTERM, _terminate)
     args.addons_dir = args.addons_dir.resolve()
