@@ -13,13 +13,16 @@ turns every failure into a typed :mod:`.exceptions` error. :class:`ImapSession` 
 * UID SEARCH is run in UID windows (imaplib reads at most 1 MB per line, so ``SEARCH ALL`` on a
   very large folder fails), or with ESEARCH when offered (RFC 4731, one compact answer);
 * QRESYNC ``VANISHED`` responses, which imapclient does not parse, are read from imaplib's
-  untagged responses.
+  untagged responses;
+* FETCH responses are parsed by :mod:`.fetch_parser` (same result as imapclient's parser, three
+  times faster), with imapclient's parser as the fallback.
 
 Nothing here changes a flag unless asked: folders are opened read-only (EXAMINE) for syncing and
 message bodies are fetched with ``BODY.PEEK``.
 """
 
 import contextlib
+import functools
 import imaplib
 import re
 import socket
@@ -32,6 +35,7 @@ from imapclient.imapclient import SocketTimeout
 from imapclient.response_parser import parse_fetch_response
 
 from . import exceptions
+from .fetch_parser import FetchParseError, parse_fetch
 
 #: Longest command line we send. Dovecot accepts 64 KB, some servers 8 KB (RFC 7162 asks
 #: clients to stay under 8192 octets).
@@ -173,16 +177,25 @@ def parse_sequence_set(text):
 
 
 def make_ssl_context(settings):
-    """The TLS context for ``settings``: system trust plus ``ca_pem``, or no checks at all."""
+    """The TLS context for ``settings``: system trust plus ``ca_pem``, or no checks at all.
+
+    Contexts are shared (they are thread-safe and never changed after creation): loading the
+    system's trusted certificates costs ~20 ms, most of a refresh that finds nothing new.
+    """
+    try:
+        return _ssl_context(bool(settings.verify_certificate), settings.ca_pem or None)
+    except (ssl.SSLError, ValueError) as exc:
+        raise exceptions.TLSHandshakeFailed(
+            f"the extra CA certificate cannot be read: {exc}", host=settings.host
+        )
+
+
+@functools.lru_cache(maxsize=64)
+def _ssl_context(verify, ca_pem):
     context = ssl.create_default_context()
-    if settings.ca_pem:
-        try:
-            context.load_verify_locations(cadata=settings.ca_pem)
-        except (ssl.SSLError, ValueError) as exc:
-            raise exceptions.TLSHandshakeFailed(
-                f"the extra CA certificate cannot be read: {exc}", host=settings.host
-            )
-    if not settings.verify_certificate:
+    if ca_pem:
+        context.load_verify_locations(cadata=ca_pem)
+    if not verify:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
     return context
@@ -431,8 +444,12 @@ class ImapSession:
             if typ != "OK":
                 raise exceptions.ProtocolError(f"UID FETCH failed: {_text(data)}",
                                                host=self.host)
-            parsed = parse_fetch_response([line for line in data if line is not None],
-                                          normalise_times=False, uid_is_key=False)
+            lines = [line for line in data if line is not None]
+            try:
+                parsed = parse_fetch(lines)
+            except FetchParseError:
+                # whatever the fast parser does not know, imapclient's may still read
+                parsed = parse_fetch_response(lines, normalise_times=False, uid_is_key=False)
         # unsolicited FETCH responses (flag changes by another client) carry no UID: dropped
         return {values.pop(b"UID"): values for values in parsed.values() if b"UID" in values}
 
