@@ -49,6 +49,7 @@ class ListHeaders:
     message_id: str = ""
     in_reply_to: str = ""
     references: str = ""
+    from_address: str = ""  # the first From address, lower case
     notes: list = field(default_factory=list)
 
     @property
@@ -88,21 +89,53 @@ def decode_words(text):
 
 # A mailbox has few distinct From/To/Cc values (colleagues, lists, one's own address), and
 # parsing an address list is most of this module's time on the sync's hot path: cache it.
+# The common shapes of an address header, read without the stdlib's character-by-character
+# parser (the result is the same: see test_mime's comparison with email.utils.getaddresses).
+_ADDR = r'[^\s<>@",;:()\[\]\\]+@[^\s<>@",;:()\[\]\\]+'
+_BARE_ADDRESS = re.compile(rf"\s*(?:<({_ADDR})>|({_ADDR}))\s*\Z")
+_NAMED_ADDRESS = re.compile(
+    rf'\s*(?:"([^"\\]*)"|([^"<>,;:@()\[\]\\]*?))\s*<({_ADDR})>\s*\Z')
+
+
+def address_pairs(text):
+    """``[(display name, address), ...]`` of an address header, as ``getaddresses`` gives."""
+    match = _BARE_ADDRESS.match(text)
+    if match:
+        return [("", match.group(1) or match.group(2))]
+    match = _NAMED_ADDRESS.match(text)
+    if match:
+        quoted, plain, address = match.groups()
+        return [(quoted if quoted is not None else " ".join(plain.split()), address)]
+    return email.utils.getaddresses([text])
+
+
 @functools.lru_cache(maxsize=8192)
-def format_addresses(text):
-    """Normalise an address list to ``Name <addr>, addr2`` (group syntax tolerated)."""
+def read_addresses(text):
+    """Normalise an address list; return ``("Name <addr>, addr2", first address lower-cased)``.
+
+    Group syntax (``undisclosed-recipients:;``) is tolerated. The first address, lower-cased,
+    is how a sender is compared everywhere (trusted senders, Qualify).
+    """
     if not text:
-        return ""
+        return "", ""
     result = []
-    for name, address in email.utils.getaddresses([text]):
+    first = ""
+    for name, address in address_pairs(text):
         if not address and not name:
             continue
+        if not first and "@" in address:
+            first = address.strip().lower()
         name = decode_words(name).strip()
         # not email.utils.formataddr: it would encode a non-ASCII name back into =?utf-8?...
         if name and _NEEDS_QUOTES.search(name):
             name = '"{}"'.format(name.replace("\\", "\\\\").replace('"', '\\"'))
         result.append(f"{name} <{address}>" if name else address)
-    return ", ".join(result)
+    return ", ".join(result), first
+
+
+def format_addresses(text):
+    """Normalise an address list to ``Name <addr>, addr2`` (group syntax tolerated)."""
+    return read_addresses(text)[0]
 
 
 def split_header_block(raw):
@@ -144,7 +177,10 @@ def parse_list_headers(raw):
             continue
         text = decode_bytes(value)
         try:
-            setattr(result, attr, format_addresses(text))
+            formatted, first = read_addresses(text)
+            setattr(result, attr, formatted)
+            if key == "from":
+                result.from_address = first
         except Exception as exc:  # same: keep the raw text
             setattr(result, attr, decode_words(text))
             result.notes.append(f"unreadable {key} header: {exc}")
@@ -155,6 +191,7 @@ def parse_list_headers(raw):
         except (TypeError, ValueError, IndexError, OverflowError):
             result.notes.append("unreadable date header")
     return result
+
 
 
 # -- whole messages -----------------------------------------------------------------------------

@@ -53,6 +53,7 @@ def test_alternative_with_attachments_round_trip():
     assert parsed.headers == ListHeaders(
         subject="Réunion — ordre du jour",
         email_from="Élodie Dupré <elodie@example.com>",
+        from_address="elodie@example.com",
         email_to="Alice Martin <alice@example.org>",
         email_cc="Bob <bob@example.org>, carol@example.org",
         date=DATE,
