@@ -14,14 +14,17 @@ models in production, a dict in tests) up to date:
    folder's message count differs from the cache's, a UID SEARCH tells which cached UIDs are gone.
 5. **New mail**: the UIDs above the last complete pass that are not cached yet, fetched newest
    first in batches, one FETCH per batch; each batch is handed to the store, which makes it
-   durable before the next one starts. A sync that dies midway (server stopped, worker killed)
-   loses at most the batch in flight: the next run lists the same UIDs, skips the cached ones
-   and goes on.
+   durable (in a second thread, while the next batch is fetched: see :class:`_BatchWriter`).
+   A sync that dies midway loses at most the batches in flight: the one being fetched when the
+   server stops, or that and the one being written when the worker is killed. The next run
+   lists the same UIDs, skips the cached ones and goes on.
 
 The state is saved only at the end of a complete pass, so a partial pass is always redone.
 """
 
 import datetime
+import queue
+import threading
 from dataclasses import dataclass, field, replace
 
 from .imap_session import HEADER_KEY
@@ -57,6 +60,7 @@ class MessageSummary:
     has_attachments: bool
     subject: str = ""
     email_from: str = ""
+    from_address: str = ""  # the first From address, lower case
     email_to: str = ""
     email_cc: str = ""
     date: datetime.datetime = None
@@ -114,8 +118,18 @@ class SyncStore:
         """Forget every cached message of the folder: its UIDVALIDITY is now ``uidvalidity``."""
         raise NotImplementedError
 
-    def add(self, folder, uidvalidity, summaries):
-        """Store a batch of :class:`MessageSummary`; ignore UIDs already cached."""
+    def prepare(self, folder, uidvalidity, summaries):
+        """Turn a batch of :class:`MessageSummary` into what :meth:`add` stores.
+
+        Called in the fetching thread, before the batch is handed over: CPU work that needs
+        no database belongs here (rows to COPY, for instance), so the writing thread mostly
+        waits on the database and lets the fetching thread run. Default: the summaries.
+        """
+        return summaries
+
+    def add(self, folder, uidvalidity, batch):
+        """Store a batch (what :meth:`prepare` made of the summaries); ignore UIDs already
+        cached. With the pipeline on, this runs in the writer thread."""
         raise NotImplementedError
 
     def set_flags(self, folder, flags_by_uid):
@@ -234,6 +248,7 @@ def summary_from_fetch(uid, values):
         has_attachments=has_attachments(values.get(b"BODYSTRUCTURE")),
         subject=headers.subject,
         email_from=headers.email_from,
+        from_address=headers.from_address,
         email_to=headers.email_to,
         email_cc=headers.email_cc,
         date=date,
@@ -244,7 +259,75 @@ def summary_from_fetch(uid, values):
     )
 
 
-def sync_folder(session, folder, state, store, *, batch_size=None, first_batch_size=None):
+class _BatchWriter:
+    """Hands parsed batches to the store, in a second thread when asked.
+
+    With ``threaded``, batch N is written (the store's database work) while the session
+    fetches and parses batch N+1: the network wait and the database wait overlap. The caller's
+    thread parses (headers, and the store's :meth:`SyncStore.prepare`), so the writer thread
+    holds the GIL only briefly and a first sync takes little more than its fetches. The store
+    is used from the writer thread only during the loop. A batch is handed over once the
+    previous one is stored, so two batches at most are in flight: one being fetched, one being
+    written.
+    """
+
+    def __init__(self, store, folder, uidvalidity, *, threaded):
+        self.store = store
+        self.folder = folder
+        self.uidvalidity = uidvalidity
+        self.stored = 0
+        self.error = None
+        self.thread = None
+        if threaded:
+            self.queue = queue.Queue(maxsize=1)
+            self.thread = threading.Thread(target=self._run, name="vt_webmail-sync-writer",
+                                           daemon=True)
+            self.thread.start()
+
+    def put(self, batch, fetched):
+        """Parse one fetched batch and have it stored."""
+        if self.error is not None:
+            raise self.error
+        summaries = [summary_from_fetch(uid, fetched[uid]) for uid in batch if uid in fetched]
+        if not summaries:
+            return
+        prepared = self.store.prepare(self.folder, self.uidvalidity, summaries)
+        if self.thread is None:
+            self._write(prepared, len(summaries))
+            return
+        self.queue.join()  # the previous batch is stored
+        if self.error is not None:
+            raise self.error
+        self.queue.put((prepared, len(summaries)))
+
+    def close(self, *, raise_error=True):
+        """Wait until every batch put is stored; re-raise the writer's error if asked."""
+        if self.thread is not None:
+            self.queue.put(None)
+            self.thread.join()
+        if self.error is not None and raise_error:
+            raise self.error
+
+    def _write(self, prepared, count):
+        self.store.add(self.folder, self.uidvalidity, prepared)
+        self.stored += count
+
+    def _run(self):
+        while True:
+            item = self.queue.get()
+            try:
+                if item is None:
+                    return
+                if self.error is None:
+                    self._write(*item)
+            except BaseException as exc:  # handed to the fetching thread by put/close
+                self.error = exc
+            finally:
+                self.queue.task_done()
+
+
+def sync_folder(session, folder, state, store, *, batch_size=None, first_batch_size=None,
+                pipeline=True):
     """Bring ``store``'s cache of ``folder`` up to date; see the module docstring.
 
     :param session: a logged-in :class:`~.imap_session.ImapSession`
@@ -254,6 +337,8 @@ def sync_folder(session, folder, state, store, *, batch_size=None, first_batch_s
     :param batch_size: UIDs per FETCH (default :data:`DEFAULT_BATCH_SIZE`)
     :param first_batch_size: size of the first batch of a first sync, so the newest mail is
         stored at once (default :data:`FIRST_BATCH_SIZE`)
+    :param pipeline: parse and store each batch in a second thread while the next one is
+        fetched (the store is then called from that thread during the fetch loop)
     :returns: :class:`SyncResult` (its ``state`` is already saved in the store)
     :raises exceptions.WebmailError: on any network or protocol failure; whatever was stored
         before stays stored
@@ -311,16 +396,21 @@ def sync_folder(session, folder, state, store, *, batch_size=None, first_batch_s
         cached = store.cached_uids(folder, min_uid=low)
         missing = sorted((uid for uid in server_uids if uid not in cached), reverse=True)
         size = first_batch_size if state.uidnext is None else batch_size
-        position = 0
-        while position < len(missing):
-            batch = missing[position:position + size]
-            position += size
-            size = batch_size
-            fetched = session.fetch_summaries(batch)
-            summaries = [summary_from_fetch(uid, fetched[uid]) for uid in batch if uid in fetched]
-            if summaries:
-                store.add(folder, info.uidvalidity, summaries)
-                result.new += len(summaries)
+        writer = _BatchWriter(store, folder, info.uidvalidity,
+                              threaded=pipeline and len(missing) > size)
+        failed = True
+        try:
+            position = 0
+            while position < len(missing):
+                batch = missing[position:position + size]
+                position += size
+                size = batch_size
+                writer.put(batch, session.fetch_summaries(batch))
+            failed = False
+        finally:
+            # what was fetched is stored even when a later fetch failed
+            writer.close(raise_error=not failed)
+        result.new += writer.stored
 
     if not vanished_known and store.cached_count(folder) != info.exists:
         # some cached UIDs are gone: a UID listing of the SELECT snapshot tells which

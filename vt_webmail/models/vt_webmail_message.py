@@ -662,38 +662,6 @@ class VtWebmailMessage(models.Model):
         })
 
     @api.model
-    def _summary_values(self, folder, uidvalidity, summary):
-        """Column values of a new cached message from a core ``MessageSummary``."""
-        date = summary.date or summary.internal_date
-        if date is not None and date.tzinfo is not None:
-            # Odoo keeps naive UTC datetimes
-            date = date.astimezone(datetime.timezone.utc).replace(tzinfo=None)
-        message_id = summary.message_id if summary.message_id not in ("<>", "") else False
-        return {
-            "account_id": folder.account_id.id,
-            "folder_id": folder.id,
-            "user_id": folder.account_id.user_id.id,
-            "uid": summary.uid,
-            "uidvalidity": uidvalidity,
-            "message_id": message_id,
-            "subject": summary.subject or False,
-            "email_from": summary.email_from or False,
-            "email_from_normalized": email_normalize(summary.email_from) or False,
-            "email_to": summary.email_to or False,
-            "email_cc": summary.email_cc or False,
-            "date": date,
-            "in_reply_to": summary.in_reply_to or False,
-            "references": summary.references or False,
-            "is_seen": summary.is_seen,
-            "is_flagged": summary.is_flagged,
-            "is_answered": summary.is_answered,
-            "is_draft": summary.is_draft,
-            "size": min(summary.size, 2**31 - 1),
-            "has_attachments": summary.has_attachments,
-            "parse_note": summary.note[:500] or False,
-            "body_state": "none",
-        }
-
     def _purge_attachments(self):
         """Remove the attachments kept for these messages (before they are deleted in SQL or
         by a database cascade, which would leave them behind)."""
