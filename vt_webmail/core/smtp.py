@@ -18,36 +18,25 @@ import socket
 from dataclasses import dataclass, field
 
 from . import exceptions
-from .imap_session import make_ssl_context, translate_errors
+from .imap_session import ServerSettings, make_ssl_context, translate_errors
 
-DEFAULT_TIMEOUT = 30.0
 _BCC_HEADER = re.compile(rb"^(?:resent-)?bcc:.*(?:\r?\n[ \t].*)*\r?\n",
                          re.IGNORECASE | re.MULTILINE)
 _LINE_END = re.compile(rb"\r?\n|\r")
 
 
 @dataclass(frozen=True)
-class SmtpSettings:
-    """Where and how to send. ``password`` never appears in ``repr()``.
+class SmtpSettings(ServerSettings):
+    """Where and how to send: :class:`~.imap_session.ServerSettings` (same security modes,
+    same validation, ``password`` never in ``repr()``) with SMTP's defaults.
 
     :attr login: empty or None: no AUTH (a relay that trusts the network)
-    :attr security: ``"ssl"`` (implicit TLS), ``"starttls"`` or ``"none"``
-    :attr ca_pem: an extra trusted CA (PEM text), e.g. a company's own
-    :attr timeout: seconds, for the connection and for every command
+    :attr security: ``"ssl"`` (implicit TLS), ``"starttls"`` (the default) or ``"none"``
     """
 
-    host: str
-    port: int
     login: str = None
     password: str = field(default=None, repr=False)
     security: str = "starttls"
-    verify_certificate: bool = True
-    ca_pem: str = None
-    timeout: float = DEFAULT_TIMEOUT
-
-    def __post_init__(self):
-        if self.security not in ("ssl", "starttls", "none"):
-            raise ValueError(f"unknown security mode {self.security!r}")
 
 
 def send(settings, message, *, envelope_from, recipients):
