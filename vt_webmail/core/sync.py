@@ -383,7 +383,9 @@ def sync_folder(session, folder, state, store, *, batch_size=None, first_batch_s
         else:
             changes = session.fetch_flag_changes(uids=store.cached_uids(folder))
         if changes is not None:
-            flags = {uid: normalise_flags(value) for uid, value in changes.flags.items()}
+            # UIDs from the old UIDNEXT on are new mail: their flags come with their summaries
+            flags = {uid: normalise_flags(value) for uid, value in changes.flags.items()
+                     if uid < state.uidnext}
             if flags:
                 result.changed = store.set_flags(folder, flags)
             if changes.vanished:

@@ -255,3 +255,16 @@ def test_attachment_detection_from_bodystructure(mailbox):
     cache = store.messages["INBOX"]
     assert [cache[uid].has_attachments for uid in uids] == [True, False, False]
     assert has_attachments(None) is False
+
+
+def test_new_mail_alone_writes_no_flag_update(mailbox):
+    """CHANGEDSINCE also reports the new mail: it is stored once, with no extra flag write."""
+    seed(mailbox, 3)
+    store = DictStore()
+    sync(mailbox, store)
+    calls = []
+    store.set_flags = lambda folder, flags: calls.append(flags) or 0
+    seed(mailbox, 2, start=3)
+    result = sync(mailbox, store)
+    assert (result.new, result.changed) == (2, 0)
+    assert calls == []
