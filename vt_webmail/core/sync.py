@@ -30,7 +30,7 @@ from dataclasses import dataclass, field, replace
 from .imap_session import HEADER_KEY
 from .mime import parse_list_headers
 
-DEFAULT_BATCH_SIZE = 500
+DEFAULT_BATCH_SIZE = 1000
 #: The first batch of a first sync is small, so the newest page is readable at once.
 FIRST_BATCH_SIZE = 100
 
@@ -354,9 +354,10 @@ def sync_folder(session, folder, state, store, *, batch_size=None, first_batch_s
         if state.uidvalidity is not None or store.cached_count(folder):
             store.reset(folder, info.uidvalidity)
             result.reset = True
-        # saved at once: a first pass that dies midway resumes under the same UIDVALIDITY
         state = FolderState(uidvalidity=info.uidvalidity)
-        store.save_state(folder, state)
+        if info.exists:
+            # saved at once: a first pass that dies midway resumes under the same UIDVALIDITY
+            store.save_state(folder, state)
 
     unchanged = (
         state.uidnext is not None
