@@ -11,8 +11,12 @@ import secrets
 from odoo.tests import new_test_user
 
 from ..testing import DovecotServer
+from ..testing.smtpd import SMTPServer
 
 _numbers = itertools.count(1)
+#: The SMTP fixture's one user (see ``WebmailCase.with_smtp``).
+SMTP_LOGIN = "sender"
+SMTP_PASSWORD = "smtp-secret"
 
 
 def raw_mail(subject, *, sender="Alice Example <alice@example.com>", to="me@example.com",
@@ -31,6 +35,9 @@ class WebmailCase:
     mailbox for each (``self.mailbox_login``, ``self.other_mailbox_login``)."""
 
     dovecot_options = {}
+    #: also start ``cls.smtp``, a real SMTP server (STARTTLS, AUTH) whose certificate is
+    #: signed by Dovecot's test CA, so an account's one extra CA serves both servers
+    with_smtp = False
 
     @classmethod
     def setUpClass(cls):
@@ -42,6 +49,9 @@ class WebmailCase:
             cls.addClassCleanup(cls.registry.leave_test_mode)
         cls.dovecot = DovecotServer(**cls.dovecot_options).start()
         cls.addClassCleanup(cls.dovecot.close)
+        if cls.with_smtp:
+            cls.smtp = SMTPServer({SMTP_LOGIN: SMTP_PASSWORD}, pki=cls.dovecot.pki).start()
+            cls.addClassCleanup(cls.smtp.close)
         cls.user = new_test_user(cls.env, login=f"webmail_user_{next(_numbers)}",
                                  groups="base.group_user", name="Wendy Webmail",
                                  email="wendy@example.com")
@@ -54,6 +64,8 @@ class WebmailCase:
         # mail on the server outlives the test's rolled-back transaction: fresh mailboxes
         self.mailbox_login = self.add_mailbox()
         self.other_mailbox_login = self.add_mailbox()
+        if self.with_smtp:
+            self.smtp.clear()
 
     @classmethod
     def add_mailbox(cls):
@@ -76,6 +88,12 @@ class WebmailCase:
         }
         result.update(values)
         return result
+
+    def smtp_values(self):
+        """Account values that send through ``cls.smtp`` (STARTTLS, certificate verified)."""
+        return {"smtp_host": self.smtp.hostname, "smtp_port": self.smtp.port,
+                "smtp_security": "starttls", "smtp_login": SMTP_LOGIN,
+                "smtp_password": SMTP_PASSWORD}
 
     def make_account(self, user=None, login=None, security="ssl", **values):
         """An account of ``user`` (default ``self.user``), created as that user."""

@@ -16,9 +16,7 @@ from odoo.tools import config, mute_logger
 from ..core.mime import parse_message
 from ..testing import closed_port, samples
 from ..testing.smtpd import SMTPServer
-from .common import WebmailCase, raw_mail
-
-SMTP_PASSWORD = "smtp-secret"
+from .common import SMTP_PASSWORD, WebmailCase, raw_mail
 
 
 def received_message(received):
@@ -28,26 +26,14 @@ def received_message(received):
 @tagged("post_install", "-at_install", "vt_webmail", "vt_webmail_compose")
 class TestCompose(WebmailCase, TransactionCase):
 
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        # the same CA as Dovecot's: one "Extra trusted CA" on the account serves both servers
-        cls.smtp = SMTPServer({"sender": SMTP_PASSWORD}, pki=cls.dovecot.pki).start()
-        cls.addClassCleanup(cls.smtp.close)
-
-    def setUp(self):
-        super().setUp()
-        self.smtp.clear()
+    with_smtp = True
 
     # -- helpers ---------------------------------------------------------------------------------
 
     def make_sender(self, refresh=True, **values):
         """The user's account, sending through the SMTP fixture (STARTTLS, certificate
         verified with the account's extra CA)."""
-        smtp = {"smtp_host": self.smtp.hostname, "smtp_port": self.smtp.port,
-                "smtp_security": "starttls", "smtp_login": "sender",
-                "smtp_password": SMTP_PASSWORD}
-        smtp.update(values)
+        smtp = dict(self.smtp_values(), **values)
         account = self.make_account(**smtp).with_user(self.user)
         if refresh:
             self.assertFalse(account.action_refresh()["error"])

@@ -7,26 +7,17 @@ import email.policy
 from odoo.tests import HttpCase, tagged
 
 from ..core.mime import parse_message
-from ..testing.smtpd import SMTPServer
 from .common import WebmailCase
-
-SMTP_PASSWORD = "smtp-secret"
 
 
 @tagged("post_install", "-at_install", "vt_webmail", "vt_webmail_compose", "vt_webmail_tour")
 class TestComposeTour(WebmailCase, HttpCase):
 
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.smtp = SMTPServer({"sender": SMTP_PASSWORD}, pki=cls.dovecot.pki).start()
-        cls.addClassCleanup(cls.smtp.close)
+    with_smtp = True
 
     def test_reply_with_an_attachment(self):
         self.env["res.partner"].create({"name": "Bob Stone", "email": "bob@example.org"})
-        account = self.make_account(
-            smtp_host=self.smtp.hostname, smtp_port=self.smtp.port, smtp_security="starttls",
-            smtp_login="sender", smtp_password=SMTP_PASSWORD)
+        account = self.make_account(**self.smtp_values())
         self.seed(["Another mail"], sender="Carol <carol@example.org>", to=account.email)
         self.seed(["Tour: please reply"], sender="Alice Martin <alice@example.org>",
                   to=account.email, body="Please answer me.",

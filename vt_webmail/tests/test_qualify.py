@@ -5,7 +5,6 @@ from odoo.tests.common import HttpCase, TransactionCase
 from odoo.tools import mute_logger
 
 from ..testing import samples
-from ..testing.smtpd import SMTPServer
 from .common import WebmailCase, raw_mail
 
 JANE = "Jane Doe <jane@example.com>"
@@ -488,16 +487,10 @@ class TestQualifyPreview(QualifyCase, TransactionCase):
 class TestQualifyReply(QualifyCase, TransactionCase):
     """A reply to a qualified mail, written in the compose window and sent for real."""
 
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.smtp = SMTPServer({"sender": "smtp-secret"}, pki=cls.dovecot.pki).start()
-        cls.addClassCleanup(cls.smtp.close)
+    with_smtp = True
 
     def test_compose_says_where_the_original_went_and_the_sent_reply_follows(self):
-        self.account.write({"smtp_host": self.smtp.hostname, "smtp_port": self.smtp.port,
-                            "smtp_security": "starttls", "smtp_login": "sender",
-                            "smtp_password": "smtp-secret"})
+        self.account.write(self.smtp_values())
         deal = self.lead("Chairs deal", email="buyer@example.com")
         self.contact("Buyer (contact)", "buyer@example.com")
         original = self.mail(sender="Buyer <buyer@example.com>", subject="Chairs",

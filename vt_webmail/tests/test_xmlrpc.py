@@ -18,7 +18,6 @@ from odoo.tools import mute_logger
 
 from odoo.addons.base.controllers.rpc import RPC_FAULT_CODE_ACCESS_ERROR
 
-from ..testing.smtpd import SMTPServer
 from .common import WebmailCase, raw_mail
 
 README = pathlib.Path(__file__).resolve().parents[1] / "README.rst"
@@ -41,6 +40,7 @@ def readme_example():
 
 @tagged("post_install", "-at_install", "vt_webmail", "vt_webmail_api")
 class TestXmlRpc(WebmailCase, HttpCase):
+    with_smtp = True
 
     @classmethod
     def setUpClass(cls):
@@ -51,9 +51,6 @@ class TestXmlRpc(WebmailCase, HttpCase):
             user.groups_id = [Command.link(g.id) for g in groups]
             # new_test_user's password is the login
         cls.db = get_db_name()
-        # signed by Dovecot's test CA: the account's one extra CA serves both servers
-        cls.smtp = SMTPServer({"sender": "smtp-secret"}, pki=cls.dovecot.pki).start()
-        cls.addClassCleanup(cls.smtp.close)
 
     def setUp(self):
         super().setUp()
@@ -191,10 +188,7 @@ class TestXmlRpc(WebmailCase, HttpCase):
         self.seed(["Invoice 42"], sender="Jane Doe <jane@example.com>")
         self.seed(["Invoice 43"], sender="Nina New <nina@example.net>")
         self.seed(["Lunch"], sender="Bob <bob@example.org>")
-        account = self.account_values(
-            self.mailbox_login, smtp_host=self.smtp.hostname, smtp_port=self.smtp.port,
-            smtp_security="starttls", smtp_login="sender", smtp_password="smtp-secret")
-        self.smtp.clear()
+        account = self.account_values(self.mailbox_login, **self.smtp_values())
         settings = textwrap.dedent(f"""\
             URL = {self.base_url()!r}
             DB = {self.db!r}
