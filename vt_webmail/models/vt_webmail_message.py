@@ -948,12 +948,14 @@ class VtWebmailMessage(models.Model):
             return self._qualify_to(self._qualify_create_contact(party), decision.rule,
                                     party=party, created=True)
         target = records[(decision.target.kind, decision.target.id)]
-        return self._qualify_to(target, decision.rule, party=party)
+        return self._qualify_to(target, decision.rule, party=party, records=records)
 
-    def _qualify_to(self, target, rule, party=None, created=False):
+    def _qualify_to(self, target, rule, party=None, created=False, records=None):
         """Log this mail on ``target`` (a lead or a contact) and remember where it went.
 
         The same mail (same Message-Id) already in ``target``'s chatter is not logged again.
+        ``records``: the candidates the rules weighed, when known (spares searching them again
+        for the entry's author).
 
         :returns: the result dict of :meth:`action_qualify`
         """
@@ -974,7 +976,7 @@ class VtWebmailMessage(models.Model):
         entry = self._qualify_existing_entry(target)
         logged = not entry
         if not entry:
-            entry = self._qualify_log(target, party)
+            entry = self._qualify_log(target, party, records)
         # sudo: the owner was checked above; the cache fields are not writable by users
         self.sudo().write({
             "qualified_model": target._name,
@@ -995,7 +997,7 @@ class VtWebmailMessage(models.Model):
             ("message_id", "=", self.message_id), ("message_type", "=", "email"),
         ], limit=1)
 
-    def _qualify_log(self, target, party):
+    def _qualify_log(self, target, party, records=None):
         """Create the chatter entry: an email with the original date, subject, sanitized body,
         attachments and Message-Id, its author the sender's contact. Nobody is notified: the
         message is created directly (``_message_create``), as mail.thread's own ``_message_log``
@@ -1015,7 +1017,7 @@ class VtWebmailMessage(models.Model):
             "message_type": "email",
             # like mail received by Odoo's own gateway: a discussion message, not a note
             "subtype_id": self.env["ir.model.data"]._xmlid_to_res_id("mail.mt_comment"),
-            "author_id": self._qualify_author(target, party).id or False,
+            "author_id": self._qualify_author(target, party, records).id or False,
             "email_from": self.email_from or False,
             "subject": self.subject or False,
             "body": Markup(body),  # sanitized when the body was fetched (_store_parsed_body)
@@ -1029,14 +1031,15 @@ class VtWebmailMessage(models.Model):
         # mail.thread._message_log_batch, which is sudo too, and notifies nobody
         return target.sudo()._message_create([values])
 
-    def _qualify_author(self, target, party):
+    def _qualify_author(self, target, party, records=None):
         """The sender's contact: the target itself, the contact the rules would pick for the
         sender, or the user for a mail they sent."""
         if party and party.basis == qualify_rules.BASIS_RECIPIENT:
             return self.user_id.partner_id
         if target._name == "res.partner":
             return target
-        _candidates, records = self._qualify_candidates(party.address if party else "")
+        if records is None:
+            _candidates, records = self._qualify_candidates(party.address if party else "")
         contacts = [r for (kind, _id), r in records.items() if kind == qualify_rules.CONTACT]
         return contacts[0] if contacts else self.env["res.partner"]
 
