@@ -6,12 +6,15 @@ Usable from plain pytest (``vt_webmail/tests/core``) and from Odoo test cases
 """
 
 from .certs import TestPKI, make_test_pki
-from .dovecot import DovecotServer, DovecotUnavailable, find_dovecot, free_port
+from .dovecot import DovecotServer, DovecotUnavailable, find_dovecot
+from .imap_server import ImapTestServer, ServerUnavailable, free_port
 from .net import SilentServer, closed_port
 
 __all__ = [
     "DovecotServer",
     "DovecotUnavailable",
+    "ImapTestServer",
+    "ServerUnavailable",
     "SilentServer",
     "TestPKI",
     "closed_port",

@@ -9,48 +9,29 @@
 The server certificate is made at start by :func:`~.certs.make_test_pki` for ``localhost`` only,
 so a client can verify it for real against :attr:`DovecotServer.ca_path`, and connecting to
 ``127.0.0.1`` with verification on is a host name mismatch. Users live in a passwd-file; mail is
-seeded with APPEND, exactly as any other client would do it.
+seeded with APPEND, exactly as any other client would do it (see :mod:`.imap_server`).
 
 Run as root, Dovecot's own unprivileged users (``dovecot``, ``dovenull``) own the processes and
 the mail; run as anyone else, everything runs as that user. Nothing is written outside the
 temporary directory, which :meth:`DovecotServer.close` removes.
 """
 
-import atexit
 import contextlib
+import functools
 import grp
 import os
 import pwd
-import re
 import shutil
-import signal
-import socket
 import subprocess
-import tempfile
-import time
-import weakref
-from pathlib import Path
 
-from imapclient import IMAPClient
-
-from .certs import make_test_pki
+from .imap_server import SPECIAL_FOLDERS, ImapTestServer, ServerUnavailable, free_port
 
 DOVECOT_CANDIDATES = ("/usr/sbin/dovecot", "/usr/local/sbin/dovecot")
 
-#: Folders every test user gets, with their RFC 6154 special-use flag.
-SPECIAL_FOLDERS = {
-    "Sent": r"\Sent",
-    "Drafts": r"\Drafts",
-    "Trash": r"\Trash",
-    "Junk": r"\Junk",
-    "Archive": r"\Archive",
-}
-
-_APPENDUID = re.compile(rb"APPENDUID (\d+) ([\d:,]+)")
-_live_servers = weakref.WeakSet()
+__all__ = ["DovecotServer", "DovecotUnavailable", "find_dovecot", "free_port"]
 
 
-class DovecotUnavailable(RuntimeError):
+class DovecotUnavailable(ServerUnavailable):
     """Dovecot is not installed, or failed to start (the message carries its log)."""
 
 
@@ -62,25 +43,13 @@ def find_dovecot():
     return next((path for path in DOVECOT_CANDIDATES if os.access(path, os.X_OK)), None)
 
 
-def free_port(host="127.0.0.1"):
-    """Return a TCP port on ``host`` that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]
+@functools.lru_cache(maxsize=1)
+def dovecot_version(binary):
+    done = subprocess.run([binary, "--version"], capture_output=True, text=True, check=False)
+    return done.stdout.strip().split()[0] if done.stdout.strip() else "unknown"
 
 
-def _wait_for_port(host, port, deadline):
-    while True:
-        try:
-            with socket.create_connection((host, port), timeout=1):
-                return True
-        except OSError:
-            if time.monotonic() > deadline:
-                return False
-            time.sleep(0.05)
-
-
-class DovecotServer:
+class DovecotServer(ImapTestServer):
     """One Dovecot instance on loopback; a context manager.
 
     :param capabilities: when given, the post-login CAPABILITY list Dovecot announces (for
@@ -90,8 +59,8 @@ class DovecotServer:
         port (``imaps_port`` is ``None``)
     """
 
-    host = "127.0.0.1"
-    hostname = "localhost"
+    name = "dovecot"
+    log_files = ("stdout.log", "dovecot.log")
 
     def __init__(self, *, capabilities=None, hostnames=("localhost",), tls=True):
         self.binary = find_dovecot()
@@ -99,107 +68,37 @@ class DovecotServer:
             raise DovecotUnavailable(
                 "dovecot is not installed: apt-get install dovecot-imapd"
             )
+        super().__init__(hostnames=hostnames, tls=tls, prefix="vt-dovecot-")
         self.capabilities = capabilities
-        self.hostnames = hostnames
-        self.root = Path(tempfile.mkdtemp(prefix="vt-dovecot-"))
-        # Dovecot's login processes run as an unprivileged user that must reach base_dir.
-        self.root.chmod(0o755)
-        self.users = {}
-        self.imap_port = free_port(self.host)
-        self.tls = tls
-        self.imaps_port = free_port(self.host) if tls else None
-        self.pki = make_test_pki(self.root, hostnames)
-        self._process = None
-        self._log_file = None
         self._ids = self._process_ids()
         (self.root / "home").mkdir()
         (self.root / "passwd.d").mkdir()
         self._write_config()
 
-    # -- lifecycle -------------------------------------------------------------------------
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc_info):
-        self.close()
-
     @property
-    def ca_path(self):
-        """PEM file of the CA that signed the server certificate."""
-        return self.pki.ca_path
+    def version(self):
+        return dovecot_version(self.binary)
 
     @property
     def log_path(self):
         return self.root / "dovecot.log"
 
-    @property
-    def running(self):
-        return self._process is not None and self._process.poll() is None
+    def _command(self):
+        return [self.binary, "-F", "-c", str(self.root / "dovecot.conf")]
 
-    def start(self, timeout=15):
-        """Start Dovecot (again, after :meth:`stop`, with the same ports and mail)."""
-        if self.running:
-            return self
+    def _before_start(self):
         with contextlib.suppress(FileNotFoundError):
             (self.root / "run" / "master.pid").unlink()
-        self._log_file = open(self.root / "stdout.log", "ab")  # noqa: SIM115 (closed in stop())
-        self._process = subprocess.Popen(
-            [self.binary, "-F", "-c", str(self.root / "dovecot.conf")],
-            stdout=self._log_file,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        _live_servers.add(self)
-        deadline = time.monotonic() + timeout
-        for port in filter(None, (self.imap_port, self.imaps_port)):
-            if not _wait_for_port(self.host, port, deadline) or not self.running:
-                log = self.log_text()
-                self.stop()
-                raise DovecotUnavailable(f"dovecot did not start on port {port}:\n{log}")
-        return self
 
-    def stop(self, timeout=10):
-        """Stop Dovecot, keeping its configuration, ports and mail for :meth:`start`."""
-        process, self._process = self._process, None
-        if process is not None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout)
-            # children left by the master (login processes) die with their session
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-        if self._log_file is not None:
-            self._log_file.close()
-            self._log_file = None
+    def start(self, timeout=15):
+        try:
+            return super().start(timeout)
+        except ServerUnavailable as exc:
+            if isinstance(exc, DovecotUnavailable):
+                raise
+            raise DovecotUnavailable(str(exc)) from None
 
-    def kill(self):
-        """Kill Dovecot at once, as a crash or a pulled cable would (then :meth:`start` again)."""
-        if self._process is not None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self._process.pid, signal.SIGKILL)
-        self.stop()
-
-    def close(self):
-        """Stop Dovecot and remove every file it had."""
-        self.stop()
-        _live_servers.discard(self)
-        shutil.rmtree(self.root, ignore_errors=True)
-
-    def log_text(self):
-        """Dovecot's log so far (for failure messages)."""
-        parts = []
-        for name in ("stdout.log", "dovecot.log"):
-            with contextlib.suppress(FileNotFoundError):
-                parts.append((self.root / name).read_text(errors="replace"))
-        return "".join(parts)
-
-    # -- users and mail --------------------------------------------------------------------
+    # -- users -------------------------------------------------------------------------------
 
     def add_user(self, login, password):
         """Create a mail user (passwd-file; Dovecot rereads it on change)."""
@@ -218,37 +117,6 @@ class DovecotServer:
         )
         entry.chmod(0o644)
         return login
-
-    def client(self, login, *, password=None, timeout=10):
-        """An IMAPClient logged in as ``login`` over plain loopback: "another mail client"."""
-        client = IMAPClient(self.host, self.imap_port, ssl=False, timeout=timeout)
-        client.login(login, password if password is not None else self.users[login])
-        return client
-
-    def append(self, login, folder, message, *, flags=(), msg_time=None):
-        """APPEND one message (bytes) and return its UID."""
-        with contextlib.closing(_Closing(self.client(login))) as holder:
-            response = holder.client.append(folder, message, flags=flags, msg_time=msg_time)
-        return _parse_appenduid(response)[0]
-
-    def append_many(self, login, folder, messages, *, chunk=200):
-        """APPEND many messages (bytes), ``chunk`` per MULTIAPPEND command when the server
-        offers it (one by one otherwise); return their UIDs."""
-        uids = []
-        with contextlib.closing(_Closing(self.client(login, timeout=120))) as holder:
-            client = holder.client
-            if not client.has_capability("MULTIAPPEND"):
-                return [_parse_appenduid(client.append(folder, message))[0]
-                        for message in messages]
-            batch = []
-            for message in messages:
-                batch.append(message)
-                if len(batch) >= chunk:
-                    uids += _parse_appenduid(client.multiappend(folder, batch))
-                    batch = []
-            if batch:
-                uids += _parse_appenduid(client.multiappend(folder, batch))
-        return uids
 
     # -- internals ---------------------------------------------------------------------------
 
@@ -349,32 +217,3 @@ service stats {{
         (root / "dovecot.conf").write_text(config)
 
 
-class _Closing:
-    """Log out of an IMAPClient however the block ends."""
-
-    def __init__(self, client):
-        self.client = client
-
-    def close(self):
-        with contextlib.suppress(Exception):
-            self.client.logout()
-
-
-def _parse_appenduid(response):
-    if isinstance(response, tuple):  # multiappend() answers imaplib's (type, data)
-        response = b" ".join(item for item in response[1] if isinstance(item, bytes))
-    match = _APPENDUID.search(response or b"")
-    if not match:
-        raise RuntimeError(f"no APPENDUID in {response!r}")
-    uids = []
-    for part in match.group(2).split(b","):
-        low, _, high = part.partition(b":")
-        uids.extend(range(int(low), int(high or low) + 1))
-    return uids
-
-
-@atexit.register
-def _stop_leftovers():
-    """A test run that crashes must not leave Dovecot processes behind."""
-    for server in list(_live_servers):
-        server.close()

@@ -7,7 +7,7 @@
 import socket
 import threading
 
-from .dovecot import free_port
+from .imap_server import free_port
 
 
 def closed_port(host="127.0.0.1"):

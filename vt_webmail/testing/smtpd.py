@@ -17,7 +17,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 
 from .certs import make_test_pki
-from .dovecot import free_port
+from .imap_server import free_port
 
 
 @dataclass
