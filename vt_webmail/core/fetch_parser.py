@@ -9,6 +9,11 @@ tuples with multipart children in a list, sections such as ``b"BODY[HEADER.FIELD
 bytes), so callers can use either. Anything it does not understand raises
 :class:`FetchParseError`; :class:`~.imap_session.ImapSession` then falls back to imapclient's
 parser for that response, so the fast path can only be faster, never less tolerant.
+
+Section names are given in one canonical spelling (:func:`section_key`), whatever the server
+echoed: RFC 3501 lets a server quote the header field names it sends back (Courier answers
+``BODY[HEADER.FIELDS ("FROM" "TO")]`` to a request for ``BODY[HEADER.FIELDS (FROM TO)]``), and
+field names are case-insensitive, so the key a caller asked for is found either way.
 """
 
 import datetime
@@ -27,6 +32,9 @@ _TOKEN = re.compile(rb"""
     )
     """, re.VERBOSE)
 _UNESCAPE = re.compile(rb"\\(.)")
+# the bracketed part of a section name, and what may separate its words
+_SECTION = re.compile(rb"\[([^\]]*)\]")
+_SECTION_SPACE = re.compile(rb"[ \t]+")
 _MONTHS = {
     b"JAN": 1, b"FEB": 2, b"MAR": 3, b"APR": 4, b"MAY": 5, b"JUN": 6,
     b"JUL": 7, b"AUG": 8, b"SEP": 9, b"OCT": 10, b"NOV": 11, b"DEC": 12,
@@ -40,6 +48,37 @@ _OPEN, _CLOSE, _LITERAL = object(), object(), object()
 
 class FetchParseError(ValueError):
     """The response is not of a shape this parser knows."""
+
+
+def section_key(name):
+    """The canonical spelling of a FETCH item name such as ``BODY[HEADER.FIELDS (...)]``.
+
+    Upper case, header field names unquoted (field names never hold quotes or spaces, RFC 5322
+    ftext), single spaces, no space inside the parentheses: ``b'body[header.fields ("From"
+    "To")]'`` and ``b"BODY[HEADER.FIELDS (FROM TO)]"`` both give the latter. Names without a
+    section are only upper-cased.
+    """
+    name = name.upper()
+    if b"[" not in name:
+        return name
+
+    def canonical(match):
+        inner = _SECTION_SPACE.sub(b" ", match.group(1).replace(b'"', b"")).strip()
+        inner = inner.replace(b"( ", b"(").replace(b" )", b")")
+        return b"[" + inner + b"]"
+
+    return _SECTION.sub(canonical, name, count=1)
+
+
+def canonical_keys(parsed):
+    """``parsed`` (``{number: {name: value}}``, from this parser or imapclient's) with every
+    item name in the spelling of :func:`section_key`; changed in place and returned."""
+    for values in parsed.values():
+        for key in [key for key in values if isinstance(key, bytes) and b"[" in key]:
+            canonical = section_key(key)
+            if canonical != key:
+                values[canonical] = values.pop(key)
+    return parsed
 
 
 def _tokens(data):
@@ -143,7 +182,7 @@ def parse_fetch(data):
                 break
             if not isinstance(name, bytes):
                 raise FetchParseError(f"expected an item name, got {name!r}")
-            key = name.upper()
+            key = section_key(name)
             value = _read(tokens, next(tokens))
             if key == b"INTERNALDATE":
                 value = _internaldate(value)

@@ -15,7 +15,14 @@ turns every failure into a typed :mod:`.exceptions` error. :class:`ImapSession` 
 * QRESYNC ``VANISHED`` responses, which imapclient does not parse, are read from imaplib's
   untagged responses;
 * FETCH responses are parsed by :mod:`.fetch_parser` (same result as imapclient's parser, three
-  times faster), with imapclient's parser as the fallback.
+  times faster), with imapclient's parser as the fallback; section names are canonical whatever
+  the server echoed (Courier quotes header field names).
+
+Answers are read the way RFC 3501, 7162 and 4315 allow, not the way one server happens to give
+them: SELECT's ``[UIDNEXT]`` and ``[HIGHESTMODSEQ]`` codes are optional (Courier sends no UIDNEXT;
+STATUS, then the last message's UID, stand in), ``*`` in a UID set means the highest UID *now* in
+the folder (so the engine names explicit upper bounds), ENABLE is used only when offered, and a
+command's status is always checked.
 
 Nothing here changes a flag unless asked: folders are opened read-only (EXAMINE) for syncing and
 message bodies are fetched with ``BODY.PEEK``.
@@ -35,7 +42,7 @@ from imapclient.imapclient import SocketTimeout
 from imapclient.response_parser import parse_fetch_response
 
 from . import exceptions
-from .fetch_parser import FetchParseError, parse_fetch
+from .fetch_parser import FetchParseError, canonical_keys, parse_fetch
 
 #: Longest command line we send. Dovecot accepts 64 KB, some servers 8 KB (RFC 7162 asks
 #: clients to stay under 8192 octets).
@@ -43,6 +50,9 @@ MAX_COMMAND_BYTES = 8000
 #: UIDs per UID SEARCH window when ESEARCH is not offered: at most ~11 bytes per UID in the
 #: answer, far below imaplib's 1 MB line limit.
 SEARCH_WINDOW = 50_000
+#: What STATUS is asked for a folder: enough to tell, without selecting it, that nothing changed
+#: (servers without CONDSTORE), and UIDNEXT for servers whose SELECT does not say it.
+STATUS_ITEMS = ("MESSAGES", "UIDNEXT", "UIDVALIDITY", "UNSEEN")
 DEFAULT_TIMEOUT = 30.0
 
 #: Header fields the message list needs, fetched with BODY.PEEK[HEADER.FIELDS (...)]: raw bytes
@@ -111,6 +121,16 @@ class SelectInfo:
     uidnext: int
     exists: int
     highestmodseq: int = None
+
+
+@dataclass(frozen=True)
+class FolderStatus:
+    """What STATUS says of a folder (any item the server left out is ``None``)."""
+
+    messages: int = None
+    uidnext: int = None
+    uidvalidity: int = None
+    unseen: int = None
 
 
 @dataclass
@@ -237,6 +257,25 @@ def translate_errors(host, *, connecting=False):
         raise exceptions.ProtocolError(f"malformed response ({exc})", host=host)
 
 
+def _greeting_text(welcome):
+    text = welcome.decode("utf-8", "replace") if isinstance(welcome, bytes) else str(welcome or "")
+    text = re.sub(r"^\*?\s*(OK|PREAUTH)\s*", "", text.strip(), flags=re.IGNORECASE)
+    return re.sub(r"^\[[^\]]*\]\s*", "", text)[:200]
+
+
+def _number(value):
+    """An IMAP number as int (imapclient gives ints, or bytes for odd answers); None if absent
+    or unreadable."""
+    if value is None:
+        return None
+    if isinstance(value, (list, tuple)):
+        value = value[-1] if value else None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
 def _text(exc):
     value = exc.args[0] if exc.args else exc
     if isinstance(value, bytes):
@@ -288,8 +327,12 @@ class ImapSession:
     def __init__(self, client, host):
         self.client = client
         self.host = host
+        #: the text of the server's greeting, its response code left out (often names the
+        #: software: "Courier-IMAP ready. ...")
+        self.greeting = _greeting_text(getattr(client, "welcome", b""))
         self.round_trips = 0
         self.selected = None
+        self.selected_exists = 0
         with translate_errors(host):
             # post-login list: from the LOGIN answer's [CAPABILITY] code when the server sent
             # one (Dovecot does), else imapclient asks with CAPABILITY
@@ -297,11 +340,16 @@ class ImapSession:
                 cap.decode().upper() for cap in self.client.capabilities()
             )
             wanted = [cap for cap in ("QRESYNC", "CONDSTORE") if cap in self.capabilities]
-            if wanted:
-                self.client.enable(*wanted[:1])  # QRESYNC implies CONDSTORE
+            enabled = set()
+            if wanted and "ENABLE" in self.capabilities:
+                # QRESYNC implies CONDSTORE (RFC 7162 3.2.3)
+                enabled = {cap.decode().upper() if isinstance(cap, bytes) else cap.upper()
+                           for cap in self.client.enable(*wanted[:1])}
                 self.round_trips += 1
-        self.condstore = "CONDSTORE" in self.capabilities or "QRESYNC" in self.capabilities
-        self.qresync = "QRESYNC" in self.capabilities
+        # CONDSTORE needs no ENABLE: a CHANGEDSINCE modifier turns it on (RFC 7162 3.1); QRESYNC
+        # only works once enabled, and a server may refuse to enable what it announced
+        self.qresync = "QRESYNC" in enabled
+        self.condstore = self.qresync or "CONDSTORE" in self.capabilities
 
     def __enter__(self):
         return self
@@ -343,19 +391,89 @@ class ImapSession:
             self.round_trips += 1
             self._discard_untagged()
         self.selected = folder
-        exists = int(info.get(b"EXISTS", 0))
-        try:
-            uidvalidity = int(info[b"UIDVALIDITY"])
-        except KeyError:
-            raise exceptions.ProtocolError(f"no UIDVALIDITY for {folder}", host=self.host)
-        uidnext = info.get(b"UIDNEXT")
-        modseq = info.get(b"HIGHESTMODSEQ")
+        exists = self.selected_exists = _number(info.get(b"EXISTS")) or 0
+        uidvalidity = _number(info.get(b"UIDVALIDITY"))
+        if uidvalidity is None:
+            # required by RFC 3501, but STATUS knows it too
+            uidvalidity = self.status(folder, ("UIDVALIDITY",)).uidvalidity
+            if uidvalidity is None:
+                raise exceptions.ProtocolError(f"no UIDVALIDITY for {folder}", host=self.host)
+        # [HIGHESTMODSEQ] is absent from a folder without mod-sequences ([NOMODSEQ], RFC 7162)
+        modseq = _number(info.get(b"HIGHESTMODSEQ")) if self.condstore else None
         return SelectInfo(
             uidvalidity=uidvalidity,
-            uidnext=int(uidnext) if uidnext is not None else None,
+            uidnext=_number(info.get(b"UIDNEXT")),
             exists=exists,
-            highestmodseq=int(modseq) if modseq is not None and self.condstore else None,
+            highestmodseq=modseq or None,
         )
+
+    def status(self, folder, items=STATUS_ITEMS):
+        """STATUS of ``folder`` (one round trip; the folder need not be selected).
+
+        :returns: :class:`FolderStatus`; the items the server did not send are ``None``
+        """
+        with translate_errors(self.host):
+            try:
+                answer = self.client.folder_status(folder, list(items))
+            except imapclient_errors.IMAPClientError as exc:
+                if b"NONEXISTENT" in str(exc).encode() or "doesn't exist" in str(exc).lower():
+                    raise exceptions.FolderNotFound(folder, host=self.host)
+                raise
+            self.round_trips += 1
+        values = {(key.decode() if isinstance(key, bytes) else str(key)).upper(): _number(value)
+                  for key, value in answer.items()}
+        return FolderStatus(messages=values.get("MESSAGES"), uidnext=values.get("UIDNEXT"),
+                            uidvalidity=values.get("UIDVALIDITY"), unseen=values.get("UNSEEN"))
+
+    def next_uid(self, folder, exists):
+        """UIDNEXT of the selected ``folder`` when its SELECT did not say it.
+
+        STATUS first (Courier gives it there only); else the UID of the last message plus one,
+        from ``FETCH <exists> (UID)``, a plain sequence number every server reads alike
+        (``UID SEARCH UID *`` is answered empty by Courier and BAD by GNU Mailutils). That is a
+        lower bound of the real UIDNEXT, which is all a sync needs: UIDs below it are listed.
+        """
+        uidnext = self.status(folder, ("UIDNEXT",)).uidnext
+        if uidnext:
+            return uidnext
+        if not exists:
+            return 1
+        with translate_errors(self.host):
+            typ, data = self.client._imap.fetch(str(int(exists)), "(UID)")
+            self.round_trips += 1
+            if typ != "OK":
+                raise exceptions.ProtocolError(f"FETCH failed: {_text(data)}", host=self.host)
+            parsed = self._parse_fetch([line for line in data if line is not None])
+        uids = [values[b"UID"] for values in parsed.values() if b"UID" in values]
+        return max(uids) + 1 if uids else 1
+
+    def server_id(self):
+        """The server's ID answer (RFC 2971) as ``{field: value}``; ``{}`` when not offered.
+
+        We identify as vt_webmail: some servers (Microsoft's, Yandex's) ask clients to.
+        """
+        if "ID" not in self.capabilities:
+            return {}
+        with translate_errors(self.host):
+            try:
+                answer = self.client.id_({"name": "vt_webmail"})
+            except (imapclient_errors.IMAPClientError, imaplib.IMAP4.error):
+                return {}
+            finally:
+                self.round_trips += 1
+        # imapclient gives the parsed answer: ``((key, value, key, value ...),)``, or ``(None,)``
+        # for a server that answers ``* ID NIL``
+        while isinstance(answer, (tuple, list)) and len(answer) == 1:
+            answer = answer[0]
+        pairs = answer if isinstance(answer, (tuple, list)) else ()
+        result = {}
+        for key, value in zip(pairs[::2], pairs[1::2], strict=False):
+            if value is None or key is None:
+                continue
+            key = key.decode("utf-8", "replace") if isinstance(key, bytes) else str(key)
+            value = value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+            result[key.lower()] = value
+        return result
 
     def create_folder(self, folder):
         with translate_errors(self.host):
@@ -383,7 +501,7 @@ class ImapSession:
                     uids.extend(parse_sequence_set(match.group(1)))
         else:
             if high is None:
-                high = self._highest_uid()
+                high = self.next_uid(self.selected, self.selected_exists) - 1
             uids = []
             start = low
             while start <= high:
@@ -402,10 +520,14 @@ class ImapSession:
             self.round_trips += 1
         return sorted(int(uid) for uid in result)
 
-    def _highest_uid(self):
-        answer = self._uid_search_raw(["UID", "*"], response="SEARCH")
-        found = [int(token) for line in answer for token in (line or b"").split()]
-        return max(found, default=0)
+    def list_uids(self, low, high):
+        """Every UID of the selected folder in ``[low, high]``, from ``UID FETCH low:high
+        (UID)``: slower than SEARCH, and what every server answers right (GNU Mailutils'
+        SEARCH goes wrong after an expunge gap). Used to reconcile a cache whose count
+        disagrees with the server's."""
+        if high < low:
+            return []
+        return sorted(self.fetch(f"{int(low)}:{int(high)}", ["UID"]))
 
     def _uid_search_raw(self, args, response):
         imap = self.client._imap
@@ -444,39 +566,53 @@ class ImapSession:
             if typ != "OK":
                 raise exceptions.ProtocolError(f"UID FETCH failed: {_text(data)}",
                                                host=self.host)
-            lines = [line for line in data if line is not None]
-            try:
-                parsed = parse_fetch(lines)
-            except FetchParseError:
-                # whatever the fast parser does not know, imapclient's may still read
-                parsed = parse_fetch_response(lines, normalise_times=False, uid_is_key=False)
+            parsed = self._parse_fetch([line for line in data if line is not None])
         # unsolicited FETCH responses (flag changes by another client) carry no UID: dropped
         return {values.pop(b"UID"): values for values in parsed.values() if b"UID" in values}
+
+    @staticmethod
+    def _parse_fetch(lines):
+        try:
+            return parse_fetch(lines)
+        except FetchParseError:
+            # whatever the fast parser does not know, imapclient's may still read
+            return canonical_keys(
+                parse_fetch_response(lines, normalise_times=False, uid_is_key=False))
 
     def fetch_summaries(self, uids):
         """FLAGS, INTERNALDATE, RFC822.SIZE, BODYSTRUCTURE and the list headers of ``uids``."""
         return self.fetch(uids, SUMMARY_ITEMS)
 
-    def fetch_flag_changes(self, since_modseq=None, uids=None):
-        """Flags that changed, and vanished UIDs.
+    def fetch_flag_changes(self, since_modseq, high):
+        """Flags changed since ``since_modseq`` among UIDs ``1:high``, and the vanished ones.
 
-        * with ``since_modseq`` (CONDSTORE): ``UID FETCH 1:* (FLAGS) (CHANGEDSINCE m)``, plus
-          ``VANISHED`` when QRESYNC is enabled;
-        * without: FLAGS of every UID in ``uids`` (the cached ones), no vanished list.
+        ``UID FETCH 1:high (FLAGS) (CHANGEDSINCE m VANISHED)`` (VANISHED with QRESYNC only).
+        The upper bound is explicit on purpose: in ``1:*`` the ``*`` is the highest UID *now*
+        in the folder (RFC 3501 6.4.8), so a strict server (Cyrus) leaves out a top UID that
+        was just expunged, and never reports it vanished.
         """
-        if since_modseq is not None and self.condstore:
-            modifiers = [f"CHANGEDSINCE {int(since_modseq)}"]
-            if self.qresync:
-                modifiers.append("VANISHED")
-            flags = self.fetch("1:*", ["UID", "FLAGS"], modifiers)
-            vanished = self._pop_vanished()
-        else:
-            flags = self.fetch(uids or [], ["UID", "FLAGS"]) if uids else {}
-            vanished = []
+        if not self.condstore:
+            raise ValueError("CHANGEDSINCE needs CONDSTORE")
+        if high < 1:
+            return FlagChanges(flags={}, vanished=[])
+        modifiers = [f"CHANGEDSINCE {int(since_modseq)}"]
+        if self.qresync:
+            modifiers.append("VANISHED")
+        flags = self.fetch(f"1:{int(high)}", ["UID", "FLAGS"], modifiers)
+        vanished = self._pop_vanished()
         return FlagChanges(
             flags={uid: tuple(values.get(b"FLAGS", ())) for uid, values in flags.items()},
             vanished=vanished,
         )
+
+    def fetch_flags(self, low, high):
+        """``{uid: flags}`` of every message with a UID in ``[low, high]``: one
+        ``UID FETCH low:high (FLAGS)``; with no CONDSTORE, how flag changes and expunged mail
+        are found (a UID missing from the answer is gone)."""
+        if high < low:
+            return {}
+        fetched = self.fetch(f"{int(low)}:{int(high)}", ["UID", "FLAGS"])
+        return {uid: tuple(values.get(b"FLAGS", ())) for uid, values in fetched.items()}
 
     def fetch_message(self, uid, max_size=None):
         """The whole message (BODY.PEEK[]: no \\Seen flag set), as bytes.
@@ -556,11 +692,19 @@ class ImapSession:
         with translate_errors(self.host):
             if "UIDPLUS" in self.capabilities:
                 for one_set in uid_sets(uids):
-                    self.client._imap.uid("EXPUNGE", one_set)
+                    typ, data = self.client._imap.uid("EXPUNGE", one_set)
                     self.round_trips += 1
+                    if typ != "OK":
+                        raise exceptions.ProtocolError(f"UID EXPUNGE failed: {_text(data)}",
+                                                       host=self.host)
             else:
-                self.client._imap.expunge()
+                # without UIDPLUS, EXPUNGE removes every \Deleted mail of the folder, ours and
+                # any another client marked: there is no narrower command
+                typ, data = self.client._imap.expunge()
                 self.round_trips += 1
+                if typ != "OK":
+                    raise exceptions.ProtocolError(f"EXPUNGE failed: {_text(data)}",
+                                                   host=self.host)
             self._discard_untagged()
 
     def append(self, folder, message, flags=(), msg_time=None):

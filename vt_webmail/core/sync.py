@@ -1,31 +1,43 @@
 """Incremental UID sync of one folder into a cache, with no ORM.
 
-:func:`sync_folder` compares what the server says of a folder (SELECT) with the folder's saved
+:func:`sync_folder` compares what the server says of a folder with the folder's saved
 :class:`FolderState` and brings the cache (anything implementing :class:`SyncStore`; the Odoo
 models in production, a dict in tests) up to date:
 
-1. **UIDVALIDITY changed**: the cached UIDs mean nothing any more; the cache of that folder is
+1. **Nothing changed**: done in one round trip, with no write to the cache. With CONDSTORE
+   (RFC 7162) that trip is EXAMINE: same UIDVALIDITY, UIDNEXT and HIGHESTMODSEQ. Without it
+   (Courier, GNU Mailutils) it is STATUS: same UIDVALIDITY, UIDNEXT and UNSEEN, and flags read
+   less than :data:`FLAGS_MAX_AGE` ago (a flag changed elsewhere that moves no count, a star
+   say, is seen within that time). Either way the server's message count must also be the
+   cache's (:meth:`SyncStore.cached_count`, no network).
+2. **UIDVALIDITY changed**: the cached UIDs mean nothing any more; the cache of that folder is
    dropped and rebuilt, so no message is ever duplicated.
-2. **Nothing changed** (same UIDNEXT and, with CONDSTORE, same HIGHESTMODSEQ): done after the
-   single SELECT round trip, with no write to the cache.
-3. **Flags**: with CONDSTORE, ``UID FETCH 1:* (FLAGS) (CHANGEDSINCE m)``; without, FLAGS of every
-   cached UID is read again.
-4. **Expunged mail**: with QRESYNC, the ``VANISHED`` UIDs of that same FETCH; without, when the
-   folder's message count differs from the cache's, a UID SEARCH tells which cached UIDs are gone.
-5. **New mail**: the UIDs above the last complete pass that are not cached yet, fetched newest
+3. **Flags and expunged mail**: with CONDSTORE, ``UID FETCH 1:n (FLAGS) (CHANGEDSINCE m)`` over
+   the UIDs cached so far (``n`` explicit: ``*`` is the highest UID *now*, which is not the
+   same once the top message is gone), with QRESYNC's ``VANISHED`` too. Without, one
+   ``UID FETCH low:high (FLAGS)`` per batch of cached UIDs, whose answer also tells which
+   cached UIDs are gone.
+4. **New mail**: the UIDs above the last complete pass that are not cached yet, fetched newest
    first in batches, one FETCH per batch; each batch is handed to the store, which makes it
    durable (in a second thread, while the next batch is fetched: see :class:`_BatchWriter`).
    A sync that dies midway loses at most the batches in flight: the one being fetched when the
    server stops, or that and the one being written when the worker is killed. The next run
    lists the same UIDs, skips the cached ones and goes on.
+5. **The count is checked**: when the cache of the folder does not hold as many messages as
+   the server said (EXISTS), whatever the steps above believed, the UIDs on the server are
+   listed (``UID FETCH 1:n (UID)``, which every server answers right) and the cache made to
+   match, both ways. A server that gets UIDs wrong makes the sync slower, never wrong.
 
-The state is saved only at the end of a complete pass, so a partial pass is always redone.
+UIDNEXT comes from SELECT's ``[UIDNEXT]`` code, else from STATUS (Courier sends it there
+only), else from the last message's UID. The state is saved only at the end of a complete
+pass, so a partial pass is always redone.
 """
 
 import datetime
 import queue
 import threading
-from dataclasses import dataclass, field, replace
+import time
+from dataclasses import dataclass, field
 
 from .imap_session import HEADER_KEY
 from .mime import parse_list_headers
@@ -33,6 +45,13 @@ from .mime import parse_list_headers
 DEFAULT_BATCH_SIZE = 1000
 #: The first batch of a first sync is small, so the newest page is readable at once.
 FIRST_BATCH_SIZE = 100
+#: Without CONDSTORE: cached UIDs whose flags one ``UID FETCH (FLAGS)`` reads (~40 bytes each in
+#: the answer, so 200 KB a batch).
+FLAGS_BATCH_SIZE = 5000
+#: Without CONDSTORE, the flags of an otherwise unchanged folder are read again after this many
+#: seconds: STATUS counts unread mail, so a mail read elsewhere is seen at once, but a flag
+#: that moves no count (\\Flagged, \\Answered, a keyword) only then.
+FLAGS_MAX_AGE = 15 * 60
 
 _STANDARD_FLAGS = {"\\seen", "\\answered", "\\flagged", "\\deleted", "\\draft", "\\recent"}
 
@@ -42,11 +61,17 @@ class FolderState:
     """What the cache knows of a folder after its last *complete* pass.
 
     ``uidnext`` is ``None`` until a pass completes: every UID below it is cached.
+    ``messages`` is the server's message count then (EXISTS, or STATUS MESSAGES), ``unseen``
+    STATUS UNSEEN (servers without CONDSTORE only) and ``flags_read_at`` when every flag was
+    last read (``time.time()``; servers without CONDSTORE only).
     """
 
     uidvalidity: int = None
     uidnext: int = None
     highestmodseq: int = None
+    messages: int = None
+    unseen: int = None
+    flags_read_at: float = None
 
 
 @dataclass
@@ -327,7 +352,7 @@ class _BatchWriter:
 
 
 def sync_folder(session, folder, state, store, *, batch_size=None, first_batch_size=None,
-                pipeline=True):
+                pipeline=True, now=None):
     """Bring ``store``'s cache of ``folder`` up to date; see the module docstring.
 
     :param session: a logged-in :class:`~.imap_session.ImapSession`
@@ -339,97 +364,147 @@ def sync_folder(session, folder, state, store, *, batch_size=None, first_batch_s
         stored at once (default :data:`FIRST_BATCH_SIZE`)
     :param pipeline: parse and store each batch in a second thread while the next one is
         fetched (the store is then called from that thread during the fetch loop)
+    :param now: the time (``time.time()``), for the flags' age
     :returns: :class:`SyncResult` (its ``state`` is already saved in the store)
     :raises exceptions.WebmailError: on any network or protocol failure; whatever was stored
         before stays stored
     """
     batch_size = batch_size or DEFAULT_BATCH_SIZE
     first_batch_size = first_batch_size or FIRST_BATCH_SIZE
+    now = time.time() if now is None else now
     trips_before = session.round_trips
     result = SyncResult()
-    info = session.select(folder, readonly=True)
     state = state or FolderState()
+
+    def done(final_state):
+        result.state = final_state
+        result.round_trips = session.round_trips - trips_before
+        return result
+
+    complete = state.uidnext is not None
+    # without mod-sequences (no CONDSTORE, or a folder that has none: a complete pass saved no
+    # HIGHESTMODSEQ), STATUS tells without selecting whether anything changed
+    status = None
+    if not session.condstore or (complete and state.highestmodseq is None):
+        status = session.status(folder)
+        flags_due = state.flags_read_at is None or now - state.flags_read_at >= FLAGS_MAX_AGE
+        if complete and not flags_due and status.uidnext is not None and (
+                status.uidvalidity, status.uidnext, status.unseen) == (
+                state.uidvalidity, state.uidnext, state.unseen) \
+                and status.messages == state.messages == store.cached_count(folder):
+            return done(state)
+
+    info = session.select(folder, readonly=True)
+    uidnext = info.uidnext or (status and status.uidnext) \
+        or session.next_uid(folder, info.exists)
+    modseq = info.highestmodseq if session.condstore else None
 
     if state.uidvalidity != info.uidvalidity:
         if state.uidvalidity is not None or store.cached_count(folder):
             store.reset(folder, info.uidvalidity)
             result.reset = True
         state = FolderState(uidvalidity=info.uidvalidity)
+        complete = False
         if info.exists:
             # saved at once: a first pass that dies midway resumes under the same UIDVALIDITY
             store.save_state(folder, state)
 
-    unchanged = (
-        state.uidnext is not None
-        and info.uidnext is not None
-        and info.uidnext == state.uidnext
-        and session.condstore
-        and info.highestmodseq is not None
-        and info.highestmodseq == state.highestmodseq
-    )
-    if unchanged:
-        result.state = state
-        result.round_trips = session.round_trips - trips_before
-        return result
+    if complete and status is None and modseq is not None \
+            and (uidnext, modseq) == (state.uidnext, state.highestmodseq) \
+            and info.exists == state.messages == store.cached_count(folder):
+        return done(state)
 
-    vanished_known = False
-    if state.uidnext is not None:
-        if session.condstore and state.highestmodseq is not None \
-                and info.highestmodseq is not None:
-            if info.highestmodseq != state.highestmodseq:
-                changes = session.fetch_flag_changes(since_modseq=state.highestmodseq)
-            else:
-                changes = None
-            vanished_known = session.qresync
+    flags_read_at = state.flags_read_at
+    if complete:
+        known_high = state.uidnext - 1
+        if status is None and modseq is not None and state.highestmodseq is not None:
+            if modseq != state.highestmodseq:
+                changes = session.fetch_flag_changes(state.highestmodseq, known_high)
+                _apply_flags(store, folder, result, changes.flags, known_high)
+                if changes.vanished:
+                    result.removed += store.remove(folder, changes.vanished)
         else:
-            changes = session.fetch_flag_changes(uids=store.cached_uids(folder))
-        if changes is not None:
-            # UIDs from the old UIDNEXT on are new mail: their flags come with their summaries
-            flags = {uid: normalise_flags(value) for uid, value in changes.flags.items()
-                     if uid < state.uidnext}
-            if flags:
-                result.changed = store.set_flags(folder, flags)
-            if changes.vanished:
-                result.removed += store.remove(folder, changes.vanished)
+            _read_all_flags(session, store, folder, result, known_high)
+            flags_read_at = now
 
+    high = uidnext - 1
     low = state.uidnext or 1
-    high = info.uidnext - 1 if info.uidnext else None
-    if high is None or high >= low:
+    if high >= low:
         server_uids = session.search_uids(low, high)
         cached = store.cached_uids(folder, min_uid=low)
-        missing = sorted((uid for uid in server_uids if uid not in cached), reverse=True)
-        size = first_batch_size if state.uidnext is None else batch_size
-        writer = _BatchWriter(store, folder, info.uidvalidity,
-                              threaded=pipeline and len(missing) > size)
-        failed = True
-        try:
-            position = 0
-            while position < len(missing):
-                batch = missing[position:position + size]
-                position += size
-                size = batch_size
-                writer.put(batch, session.fetch_summaries(batch))
-            failed = False
-        finally:
-            # what was fetched is stored even when a later fetch failed
-            writer.close(raise_error=not failed)
-        result.new += writer.stored
+        missing = [uid for uid in server_uids if uid not in cached]
+        result.new += _fetch_new(session, store, folder, info.uidvalidity, missing,
+                                 first_batch_size if not complete else batch_size,
+                                 batch_size, pipeline)
+    if not complete:
+        flags_read_at = now  # every flag came with its summary
 
-    if not vanished_known and store.cached_count(folder) != info.exists:
-        # some cached UIDs are gone: a UID listing of the SELECT snapshot tells which
-        present = set(session.search_uids(1, high)) if (high or 0) >= 1 else set()
-        gone = store.cached_uids(folder) - present
-        if high is not None:
-            gone = {uid for uid in gone if uid <= high}
+    if store.cached_count(folder) != info.exists:
+        # the cache and the server disagree, whatever the steps above believed: list the
+        # UIDs of the SELECT snapshot and make the cache match, both ways
+        present = set(session.list_uids(1, high))
+        cached = store.cached_uids(folder)
+        gone = sorted(uid for uid in cached if uid not in present)
         if gone:
-            result.removed += store.remove(folder, sorted(gone))
+            result.removed += store.remove(folder, gone)
+        missing = [uid for uid in present if uid not in cached]
+        if missing:
+            result.new += _fetch_new(session, store, folder, info.uidvalidity, missing,
+                                     batch_size, batch_size, pipeline)
 
-    uidnext = info.uidnext
-    if uidnext is None:
-        uids = store.cached_uids(folder)
-        uidnext = max(uids) + 1 if uids else 1
-    result.state = replace(state, uidvalidity=info.uidvalidity, uidnext=uidnext,
-                           highestmodseq=info.highestmodseq)
-    store.save_state(folder, result.state)
-    result.round_trips = session.round_trips - trips_before
-    return result
+    final = FolderState(
+        uidvalidity=info.uidvalidity,
+        uidnext=uidnext,
+        highestmodseq=modseq if status is None else None,
+        messages=status.messages if status is not None else info.exists,
+        unseen=status.unseen if status is not None else None,
+        flags_read_at=flags_read_at if status is not None else None,
+    )
+    store.save_state(folder, final)
+    return done(final)
+
+
+def _apply_flags(store, folder, result, flags_by_uid, known_high):
+    # UIDs above the last pass are new mail: their flags come with their summaries
+    flags = {uid: normalise_flags(value) for uid, value in flags_by_uid.items()
+             if uid <= known_high}
+    if flags:
+        result.changed += store.set_flags(folder, flags)
+
+
+def _read_all_flags(session, store, folder, result, known_high):
+    """Without CONDSTORE: read the flags of every cached UID up to ``known_high``, one FETCH per
+    :data:`FLAGS_BATCH_SIZE` of them, and drop the cached UIDs the answers leave out."""
+    cached = sorted(uid for uid in store.cached_uids(folder) if uid <= known_high)
+    low = 1
+    present = set()
+    for start in range(0, max(len(cached), 1), FLAGS_BATCH_SIZE):
+        chunk = cached[start:start + FLAGS_BATCH_SIZE]
+        last = start + FLAGS_BATCH_SIZE >= len(cached)
+        high = known_high if last or not chunk else chunk[-1]
+        flags = session.fetch_flags(low, high)
+        present.update(flags)
+        _apply_flags(store, folder, result, flags, known_high)
+        low = high + 1
+    gone = [uid for uid in cached if uid not in present]
+    if gone:
+        result.removed += store.remove(folder, gone)
+
+
+def _fetch_new(session, store, folder, uidvalidity, uids, size, batch_size, pipeline):
+    """Fetch the summaries of ``uids``, newest first, and store them; return how many."""
+    missing = sorted(uids, reverse=True)
+    writer = _BatchWriter(store, folder, uidvalidity, threaded=pipeline and len(missing) > size)
+    failed = True
+    try:
+        position = 0
+        while position < len(missing):
+            batch = missing[position:position + size]
+            position += size
+            size = batch_size
+            writer.put(batch, session.fetch_summaries(batch))
+        failed = False
+    finally:
+        # what was fetched is stored even when a later fetch failed
+        writer.close(raise_error=not failed)
+    return writer.stored

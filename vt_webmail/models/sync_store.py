@@ -20,7 +20,7 @@ import zlib
 from odoo import fields
 from odoo.tools import SQL
 
-from ..core.sync import SyncStore
+from ..core.sync import FolderState, SyncStore
 
 
 def commit(cr):
@@ -171,8 +171,7 @@ class OdooSyncStore(SyncStore):
             "SELECT id FROM vt_webmail_message WHERE folder_id = %s", self.folder.id,
         ))
         self._delete_messages([row[0] for row in self.cr.fetchall()])
-        self.folder.write({"uidvalidity": uidvalidity, "uidnext": False,
-                           "highestmodseq": False})
+        self.folder.write(self.folder._state_values(FolderState(uidvalidity=uidvalidity)))
         self.writes += 1
         self._commit()
 
@@ -245,12 +244,8 @@ class OdooSyncStore(SyncStore):
     def save_state(self, folder, state):
         self._begin()
         self.folder._update_counts()
-        self.folder.write({
-            "uidvalidity": state.uidvalidity,
-            "uidnext": state.uidnext,
-            "highestmodseq": state.highestmodseq or False,
-            "last_sync_at": fields.Datetime.now(),
-        })
+        self.folder.write(dict(self.folder._state_values(state),
+                               last_sync_at=fields.Datetime.now()))
         self.writes += 1
         self._commit()
 

@@ -38,6 +38,8 @@ SECRET_COLUMNS = {"password": "password_crypt", "smtp_password": "smtp_password_
 #: First key of the PostgreSQL advisory lock that serialises refreshes of one account
 #: (the second key is the account id). Any constant unlikely to collide will do.
 SYNC_LOCK_CLASS = 0x76776D  # "vwm"
+#: Extensions the connection test reports, offered or missing (see _missing_feature_messages).
+SERVER_FEATURES = ("IDLE", "CONDSTORE", "QRESYNC", "MOVE", "UIDPLUS", "SPECIAL-USE", "ESEARCH")
 #: Folders are listed again (LIST) at most this often by scheduled refreshes.
 FOLDER_LIST_MAX_AGE = datetime.timedelta(hours=1)
 #: A scheduled refresh may start this much before its interval has fully elapsed, so an
@@ -248,24 +250,63 @@ class VtWebmailAccount(models.Model):
     # -- actions -------------------------------------------------------------------------------
 
     def action_test_connection(self):
-        """Connect and log in; answer in plain words, and list what the server offers.
+        """Connect and log in; answer in plain words: the server's software (ID, RFC 2971,
+        else its greeting), what it offers, and what it lacks and what that costs.
 
         :returns: a ``display_notification`` client action whose ``params`` also carry
-            ``ok`` (bool), ``error_code`` and ``capabilities`` for XML-RPC callers
+            ``ok`` (bool), ``error_code``, ``capabilities`` (the extensions of
+            :data:`SERVER_FEATURES` offered), ``missing`` (those not offered) and ``server``
+            (``{"name", "version", "greeting"}``) for XML-RPC callers
         """
         self.ensure_one()
         self.check_access("read")
         try:
             with connect(self._imap_settings()) as session:
-                offered = [cap for cap in ("IDLE", "CONDSTORE", "QRESYNC", "MOVE", "SPECIAL-USE")
-                           if cap in session.capabilities]
+                offered = [cap for cap in SERVER_FEATURES if cap in session.capabilities]
+                identity = session.server_id()
+                greeting = session.greeting
         except core_errors.WebmailError as exc:
             return self._notification(False, self._error_message(exc), error_code=exc.code)
-        message = self.env._(
-            "Connection and login succeeded. The server offers: %s.",
-            ", ".join(offered) or self.env._("none of IDLE, CONDSTORE, QRESYNC, MOVE, SPECIAL-USE"),
-        )
-        return self._notification(True, message, capabilities=offered)
+        missing = [cap for cap in SERVER_FEATURES if cap not in offered]
+        server = {
+            "name": identity.get("name") or False,
+            "version": identity.get("version") or False,
+            "greeting": greeting or False,
+        }
+        software = " ".join(filter(None, (identity.get("name"), identity.get("version")))) \
+            or greeting
+        lines = [self.env._("Connection and login succeeded.")]
+        if software:
+            lines.append(self.env._("Server: %s.", software))
+        lines.append(self.env._("The server offers: %s.", ", ".join(offered))
+                     if offered else self.env._("The server offers none of %s.",
+                                                ", ".join(SERVER_FEATURES)))
+        consequences = self._missing_feature_messages()
+        lines += [consequences[cap] for cap in missing]
+        return self._notification(True, "\n".join(lines), capabilities=offered,
+                                  missing=missing, server=server)
+
+    def _missing_feature_messages(self):
+        """What the lack of each extension of :data:`SERVER_FEATURES` means, in plain words."""
+        return {
+            "IDLE": self.env._(
+                "No IDLE: new mail is found by the scheduled refresh, not pushed."),
+            "CONDSTORE": self.env._(
+                "No CONDSTORE: flag changes are read the slow way (every flag, when the folder "
+                "changed, and every 15 minutes)."),
+            "QRESYNC": self.env._(
+                "No QRESYNC: mail deleted by another program is found by listing the folder."),
+            "MOVE": self.env._(
+                "No MOVE: moving a mail copies it, then deletes the original."),
+            "UIDPLUS": self.env._(
+                "No UIDPLUS: deleting for good also removes the mail another program marked "
+                "as deleted in that folder, and a sent copy appears after the next refresh."),
+            "SPECIAL-USE": self.env._(
+                "No SPECIAL-USE: Sent, Drafts, Trash, Junk and Archive are recognised by "
+                "their names."),
+            "ESEARCH": self.env._(
+                "No ESEARCH: listing a large folder takes a few more round trips."),
+        }
 
     def action_refresh(self):
         """Refresh these accounts now (button and XML-RPC).
@@ -380,6 +421,8 @@ class VtWebmailAccount(models.Model):
                 "ok": ok,
                 "error_code": extra.get("error_code", False),
                 "capabilities": extra.get("capabilities", []),
+                "missing": extra.get("missing", []),
+                "server": extra.get("server", False),
             },
         }
 

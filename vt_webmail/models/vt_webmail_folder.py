@@ -1,3 +1,5 @@
+import datetime
+
 from odoo import api, fields, models
 from odoo.exceptions import AccessError
 from odoo.tools import SQL
@@ -42,6 +44,16 @@ class VtWebmailFolder(models.Model):
     uidnext = BigInteger(string="UIDNEXT", readonly=True, copy=False,
                          help="UIDNEXT when the last complete refresh ended.")
     highestmodseq = BigInteger(string="HIGHESTMODSEQ", readonly=True, copy=False)
+    server_message_count = fields.Integer(
+        string="Messages on the server", readonly=True, copy=False,
+        help="How many messages the server said the folder held at the last complete refresh.")
+    server_unseen_count = fields.Integer(
+        readonly=True, copy=False,
+        help="Unread messages by the server's STATUS at the last complete refresh (servers "
+             "without CONDSTORE only).")
+    flags_read_at = fields.Datetime(
+        readonly=True, copy=False,
+        help="When the flags of every message were last read (servers without CONDSTORE).")
     message_count = fields.Integer(readonly=True)
     unread_count = fields.Integer(readonly=True)
     last_sync_at = fields.Datetime(readonly=True)
@@ -83,11 +95,30 @@ class VtWebmailFolder(models.Model):
 
     def _sync_state(self):
         self.ensure_one()
+        flags_read_at = self.flags_read_at
         return FolderState(
             uidvalidity=self.uidvalidity or None,
             uidnext=self.uidnext or None,
             highestmodseq=self.highestmodseq or None,
+            messages=self.server_message_count if self.uidnext else None,
+            unseen=self.server_unseen_count if self.flags_read_at else None,
+            flags_read_at=flags_read_at.replace(tzinfo=datetime.timezone.utc).timestamp()
+            if flags_read_at else None,
         )
+
+    @staticmethod
+    def _state_values(state):
+        """The folder's fields for a :class:`FolderState` (see :meth:`_sync_state`)."""
+        read_at = state.flags_read_at
+        return {
+            "uidvalidity": state.uidvalidity or False,
+            "uidnext": state.uidnext or False,
+            "highestmodseq": state.highestmodseq or False,
+            "server_message_count": state.messages or 0,
+            "server_unseen_count": state.unseen or 0,
+            "flags_read_at": datetime.datetime.fromtimestamp(
+                read_at, datetime.timezone.utc).replace(tzinfo=None) if read_at else False,
+        }
 
     def _update_counts(self):
         """Recount messages and unread ones from the cache (one query)."""

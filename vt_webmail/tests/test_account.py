@@ -5,7 +5,7 @@ from odoo.tests import new_test_user, tagged
 from odoo.tests.common import TransactionCase
 from odoo.tools import mute_logger
 
-from ..testing import SilentServer, closed_port
+from ..testing import DovecotServer, SilentServer, closed_port
 from .common import WebmailCase
 
 
@@ -101,9 +101,32 @@ class TestAccount(WebmailCase, TransactionCase):
             account = self.make_account(security=security, login=self.add_mailbox())
             params = account.action_test_connection()["params"]
             self.assertTrue(params["ok"], params["message"])
-            self.assertEqual(params["capabilities"],
-                             ["IDLE", "CONDSTORE", "QRESYNC", "MOVE", "SPECIAL-USE"])
+            self.assertEqual(params["capabilities"], [
+                "IDLE", "CONDSTORE", "QRESYNC", "MOVE", "UIDPLUS", "SPECIAL-USE", "ESEARCH"])
+            self.assertEqual(params["missing"], [])
             self.assertIn("QRESYNC", params["message"])
+            # Dovecot answers ID (RFC 2971) with its name
+            self.assertEqual(params["server"]["name"], "Dovecot")
+            self.assertIn("Server: Dovecot", params["message"])
+
+    def test_connection_test_says_what_is_missing_and_what_it_costs(self):
+        with DovecotServer(capabilities=["IMAP4rev1", "LITERAL+", "UIDPLUS"]) as old:
+            old.add_user("old", "pw")
+            account = self.env["vt_webmail.account"].with_user(self.user).create({
+                "email": "old@example.com", "imap_host": old.hostname,
+                "imap_port": old.imaps_port, "login": "old", "password": "pw",
+                "ca_certificate": old.ca_path.read_text(),
+            })
+            params = account.action_test_connection()["params"]
+        self.assertTrue(params["ok"], params["message"])
+        self.assertEqual(params["capabilities"], ["UIDPLUS"])
+        self.assertEqual(params["missing"], [
+            "IDLE", "CONDSTORE", "QRESYNC", "MOVE", "SPECIAL-USE", "ESEARCH"])
+        self.assertIn("No CONDSTORE: flag changes are read the slow way", params["message"])
+        self.assertIn("No MOVE: moving a mail copies it", params["message"])
+        # no ID in that capability list: the greeting names the software instead
+        self.assertFalse(params["server"]["name"])
+        self.assertIn("ready", params["server"]["greeting"])
 
     def test_connection_test_failures_in_plain_words(self):
         account = self.make_account()

@@ -91,3 +91,21 @@ def test_session_falls_back_to_imapclient(mailbox, monkeypatch):
         session.select("INBOX")
         assert list(session.fetch([uid], ["UID", "FLAGS"])) == [uid]
     assert calls
+
+
+def test_quoted_header_field_names_give_the_key_that_was_asked():
+    """RFC 3501 lets a server echo the field names as quoted strings (Courier does), in any
+    case: the result is keyed as the request was written, by both parsers."""
+    from vt_webmail.core.fetch_parser import canonical_keys, section_key
+    from vt_webmail.core.imap_session import HEADER_KEY
+
+    echoed = (b'BODY[HEADER.FIELDS ("FROM" "TO" "CC" "SUBJECT" "DATE" "MESSAGE-ID" '
+              b'"IN-REPLY-TO" "REFERENCES")]')
+    data = [(b"3 (UID 9 " + echoed + b" {14}", b"Subject: q\r\n\r\n"), b")"]
+    assert parse_fetch(data)[3][HEADER_KEY] == b"Subject: q\r\n\r\n"
+    theirs = canonical_keys(parse_fetch_response(data, False, False))
+    assert theirs[3][HEADER_KEY] == b"Subject: q\r\n\r\n"
+    assert section_key(b'body[header.fields ( "Reply-To" )]') == (
+        b"BODY[HEADER.FIELDS (REPLY-TO)]")
+    assert section_key(b"BODY[]<0>") == b"BODY[]<0>"
+    assert section_key(b"RFC822.SIZE") == b"RFC822.SIZE"

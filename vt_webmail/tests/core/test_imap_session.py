@@ -253,7 +253,7 @@ def test_vanished_is_read_from_untagged_responses(mailbox):
         finally:
             other.logout()
         session.select("INBOX")
-        changes = session.fetch_flag_changes(since_modseq=modseq)
+        changes = session.fetch_flag_changes(modseq, uids[-1])
     assert changes.flags == {uids[0]: (b"\\Flagged",)}
     assert sorted(changes.vanished) == [uids[1], uids[2]]
 

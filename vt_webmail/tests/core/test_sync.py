@@ -3,8 +3,15 @@
 import pytest
 
 from vt_webmail.core import exceptions
+from vt_webmail.core import sync as sync_module
 from vt_webmail.core.imap_session import ServerSettings, connect
-from vt_webmail.core.sync import FolderState, SyncStore, has_attachments, sync_folder
+from vt_webmail.core.sync import (
+    FolderState,
+    MessageSummary,
+    SyncStore,
+    has_attachments,
+    sync_folder,
+)
 from vt_webmail.testing import DovecotServer
 
 
@@ -268,3 +275,91 @@ def test_new_mail_alone_writes_no_flag_update(mailbox):
     result = sync(mailbox, store)
     assert (result.new, result.changed) == (2, 0)
     assert calls == []
+
+
+# -- servers without CONDSTORE: STATUS first, flags read in batches ------------------------------
+
+OLD_SERVER = ["IMAP4rev1", "LITERAL+", "UIDPLUS"]
+
+
+def test_without_condstore_a_no_change_refresh_is_one_status(monkeypatch):
+    monkeypatch.setattr("vt_webmail.core.sync.FLAGS_BATCH_SIZE", 3)
+    with DovecotServer(capabilities=OLD_SERVER) as server:
+        server.add_user("old", "pw")
+        uids = server.append_many("old", "INBOX", (b"Subject: %d\r\n\r\nx\r\n" % i
+                                                   for i in range(8)))
+        settings = ServerSettings(server.hostname, server.imaps_port, "old", "pw",
+                                  ca_pem=server.ca_path.read_text(), timeout=5)
+        store = DictStore()
+        clock = 1_000_000.0
+
+        def refresh():
+            with connect(settings) as session:
+                return sync_folder(session, "INBOX", store.state("INBOX"), store, now=clock)
+
+        assert refresh().new == 8
+        writes = store.writes
+        result = refresh()
+        assert (result.new, result.changed, result.removed, result.round_trips) == (0, 0, 0, 1)
+        assert store.writes == writes, "a no-change refresh writes nothing"
+
+        # read elsewhere: UNSEEN moves, so the next refresh reads every flag at once, three
+        # UIDs per FETCH (1 STATUS + 1 EXAMINE + 3 FETCH FLAGS)
+        other = server.client("old")
+        other.select_folder("INBOX")
+        other.add_flags([uids[2]], [b"\\Seen"])
+        other.logout()
+        result = refresh()
+        assert (result.new, result.changed, result.round_trips) == (0, 1, 5)
+        assert store.messages["INBOX"][uids[2]].is_seen
+
+        # flagged elsewhere: no count moves; seen once the flags are FLAGS_MAX_AGE old
+        other = server.client("old")
+        other.select_folder("INBOX")
+        other.add_flags([uids[5]], [b"\\Flagged"])
+        other.logout()
+        assert refresh().round_trips == 1
+        assert not store.messages["INBOX"][uids[5]].is_flagged
+        clock += sync_module.FLAGS_MAX_AGE
+        assert refresh().changed == 1
+        assert store.messages["INBOX"][uids[5]].is_flagged
+        assert refresh().round_trips == 1
+
+
+def test_without_condstore_the_top_mail_expunged_elsewhere_goes():
+    with DovecotServer(capabilities=OLD_SERVER) as server:
+        server.add_user("old", "pw")
+        uids = server.append_many("old", "INBOX", (b"Subject: %d\r\n\r\nx\r\n" % i
+                                                   for i in range(4)))
+        settings = ServerSettings(server.hostname, server.imaps_port, "old", "pw",
+                                  ca_pem=server.ca_path.read_text(), timeout=5)
+        store = DictStore()
+        with connect(settings) as session:
+            sync_folder(session, "INBOX", None, store)
+        other = server.client("old")
+        other.select_folder("INBOX")
+        other.delete_messages([uids[-1]])
+        other.expunge()
+        other.logout()
+        with connect(settings) as session:
+            result = sync_folder(session, "INBOX", store.state("INBOX"), store)
+        assert result.removed == 1
+        assert sorted(store.messages["INBOX"]) == uids[:-1]
+
+
+def test_a_cache_that_disagrees_with_exists_is_reconciled_both_ways(mailbox):
+    """Whatever the incremental steps believe (here: nothing changed on the server), a cache
+    whose count differs from EXISTS is settled by listing the UIDs: mail missing from the
+    cache comes back, a UID the server does not have goes."""
+    uids = seed(mailbox, 6)
+    store = DictStore()
+    sync(mailbox, store)
+    cache = store.messages["INBOX"]
+    lost = [cache.pop(uids[2]), cache.pop(uids[4])]
+    cache[10_000] = MessageSummary(uid=10_000, flags=(), internal_date=None, size=0,
+                                   has_attachments=False)
+    result = sync(mailbox, store)
+    assert sorted(cache) == uids
+    assert [cache[uid].subject for uid in (uids[2], uids[4])] == [m.subject for m in lost]
+    assert (result.new, result.removed) == (2, 1)
+    assert sync(mailbox, store).round_trips == 1
