@@ -224,7 +224,10 @@ class ImapTestServer:
                         for message in messages]
             batch = []
             for message in messages:
-                batch.append(message)
+                # An explicit empty flag list before each message: IMAPClient 4.1 sends two
+                # spaces between two literals that follow each other ("{n+}\r\n... {m+}"),
+                # which Dovecot tolerates and Cyrus answers with BAD.
+                batch.append({"msg": message, "flags": ()})
                 if len(batch) >= chunk:
                     uids += parse_appenduid(client.multiappend(folder, batch))
                     batch = []
