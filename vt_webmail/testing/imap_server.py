@@ -65,6 +65,25 @@ def wait_for_port(host, port, deadline):
             time.sleep(0.05)
 
 
+def wait_for_port_closed(host, port, deadline):
+    """True once ``host:port`` refuses connections, False at ``deadline`` (monotonic).
+
+    A server's children killed with their process group may still hold a listening socket for
+    a moment after the parent has been reaped.
+    """
+    while True:
+        try:
+            with socket.create_connection((host, port), timeout=1):
+                pass
+        except ConnectionRefusedError:
+            return True
+        except OSError:
+            pass  # reset by a process on its way out: look again
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+
+
 class ImapTestServer:
     """One private IMAP server on loopback; a context manager.
 
@@ -164,6 +183,9 @@ class ImapTestServer:
             # children left by the master (login processes) die with their session
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGKILL)
+            deadline = time.monotonic() + timeout
+            for port in filter(None, (self.imap_port, self.imaps_port)):
+                wait_for_port_closed(self.host, port, deadline)
         if self._log_file is not None:
             self._log_file.close()
             self._log_file = None
@@ -224,7 +246,10 @@ class ImapTestServer:
                         for message in messages]
             batch = []
             for message in messages:
-                batch.append(message)
+                # An explicit empty flag list before each message: IMAPClient 4.1 sends two
+                # spaces between two literals that follow each other ("{n+}\r\n... {m+}"),
+                # which Dovecot tolerates and Cyrus answers with BAD.
+                batch.append({"msg": message, "flags": ()})
                 if len(batch) >= chunk:
                     uids += parse_appenduid(client.multiappend(folder, batch))
                     batch = []

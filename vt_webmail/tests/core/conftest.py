@@ -1,4 +1,4 @@
-"""pytest fixtures for the ORM-free layer: real Dovecot and SMTP servers, no Odoo.
+"""pytest fixtures for the ORM-free layer: real Dovecot, Cyrus and SMTP servers, no Odoo.
 
 (The repository's root ``conftest.py`` makes ``vt_webmail.core`` importable without Odoo.)
 """
@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from vt_webmail.testing import DovecotServer
+from vt_webmail.testing import CyrusServer, CyrusUnavailable, DovecotServer, ImapTestServer
 from vt_webmail.testing.smtpd import SMTPServer
 
 _user_numbers = itertools.count(1)
@@ -17,9 +17,9 @@ _user_numbers = itertools.count(1)
 
 @dataclass(frozen=True)
 class Mailbox:
-    """A fresh Dovecot user: where to connect and how to log in."""
+    """A fresh user of a test server: where to connect and how to log in."""
 
-    server: DovecotServer
+    server: ImapTestServer
     login: str
     password: str
 
@@ -44,6 +44,26 @@ def mailbox(dovecot):
     password = secrets.token_urlsafe(12)
     dovecot.add_user(login, password)
     return Mailbox(dovecot, login, password)
+
+
+@pytest.fixture(scope="session")
+def cyrus():
+    """One Cyrus for the whole run, skipped where it is not installed (the reason says how to
+    get it: tools/imap-servers/get-cyrus)."""
+    try:
+        server = CyrusServer()
+    except CyrusUnavailable as exc:
+        pytest.skip(str(exc))
+    with server:
+        yield server
+
+
+@pytest.fixture
+def cyrus_mailbox(cyrus):
+    login = f"user{next(_user_numbers)}"
+    password = secrets.token_urlsafe(12)
+    cyrus.add_user(login, password)
+    return Mailbox(cyrus, login, password)
 
 
 @pytest.fixture
