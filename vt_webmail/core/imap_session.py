@@ -79,6 +79,12 @@ ROLE_BY_NAME = {
 #: OpenSSL's X509_V_ERR_HOSTNAME_MISMATCH, _EMAIL_MISMATCH and _IP_ADDRESS_MISMATCH
 _NAME_MISMATCH_CODES = {62, 63, 64}
 _ESEARCH_ALL = re.compile(rb"\bALL\s+([\d:,]+)", re.IGNORECASE)
+#: A NO for a folder that is not there: RFC 5530's [NONEXISTENT] code, or the words of servers
+#: that do not send it (Cyrus: "Mailbox does not exist", Courier: "Mailbox does not exist, or
+#: must be subscribed to.")
+_NO_FOLDER = re.compile(
+    r"\[NONEXISTENT\]|does ?n[o']t exist|no such (mailbox|folder)|unknown mailbox|"
+    r"mailbox not found", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -257,6 +263,11 @@ def translate_errors(host, *, connecting=False):
         raise exceptions.ProtocolError(f"malformed response ({exc})", host=host)
 
 
+def _raise_if_no_folder(exc, folder, host):
+    if _NO_FOLDER.search(_text(exc)):
+        raise exceptions.FolderNotFound(folder, host=host)
+
+
 def _greeting_text(welcome):
     text = welcome.decode("utf-8", "replace") if isinstance(welcome, bytes) else str(welcome or "")
     text = re.sub(r"^\*?\s*(OK|PREAUTH)\s*", "", text.strip(), flags=re.IGNORECASE)
@@ -385,8 +396,7 @@ class ImapSession:
             try:
                 info = self.client.select_folder(folder, readonly=readonly)
             except imapclient_errors.IMAPClientError as exc:
-                if b"NONEXISTENT" in str(exc).encode() or "doesn't exist" in str(exc).lower():
-                    raise exceptions.FolderNotFound(folder, host=self.host)
+                _raise_if_no_folder(exc, folder, self.host)
                 raise
             self.round_trips += 1
             self._discard_untagged()
@@ -416,8 +426,7 @@ class ImapSession:
             try:
                 answer = self.client.folder_status(folder, list(items))
             except imapclient_errors.IMAPClientError as exc:
-                if b"NONEXISTENT" in str(exc).encode() or "doesn't exist" in str(exc).lower():
-                    raise exceptions.FolderNotFound(folder, host=self.host)
+                _raise_if_no_folder(exc, folder, self.host)
                 raise
             self.round_trips += 1
         values = {(key.decode() if isinstance(key, bytes) else str(key)).upper(): _number(value)

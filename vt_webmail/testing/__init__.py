@@ -11,7 +11,14 @@ from .dovecot import DovecotServer, DovecotUnavailable, find_dovecot
 from .imap_server import ImapTestServer, ServerUnavailable, free_port
 from .net import SilentServer, closed_port
 
+#: Every IMAP server software the tests run against, by name.
+IMAP_SERVERS = {
+    "dovecot": DovecotServer,
+    "cyrus": CyrusServer,
+}
+
 __all__ = [
+    "IMAP_SERVERS",
     "CyrusServer",
     "CyrusUnavailable",
     "DovecotServer",

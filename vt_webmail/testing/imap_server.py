@@ -218,6 +218,11 @@ class ImapTestServer:
         ``login``."""
         raise NotImplementedError
 
+    def folder_name(self, name):
+        """The full name on this server of the folder called ``name`` ("Sent", "Projects/A")
+        in a test: the same here, ``INBOX.Sent`` on a server that keeps folders under INBOX."""
+        return name
+
     def client(self, login, *, password=None, timeout=10):
         """An IMAPClient logged in as ``login`` over plain loopback: "another mail client"."""
         client = IMAPClient(self.host, self.imap_port, ssl=False, timeout=timeout)

@@ -1,18 +1,27 @@
-"""pytest fixtures for the ORM-free layer: real Dovecot, Cyrus and SMTP servers, no Odoo.
+"""pytest fixtures for the ORM-free layer: real IMAP servers (Dovecot, Cyrus, Courier) and SMTP,
+no Odoo.
 
 (The repository's root ``conftest.py`` makes ``vt_webmail.core`` importable without Odoo.)
+
+``imap_mailbox`` runs a test once per IMAP server software; a server that is not installed is
+skipped, with the reason, unless ``VT_REQUIRE_IMAP_SERVERS`` names it (``all``, or a comma
+list): then it is a failure, so that CI cannot pass by skipping. Which servers ran, and their
+versions, is printed at the end of the run.
 """
 
 import itertools
+import os
 import secrets
 from dataclasses import dataclass
 
 import pytest
 
-from vt_webmail.testing import CyrusServer, CyrusUnavailable, DovecotServer, ImapTestServer
+from vt_webmail.testing import IMAP_SERVERS, DovecotServer, ImapTestServer, ServerUnavailable
 from vt_webmail.testing.smtpd import SMTPServer
 
 _user_numbers = itertools.count(1)
+#: server name -> its version (started) or why it was not
+_server_report = {}
 
 
 @dataclass(frozen=True)
@@ -30,43 +39,94 @@ class Mailbox:
     def append(self, message, folder="INBOX", **kwargs):
         return self.server.append(self.login, folder, message, **kwargs)
 
+    def folder(self, name):
+        """The server's full name of the test folder ``name`` (``INBOX.Sent`` on Courier)."""
+        return self.server.folder_name(name)
+
+
+def _required(name):
+    wanted = {part.strip().lower() for part in
+              os.environ.get("VT_REQUIRE_IMAP_SERVERS", "").split(",") if part.strip()}
+    return "all" in wanted or name in wanted
+
+
+def _start(name):
+    try:
+        server = IMAP_SERVERS[name]().start()
+    except ServerUnavailable as exc:
+        _server_report[name] = f"not run: {str(exc).splitlines()[0]}"
+        if _required(name):
+            pytest.fail(f"{name} is required (VT_REQUIRE_IMAP_SERVERS) but: {exc}")
+        pytest.skip(f"{name}: {exc}")
+    _server_report[name] = server.version
+    return server
+
+
+def _new_user(server):
+    login = f"user{next(_user_numbers)}"
+    password = secrets.token_urlsafe(12)
+    server.add_user(login, password)
+    return Mailbox(server, login, password)
+
 
 @pytest.fixture(scope="session")
 def dovecot():
     """One Dovecot for the whole run; every test gets its own user (see ``mailbox``)."""
     with DovecotServer() as server:
+        _server_report.setdefault("dovecot", server.version)
         yield server
 
 
 @pytest.fixture
 def mailbox(dovecot):
-    login = f"user{next(_user_numbers)}"
-    password = secrets.token_urlsafe(12)
-    dovecot.add_user(login, password)
-    return Mailbox(dovecot, login, password)
+    return _new_user(dovecot)
+
+
+@pytest.fixture(scope="session", params=list(IMAP_SERVERS))
+def imap_server(request):
+    """Each IMAP server software in turn, one instance for the whole run."""
+    if request.param == "dovecot":
+        yield request.getfixturevalue("dovecot")
+        return
+    server = _start(request.param)
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.fixture
+def imap_mailbox(imap_server):
+    """A fresh user on each IMAP server software in turn."""
+    return _new_user(imap_server)
 
 
 @pytest.fixture(scope="session")
 def cyrus():
-    """One Cyrus for the whole run, skipped where it is not installed (the reason says how to
-    get it: tools/imap-servers/get-cyrus)."""
+    """One Cyrus for the whole run (tests of the Cyrus harness itself)."""
+    server = _start("cyrus")
     try:
-        server = CyrusServer()
-    except CyrusUnavailable as exc:
-        pytest.skip(str(exc))
-    with server:
         yield server
+    finally:
+        server.close()
 
 
 @pytest.fixture
 def cyrus_mailbox(cyrus):
-    login = f"user{next(_user_numbers)}"
-    password = secrets.token_urlsafe(12)
-    cyrus.add_user(login, password)
-    return Mailbox(cyrus, login, password)
+    return _new_user(cyrus)
 
 
 @pytest.fixture
 def smtp_server():
     with SMTPServer({"sender": "sender-password"}) as server:
         yield server
+
+
+def pytest_terminal_summary(terminalreporter):
+    if _server_report:
+        ran = ", ".join(f"{name} {version}" for name, version in sorted(_server_report.items())
+                        if not version.startswith("not run"))
+        missing = [f"{name} ({version})" for name, version in sorted(_server_report.items())
+                   if version.startswith("not run")]
+        terminalreporter.write_line(f"IMAP servers: {ran or 'none'}"
+                                    + (f"; skipped: {'; '.join(missing)}" if missing else ""))
