@@ -191,6 +191,11 @@ class ImapTestServer:
 
     # -- users and mail --------------------------------------------------------------------
 
+    def folder_name(self, name):
+        """The real name of the folder a test calls ``name`` ("Sent", "Archive"...): the same
+        here; servers whose folders live below INBOX (Courier: "INBOX.Sent") override it."""
+        return name
+
     def add_user(self, login, password):
         """Create a mail user with the special folders of :data:`SPECIAL_FOLDERS`; return
         ``login``."""
