@@ -1,4 +1,4 @@
-"""Real servers for tests and the demo (no ORM): Dovecot, aiosmtpd, a throwaway PKI.
+"""Real servers for tests and the demo (no ORM): Dovecot, Courier, aiosmtpd, a throwaway PKI.
 
 Usable from plain pytest (``vt_webmail/tests/core``) and from Odoo test cases
 (``vt_webmail/tests/common.py``) alike. Importing this package needs ``imapclient``,
@@ -6,11 +6,14 @@ Usable from plain pytest (``vt_webmail/tests/core``) and from Odoo test cases
 """
 
 from .certs import TestPKI, make_test_pki
+from .courier import CourierServer, CourierUnavailable, find_courier
 from .dovecot import DovecotServer, DovecotUnavailable, find_dovecot
 from .imap_server import ImapTestServer, ServerUnavailable, free_port
 from .net import SilentServer, closed_port
 
 __all__ = [
+    "CourierServer",
+    "CourierUnavailable",
     "DovecotServer",
     "DovecotUnavailable",
     "ImapTestServer",
@@ -18,6 +21,7 @@ __all__ = [
     "SilentServer",
     "TestPKI",
     "closed_port",
+    "find_courier",
     "find_dovecot",
     "free_port",
     "make_test_pki",
