@@ -1,4 +1,5 @@
-"""Real servers for tests and the demo (no ORM): Dovecot, Cyrus, aiosmtpd, a throwaway PKI.
+"""Real servers for tests and the demo (no ORM): Dovecot, Cyrus, Courier, aiosmtpd, a throwaway
+PKI.
 
 Usable from plain pytest (``vt_webmail/tests/core``) and from Odoo test cases
 (``vt_webmail/tests/common.py``) alike. Importing this package needs ``imapclient``,
@@ -6,6 +7,7 @@ Usable from plain pytest (``vt_webmail/tests/core``) and from Odoo test cases
 """
 
 from .certs import TestPKI, make_test_pki
+from .courier import CourierServer, CourierUnavailable, find_courier
 from .cyrus import CyrusServer, CyrusUnavailable
 from .dovecot import DovecotServer, DovecotUnavailable, find_dovecot
 from .imap_server import ImapTestServer, ServerUnavailable, free_port
@@ -15,10 +17,13 @@ from .net import SilentServer, closed_port
 IMAP_SERVERS = {
     "dovecot": DovecotServer,
     "cyrus": CyrusServer,
+    "courier": CourierServer,
 }
 
 __all__ = [
     "IMAP_SERVERS",
+    "CourierServer",
+    "CourierUnavailable",
     "CyrusServer",
     "CyrusUnavailable",
     "DovecotServer",
@@ -28,6 +33,7 @@ __all__ = [
     "SilentServer",
     "TestPKI",
     "closed_port",
+    "find_courier",
     "find_dovecot",
     "free_port",
     "make_test_pki",
