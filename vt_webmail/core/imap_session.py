@@ -343,6 +343,7 @@ class ImapSession:
         self.greeting = _greeting_text(getattr(client, "welcome", b""))
         self.round_trips = 0
         self.selected = None
+        self.selected_readonly = True
         self.selected_exists = 0
         with translate_errors(host):
             # post-login list: from the LOGIN answer's [CAPABILITY] code when the server sent
@@ -401,6 +402,7 @@ class ImapSession:
             self.round_trips += 1
             self._discard_untagged()
         self.selected = folder
+        self.selected_readonly = readonly
         exists = self.selected_exists = _number(info.get(b"EXISTS")) or 0
         uidvalidity = _number(info.get(b"UIDVALIDITY"))
         if uidvalidity is None:
@@ -719,6 +721,15 @@ class ImapSession:
     def append(self, folder, message, flags=(), msg_time=None):
         """APPEND ``message`` (bytes) to ``folder``; return its UID when the server says it."""
         with translate_errors(self.host):
+            if folder == self.selected and self.selected_readonly:
+                # Courier refuses to APPEND to the folder it has open read-only; leaving it
+                # first is harmless (CLOSE after EXAMINE expunges nothing, RFC 3501 6.4.2)
+                if "UNSELECT" in self.capabilities:
+                    self.client.unselect_folder()
+                else:
+                    self.client.close_folder()
+                self.round_trips += 1
+                self.selected = None
             response = self.client.append(folder, message, flags=flags, msg_time=msg_time)
             self.round_trips += 1
         match = re.search(rb"APPENDUID \d+ (\d+)", response or b"")

@@ -388,9 +388,12 @@ def sync_folder(session, folder, state, store, *, batch_size=None, first_batch_s
     if not session.condstore or (complete and state.highestmodseq is None):
         status = session.status(folder)
         flags_due = state.flags_read_at is None or now - state.flags_read_at >= FLAGS_MAX_AGE
-        if complete and not flags_due and status.uidnext is not None and (
-                status.uidvalidity, status.uidnext, status.unseen) == (
-                state.uidvalidity, state.uidnext, state.unseen) \
+        same = status.uidnext is not None and (status.uidnext, status.unseen) == (
+            state.uidnext, state.unseen) and (
+            # an empty folder's UIDVALIDITY means nothing: Courier gives it a new one in
+            # every session until a message arrives
+            status.uidvalidity == state.uidvalidity or status.messages == 0)
+        if complete and not flags_due and same \
                 and status.messages == state.messages == store.cached_count(folder):
             return done(state)
 

@@ -849,14 +849,20 @@ class VtWebmailAccount(models.Model):
                     return None, None, None
             uid = session.append(name, data, flags=flags)
             info = session.select(name, readonly=True)
-            if uid and folder.is_synced and folder.uidvalidity == info.uidvalidity:
-                fetched = session.fetch_summaries([uid])
-                if uid in fetched:
-                    # sudo: the owner was checked by the caller; users cannot write the cache.
-                    # On the request's transaction, committing nothing; its INSERT ... ON
-                    # CONFLICT DO NOTHING makes a refresh caching the same UID harmless.
-                    OdooSyncStore(folder.sudo(), own_cursor=False).add(
-                        folder.name, info.uidvalidity, [summary_from_fetch(uid, fetched[uid])])
+            if uid and folder.is_synced:
+                # sudo: the owner was checked by the caller; users cannot write the cache.
+                # On the request's transaction, committing nothing; its INSERT ... ON
+                # CONFLICT DO NOTHING makes a refresh caching the same UID harmless.
+                store = OdooSyncStore(folder.sudo(), own_cursor=False)
+                if folder.uidvalidity == info.uidvalidity:
+                    fetched = session.fetch_summaries([uid])
+                    if uid in fetched:
+                        store.add(folder.name, info.uidvalidity,
+                                  [summary_from_fetch(uid, fetched[uid])])
+                else:
+                    # the folder's UIDVALIDITY moved since the last refresh (Courier gives an
+                    # empty folder a new one in every session): bring it up to date now
+                    sync_folder(session, name, folder._sync_state(), store)
         return name, info.uidvalidity, uid
 
     def _remove_copy(self, folder_name, uidvalidity, uid):
