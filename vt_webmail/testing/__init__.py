@@ -10,7 +10,7 @@ from .certs import TestPKI, make_test_pki
 from .courier import CourierServer, CourierUnavailable, find_courier
 from .cyrus import CyrusServer, CyrusUnavailable
 from .dovecot import DovecotServer, DovecotUnavailable, find_dovecot
-from .imap_server import ImapTestServer, ServerUnavailable, free_port
+from .imap_server import ImapTestServer, ServerUnavailable, free_port, server_required
 from .net import SilentServer, closed_port
 
 #: Every IMAP server software the tests run against, by name.
@@ -37,4 +37,5 @@ __all__ = [
     "find_dovecot",
     "free_port",
     "make_test_pki",
+    "server_required",
 ]

@@ -46,11 +46,32 @@ class ServerUnavailable(RuntimeError):
     carries its log)."""
 
 
+def server_required(name):
+    """True when ``VT_REQUIRE_IMAP_SERVERS`` (``all``, or a comma list of names; ``.ci/run``
+    sets it) names the server: its absence must then fail the tests, not skip them."""
+    wanted = {part.strip().lower() for part in
+              os.environ.get("VT_REQUIRE_IMAP_SERVERS", "").split(",") if part.strip()}
+    return "all" in wanted or name in wanted
+
+
 def free_port(host="127.0.0.1"):
     """Return a TCP port on ``host`` that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]
+    return free_ports(1, host)[0]
+
+
+def free_ports(count, host="127.0.0.1"):
+    """``count`` different TCP ports on ``host`` that nothing listens on right now.
+
+    The sockets are held until all are chosen: asked one after the other, the kernel may hand
+    out the same port twice (seen: Dovecot then refuses "duplicate listener").
+    """
+    with contextlib.ExitStack() as stack:
+        ports = []
+        for _ in range(count):
+            sock = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+            sock.bind((host, 0))
+            ports.append(sock.getsockname()[1])
+        return ports
 
 
 def wait_for_port(host, port, deadline):
@@ -71,17 +92,15 @@ def wait_for_port_closed(host, port, deadline):
     A server's children killed with their process group may still hold a listening socket for
     a moment after the parent has been reaped.
     """
-    while True:
+    while time.monotonic() <= deadline:
         try:
             with socket.create_connection((host, port), timeout=1):
-                pass
+                time.sleep(0.02)
         except ConnectionRefusedError:
             return True
         except OSError:
-            pass  # reset by a process on its way out: look again
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.02)
+            time.sleep(0.02)  # reset by a process on its way out: look again
+    return False
 
 
 class ImapTestServer:
@@ -109,8 +128,9 @@ class ImapTestServer:
         self.root.chmod(0o755)
         self.users = {}
         self.tls = tls
-        self.imap_port = free_port(self.host)
-        self.imaps_port = free_port(self.host) if tls else None
+        self.imap_port, self.imaps_port = free_ports(2, self.host)
+        if not tls:
+            self.imaps_port = None
         self.pki = make_test_pki(self.root, hostnames)
         self._process = None
         self._log_file = None

@@ -1,18 +1,26 @@
-"""Fixtures shared by the Odoo test cases: a real Dovecot per test class, users, accounts.
+"""Fixtures shared by the Odoo test cases: a real IMAP server per test class, users, accounts.
 
-``WebmailCase`` mixes into ``TransactionCase`` or ``HttpCase``. It starts one Dovecot for the
-class (stopped and removed in a class cleanup, also when a test fails), creates two internal
-users with a mailbox each, and offers helpers to make accounts and seed mail with APPEND.
+``WebmailCase`` mixes into ``TransactionCase`` or ``HttpCase``. It starts one IMAP server for the
+class (Dovecot unless the class names another of :data:`~..testing.IMAP_SERVERS`; stopped and
+removed in a class cleanup, also when a test fails), creates two internal users with a mailbox
+each, and offers helpers to make accounts and seed mail with APPEND. Folder names in the helpers
+are the tests' names ("Sent", "Projects"), turned into the server's own (Courier: "INBOX.Sent").
+
+A test class runs against every server software by subclassing it once per server with
+:func:`on_every_imap_server`.
 """
 
 import itertools
+import logging
 import secrets
+import unittest
 
 from odoo.tests import new_test_user
 
-from ..testing import DovecotServer
+from ..testing import IMAP_SERVERS, ServerUnavailable, server_required
 from ..testing.smtpd import SMTPServer
 
+_logger = logging.getLogger(__name__)
 _numbers = itertools.count(1)
 #: The SMTP fixture's one user (see ``WebmailCase.with_smtp``).
 SMTP_LOGIN = "sender"
@@ -30,13 +38,29 @@ def raw_mail(subject, *, sender="Alice Example <alice@example.com>", to="me@exam
     ).encode()
 
 
+def on_every_imap_server(test_class, names=("cyrus", "courier")):
+    """Subclasses of ``test_class`` (a :class:`WebmailCase`) for the other IMAP servers, to be
+    bound to module-level names so Odoo's loader finds them; each keeps the class's tags."""
+    # through the metaclass (Odoo's MetaCase names the class for --test-tags in its __init__,
+    # which a bare type() call would skip); Odoo 18's loader runs only the test methods a
+    # class defines itself unless told to take the inherited ones too
+    return [type(test_class)(f"{test_class.__name__}{name.title()}", (test_class,), {
+        "imap_server_name": name,
+        "allow_inherited_tests_method": True,
+        "__module__": test_class.__module__,
+    }) for name in names]
+
+
 class WebmailCase:
-    """Mixin: ``cls.dovecot``, ``cls.user`` / ``cls.other_user``, and for each test a fresh
+    """Mixin: ``cls.imap_server``, ``cls.user`` / ``cls.other_user``, and for each test a fresh
     mailbox for each (``self.mailbox_login``, ``self.other_mailbox_login``)."""
 
-    dovecot_options = {}
+    #: which server of :data:`~..testing.IMAP_SERVERS` the class runs against
+    imap_server_name = "dovecot"
+    #: keyword arguments of that server's class (Dovecot: ``capabilities``, ``tls``...)
+    imap_server_options = {}
     #: also start ``cls.smtp``, a real SMTP server (STARTTLS, AUTH) whose certificate is
-    #: signed by Dovecot's test CA, so an account's one extra CA serves both servers
+    #: signed by the IMAP server's test CA, so an account's one extra CA serves both servers
     with_smtp = False
 
     @classmethod
@@ -47,10 +71,21 @@ class WebmailCase:
             # (HttpCase does the same)
             cls.registry.enter_test_mode(cls.cr)
             cls.addClassCleanup(cls.registry.leave_test_mode)
-        cls.dovecot = DovecotServer(**cls.dovecot_options).start()
-        cls.addClassCleanup(cls.dovecot.close)
+        try:
+            cls.imap_server = IMAP_SERVERS[cls.imap_server_name](**cls.imap_server_options)
+            cls.imap_server.start()
+        except ServerUnavailable as exc:
+            # Cyrus and Courier are unpacked by tools/imap-servers/get-*: without them the
+            # class is skipped, saying why, unless VT_REQUIRE_IMAP_SERVERS asks for them (CI)
+            if server_required(cls.imap_server_name):
+                raise RuntimeError(f"{cls.__name__} needs {cls.imap_server_name}: {exc}") \
+                    from exc
+            raise unittest.SkipTest(f"{cls.imap_server_name}: {str(exc).splitlines()[0]}")
+        cls.addClassCleanup(cls.imap_server.close)
+        _logger.info("IMAP server for %s: %s %s", cls.__name__, cls.imap_server.name,
+                     cls.imap_server.version)
         if cls.with_smtp:
-            cls.smtp = SMTPServer({SMTP_LOGIN: SMTP_PASSWORD}, pki=cls.dovecot.pki).start()
+            cls.smtp = SMTPServer({SMTP_LOGIN: SMTP_PASSWORD}, pki=cls.imap_server.pki).start()
             cls.addClassCleanup(cls.smtp.close)
         cls.user = new_test_user(cls.env, login=f"webmail_user_{next(_numbers)}",
                                  groups="base.group_user", name="Wendy Webmail",
@@ -70,12 +105,12 @@ class WebmailCase:
     @classmethod
     def add_mailbox(cls):
         login = f"box{next(_numbers)}"
-        cls.dovecot.add_user(login, f"pw-{login}")
+        cls.imap_server.add_user(login, f"pw-{login}")
         return login
 
     @classmethod
     def account_values(cls, login, security="ssl", **values):
-        server = cls.dovecot
+        server = cls.imap_server
         result = {
             "email": f"{login}@example.com",
             "from_name": login.title(),
@@ -102,16 +137,35 @@ class WebmailCase:
         Account = self.env["vt_webmail.account"].with_user(user)
         return Account.create(self.account_values(login, security, **values))
 
+    def folder(self, name):
+        """The server's own name of the folder a test calls ``name`` ("Sent", "Projects")."""
+        return self.imap_server.folder_name(name)
+
     def seed(self, subjects, login=None, folder="INBOX", **kwargs):
         """APPEND one text mail per subject; return the UIDs."""
         login = login or self.mailbox_login
-        return self.dovecot.append_many(login, folder, [raw_mail(s, **kwargs) for s in subjects])
+        return self.imap_server.append_many(login, self.folder(folder),
+                                            [raw_mail(s, **kwargs) for s in subjects])
 
     def imap(self, login=None):
         """Another IMAP client on the mailbox (to act as a second mail program)."""
-        return self.dovecot.client(login or self.mailbox_login)
+        return self.imap_server.client(login or self.mailbox_login)
+
+    def server_messages(self, folder="INBOX", login=None):
+        """``{uid: (flags, raw bytes)}`` of a folder as a second IMAP client reads it
+        (``\\Recent``, a session's flag, left out)."""
+        client = self.imap(login)
+        try:
+            client.select_folder(self.folder(folder), readonly=True)
+            uids = client.search(["ALL"])
+            fetched = client.fetch(uids, ["FLAGS", "BODY.PEEK[]"]) if uids else {}
+        finally:
+            client.logout()
+        return {uid: (tuple(flag.decode() for flag in data[b"FLAGS"] if flag != b"\\Recent"),
+                      data[b"BODY[]"])
+                for uid, data in fetched.items()}
 
     def messages(self, account, folder="INBOX"):
         return self.env["vt_webmail.message"].sudo().search([
-            ("account_id", "=", account.id), ("folder_id.name", "=", folder),
+            ("account_id", "=", account.id), ("folder_id.name", "=", self.folder(folder)),
         ])

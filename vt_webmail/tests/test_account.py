@@ -47,7 +47,7 @@ class TestAccount(WebmailCase, TransactionCase):
 
     def test_password_is_never_read_back(self):
         account = self.make_account()
-        secret = self.dovecot.users[self.mailbox_login]
+        secret = self.imap_server.users[self.mailbox_login]
         for reader in (self.user, self.env.ref("base.user_admin")):
             as_reader = account.with_user(reader)
             self.assertFalse(as_reader.read(["password", "smtp_password"])[0]["password"])
@@ -130,7 +130,7 @@ class TestAccount(WebmailCase, TransactionCase):
 
     def test_connection_test_failures_in_plain_words(self):
         account = self.make_account()
-        stranger = self.dovecot.pki.unknown_ca_path.read_text()
+        stranger = self.imap_server.pki.unknown_ca_path.read_text()
         self.env["ir.config_parameter"].sudo().set_param("vt_webmail.timeout", "1")
         with SilentServer() as silent:
             cases = [
@@ -142,7 +142,7 @@ class TestAccount(WebmailCase, TransactionCase):
                 ({"ca_certificate": stranger}, "certificate_untrusted", "is not trusted"),
                 ({"imap_host": "127.0.0.1"}, "hostname_mismatch", "not valid for the name"),
                 ({"password": "wrong"}, "login_rejected", "rejected the user name or password"),
-                ({"imap_port": self.dovecot.imap_port}, "tls_failed", "TLS handshake failed"),
+                ({"imap_port": self.imap_server.imap_port}, "tls_failed", "TLS handshake failed"),
             ]
             for values, code, words in cases:
                 with self.subTest(code=code):
@@ -151,7 +151,7 @@ class TestAccount(WebmailCase, TransactionCase):
                     self.assertFalse(params["ok"])
                     self.assertEqual(params["error_code"], code)
                     self.assertIn(words, params["message"])
-                    self.assertNotIn(self.dovecot.users[self.mailbox_login], params["message"])
+                    self.assertNotIn(self.imap_server.users[self.mailbox_login], params["message"])
 
     def test_protocol_accepts_imap2_and_imap4(self):
         account = self.make_account(protocol="imap2")

@@ -2,7 +2,7 @@ from odoo.tests import tagged
 from odoo.tests.common import TransactionCase
 
 from ..testing import samples
-from .common import WebmailCase
+from .common import WebmailCase, on_every_imap_server
 
 
 @tagged("post_install", "-at_install", "vt_webmail", "vt_webmail_sync")
@@ -10,7 +10,7 @@ class TestBodyCache(WebmailCase, TransactionCase):
     """body_html: fetched with BODY.PEEK on first read, then served from the cache."""
 
     def _synced(self, *raws):
-        uids = [self.dovecot.append(self.mailbox_login, "INBOX", raw) for raw in raws]
+        uids = [self.imap_server.append(self.mailbox_login, "INBOX", raw) for raw in raws]
         account = self.make_account()
         account.action_refresh()
         messages = self.messages(account).with_user(self.user)
@@ -35,8 +35,8 @@ class TestBodyCache(WebmailCase, TransactionCase):
         self.assertFalse(message.is_seen)
         names = sorted(message.attachment_ids.mapped("name"))
         self.assertTrue(names, "attachments are kept with the message")
-        self.dovecot.stop()
-        self.addCleanup(self.dovecot.start)
+        self.imap_server.stop()
+        self.addCleanup(self.imap_server.start)
         message.invalidate_recordset()
         self.assertEqual(message.read(["body_html"])[0]["body_html"], body)
         self.assertEqual(sorted(message.attachment_ids.mapped("name")), names)
@@ -77,7 +77,7 @@ class TestBodyCache(WebmailCase, TransactionCase):
         account.sudo().password = "wrong"
         self.assertIn("rejected the user name or password", str(message.body_html))
         self.assertEqual(message.body_state, "none", "a passing failure is not kept")
-        account.sudo().password = self.dovecot.users[self.mailbox_login]
+        account.sudo().password = self.imap_server.users[self.mailbox_login]
         message.invalidate_recordset()
         self.assertNotIn("rejected", str(message.body_html))
         self.assertEqual(message.body_state, "done")
@@ -93,3 +93,7 @@ class TestBodyCache(WebmailCase, TransactionCase):
         ui.web_read({"subject": {}, "body_html": {}})  # the form opens it
         self.assertIn(b"\\Seen", self._server_flags(message.uid))
         self.assertTrue(message.is_seen)
+
+
+# the same tests against Cyrus IMAP and Courier-IMAP
+TestBodyCacheCyrus, TestBodyCacheCourier = on_every_imap_server(TestBodyCache)

@@ -16,7 +16,7 @@ from odoo.tools import config, mute_logger
 from ..core.mime import parse_message
 from ..testing import closed_port, samples
 from ..testing.smtpd import SMTPServer
-from .common import SMTP_PASSWORD, WebmailCase, raw_mail
+from .common import SMTP_PASSWORD, WebmailCase, on_every_imap_server, raw_mail
 
 
 def received_message(received):
@@ -39,20 +39,8 @@ class TestCompose(WebmailCase, TransactionCase):
             self.assertFalse(account.action_refresh()["error"])
         return account
 
-    def server_folder(self, folder, login=None):
-        """``{uid: (flags, raw bytes)}`` of a folder, read by a second IMAP client."""
-        client = self.imap(login)
-        try:
-            client.select_folder(folder, readonly=True)
-            uids = client.search(["ALL"])
-            fetched = client.fetch(uids, ["FLAGS", "BODY.PEEK[]"]) if uids else {}
-        finally:
-            client.logout()
-        return {uid: (tuple(flag.decode() for flag in data[b"FLAGS"]), data[b"BODY[]"])
-                for uid, data in fetched.items()}
-
     def inbox_message(self, account, raw):
-        self.dovecot.append(self.mailbox_login, "INBOX", raw)
+        self.imap_server.append(self.mailbox_login, "INBOX", raw)
         account.action_refresh()
         message = self.messages(account).filtered(lambda m: m.uid == max(
             self.messages(account).mapped("uid")))
@@ -95,7 +83,7 @@ class TestCompose(WebmailCase, TransactionCase):
             [("report.pdf", "application/pdf", pdf), ("notes.txt", "text/plain", b"some notes")])
 
         # the copy in Sent: read, the same mail, and the blind copy recorded there only
-        [(uid, (flags, raw))] = self.server_folder("Sent").items()
+        [(uid, (flags, raw))] = self.server_messages("Sent").items()
         self.assertEqual(result["sent_uid"], uid)
         self.assertFalse(result["warning"])
         self.assertIn("\\Seen", flags)
@@ -108,9 +96,28 @@ class TestCompose(WebmailCase, TransactionCase):
                          (uid, result["message_id"], True))
         self.assertEqual(cached.folder_id.message_count, 1)
 
+    def test_sent_copy_cached_after_the_sent_folder_was_recreated(self):
+        """Sent recreated by another program since the last refresh (a new UIDVALIDITY; on
+        Courier an empty folder has a new one in every session): the copy is still in the
+        cache at once, and nothing of the old folder."""
+        if self.imap_server.name == "cyrus":
+            self.skipTest("Cyrus refuses to delete a special-use folder (SPECIAL-USE flag "
+                          "conflict): a Sent folder cannot be recreated there")
+        account = self.make_sender()
+        self.seed(["old copy"], folder="Sent")
+        self.assertEqual(account.action_refresh()["new"], 1)
+        client = self.imap()
+        client.delete_folder(self.folder("Sent"))
+        client.create_folder(self.folder("Sent"))
+        client.logout()
+        result = account.send_mail(to="alice@example.org", subject="after", body_html="x")
+        self.assertFalse(result["warning"])
+        self.assertEqual(self.messages(account, "Sent").mapped("subject"), ["after"])
+        self.assertEqual(list(self.server_messages("Sent")), [result["sent_uid"]])
+
     def test_implicit_tls(self):
         with SMTPServer({"sender": SMTP_PASSWORD}, implicit_tls=True,
-                        pki=self.dovecot.pki) as server:
+                        pki=self.imap_server.pki) as server:
             account = self.make_sender(smtp_port=server.port, smtp_security="ssl")
             account.send_mail("alice@example.org", "Over implicit TLS", "<p>Hi</p>")
             [received] = server.wait_for(1)
@@ -120,26 +127,26 @@ class TestCompose(WebmailCase, TransactionCase):
     def test_smtp_defaults_to_the_imap_settings(self):
         # no SMTP host, login or password: the IMAP ones; folders never listed: Sent is found
         login = self.mailbox_login
-        with SMTPServer({login: self.dovecot.users[login]}, pki=self.dovecot.pki) as server:
+        with SMTPServer({login: self.imap_server.users[login]}, pki=self.imap_server.pki) as server:
             account = self.make_account(smtp_port=server.port).with_user(self.user)
             self.assertFalse(account.folder_ids)
             result = account.send_mail("alice@example.org", "Defaults", "<p>Hi</p>")
             [received] = server.wait_for(1)
         self.assertEqual(received.login, login)
-        self.assertEqual(list(self.server_folder("Sent")), [result["sent_uid"]])
+        self.assertEqual(list(self.server_messages("Sent")), [result["sent_uid"]])
 
     def test_untrusted_certificate_is_refused(self):
         # a server of its own, stopped inside mute_logger: aiosmtpd logs the handshake the
         # client broke off from its own thread, and stop() waits for that thread
         with mute_logger("mail.log"), SMTPServer({"sender": SMTP_PASSWORD},
-                                                 pki=self.dovecot.pki) as server:
+                                                 pki=self.imap_server.pki) as server:
             account = self.make_sender(refresh=False, ca_certificate=False,
                                        smtp_port=server.port)
             with self.assertRaises(UserError) as caught:
                 account.send_mail("alice@example.org", "Not sent", "<p>Hi</p>")
         self.assertIn("is not trusted", caught.exception.args[0])
         self.assertEqual(server.messages, [])
-        self.assertEqual(self.server_folder("Sent"), {})
+        self.assertEqual(self.server_messages("Sent"), {})
 
     # -- failing, and what the user keeps -------------------------------------------------------
 
@@ -157,7 +164,7 @@ class TestCompose(WebmailCase, TransactionCase):
         self.assertEqual((wizard.email_to, wizard.subject), ("alice@example.org", "Kept"))
         self.assertIn("My long text", wizard.body_html)
         self.assertEqual(self.smtp.messages, [])
-        self.assertEqual(self.server_folder("Sent"), {})
+        self.assertEqual(self.server_messages("Sent"), {})
         self.assertFalse(self.messages(account, "Sent"))
 
     def test_closed_port_is_explained(self):
@@ -169,7 +176,7 @@ class TestCompose(WebmailCase, TransactionCase):
     def test_hostile_arguments(self):
         account = self.make_sender()
         theirs = self.make_account(user=self.other_user, login=self.other_mailbox_login)
-        self.dovecot.append(self.other_mailbox_login, "INBOX", raw_mail("their mail"))
+        self.imap_server.append(self.other_mailbox_login, "INBOX", raw_mail("their mail"))
         theirs.action_refresh()
         their_message = self.messages(theirs)
         self.assertEqual(len(their_message), 1)
@@ -252,10 +259,10 @@ class TestCompose(WebmailCase, TransactionCase):
         self.assertIn("> Hello.", parsed.text)
 
         # \Answered on the server and in the cache; the copy in Sent, read
-        [(flags, _raw)] = list(self.server_folder("INBOX").values())
+        [(flags, _raw)] = list(self.server_messages("INBOX").values())
         self.assertIn("\\Answered", flags)
         self.assertTrue(original.is_answered)
-        [(sent_flags, sent_raw)] = self.server_folder("Sent").values()
+        [(sent_flags, sent_raw)] = self.server_messages("Sent").values()
         self.assertIn("\\Seen", sent_flags)
         self.assertEqual(email.message_from_bytes(sent_raw)["Message-ID"], sent["Message-ID"])
         self.assertEqual(self.messages(account, "Sent").in_reply_to, "<orig@example.org>")
@@ -317,7 +324,7 @@ class TestCompose(WebmailCase, TransactionCase):
             ("chiffres-été.csv", samples.csv_document())])
         self.assertIsNone(received_message(received)["In-Reply-To"])
         self.assertFalse(original.is_answered)
-        self.assertEqual(len(self.server_folder("Sent")), 1)
+        self.assertEqual(len(self.server_messages("Sent")), 1)
 
     def test_send_mail_forward_over_rpc(self):
         account = self.make_sender()
@@ -355,18 +362,18 @@ class TestCompose(WebmailCase, TransactionCase):
         wizard.write({"subject": "Unfinished", "body_html": "<p>First words</p>",
                       "email_bcc": "hidden@example.net"})
         wizard.action_save_draft()  # no recipient yet: fine for a draft
-        [(uid, (flags, raw))] = self.server_folder("Drafts").items()
+        [(uid, (flags, raw))] = self.server_messages("Drafts").items()
         self.assertEqual(wizard.draft_uid, uid)
         self.assertIn("\\Draft", flags)
         self.assertIn(b"First words", raw)
         wizard.write({"body_html": "<p>Second words</p>", "email_to": "alice@example.org"})
         wizard.action_save_draft()
-        [(uid2, (_flags, raw))] = self.server_folder("Drafts").items()
+        [(uid2, (_flags, raw))] = self.server_messages("Drafts").items()
         self.assertNotEqual(uid2, uid)
         self.assertIn(b"Second words", raw)
         self.assertEqual(self.messages(account, "Drafts").uid, uid2)
         wizard.action_send()
-        self.assertEqual(self.server_folder("Drafts"), {})
+        self.assertEqual(self.server_messages("Drafts"), {})
         self.assertFalse(self.messages(account, "Drafts"))
         self.assertEqual(len(self.smtp.wait_for(1)), 1)
 
@@ -406,7 +413,7 @@ class TestCompose(WebmailCase, TransactionCase):
         self.assertEqual(sent["Message-ID"], result["message_id"])
         self.assertEqual(sent["From"], f"{account.from_name} <{account.email}>")
         self.assertEqual(sent["In-Reply-To"], "<via-odoo@example.org>")
-        [(_flags, raw)] = self.server_folder("Sent").values()
+        [(_flags, raw)] = self.server_messages("Sent").values()
         self.assertEqual(email.message_from_bytes(raw)["Message-ID"], result["message_id"])
         self.assertTrue(original.is_answered)
 
@@ -416,7 +423,7 @@ class TestCompose(WebmailCase, TransactionCase):
         with self.odoo_sending(), self.assertRaises(UserError) as caught:
             account.send_mail("alice@example.org", "x", "<p>x</p>")
         self.assertIn("rejected the user name or password", caught.exception.args[0])
-        self.assertEqual(self.server_folder("Sent"), {})
+        self.assertEqual(self.server_messages("Sent"), {})
 
     def test_no_odoo_mail_server(self):
         account = self.make_sender(smtp_mode="odoo")
@@ -460,3 +467,7 @@ class TestCompose(WebmailCase, TransactionCase):
         self.assertEqual(len(Compose.search_recipients("example", limit=10**6)),
                          min(Partner.search_count([("email", "ilike", "example")]), 50))
         self.assertEqual(Partner.search_count([]), count)  # nothing created
+
+
+# the same tests against Cyrus IMAP and Courier-IMAP
+TestComposeCyrus, TestComposeCourier = on_every_imap_server(TestCompose)

@@ -24,7 +24,7 @@ class TestControllers(WebmailCase, HttpCase):
 
     def _read(self, raw):
         """A mail of ``self.user``, synced and read (its parts kept): the message."""
-        self.dovecot.append(self.mailbox_login, "INBOX", raw)
+        self.imap_server.append(self.mailbox_login, "INBOX", raw)
         account = self.make_account()
         account.action_refresh()
         message = self.messages(account).with_user(self.user)
@@ -84,7 +84,7 @@ class TestControllers(WebmailCase, HttpCase):
     def test_attachment_of_another_mail_is_not_served_through_mine(self):
         theirs = self._read(samples.with_attachments())
         their_pdf = theirs.attachment_ids[:1]
-        self.dovecot.append(self.other_mailbox_login, "INBOX", samples.plain_text())
+        self.imap_server.append(self.other_mailbox_login, "INBOX", samples.plain_text())
         account = self.make_account(user=self.other_user, login=self.other_mailbox_login)
         account.action_refresh()
         mine = self.messages(account).with_user(self.other_user)

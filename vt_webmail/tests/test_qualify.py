@@ -29,7 +29,7 @@ class QualifyCase(WebmailCase):
 
     def deliver(self, *raws, folder="INBOX"):
         """APPEND these mails, refresh, and return them as webmail messages of ``self.user``."""
-        uids = [self.dovecot.append(self.mailbox_login, folder, raw) for raw in raws]
+        uids = [self.imap_server.append(self.mailbox_login, folder, raw) for raw in raws]
         self.account.action_refresh()
         by_uid = {m.uid: m for m in self.messages(self.account, folder).with_user(self.user)}
         return [by_uid[uid] for uid in uids]
@@ -293,8 +293,8 @@ class TestQualifyLogging(QualifyCase, TransactionCase):
         ok, broken = self.deliver(raw_mail("fine", sender=JANE), raw_mail("lost", sender=JANE))
         # fetched (and kept) before the server goes away; alone, not with its prefetch set
         self.assertTrue(ok.browse(ok.id).body_html)
-        self.dovecot.stop()
-        self.addCleanup(self.dovecot.start)
+        self.imap_server.stop()
+        self.addCleanup(self.imap_server.start)
         with mute_logger("odoo.addons.vt_webmail.models.vt_webmail_message"):
             first, second = (ok | broken).action_qualify()
         self.assertFalse(first["error"])
@@ -305,7 +305,7 @@ class TestQualifyLogging(QualifyCase, TransactionCase):
     def test_user_without_contact_creation_right_gets_a_plain_refusal(self):
         plain = new_test_user(self.env, login="plain_qualifier", groups="base.group_user")
         account = self.make_account(user=plain, login=self.other_mailbox_login)
-        self.dovecot.append(self.other_mailbox_login, "INBOX", raw_mail("x", sender=JANE))
+        self.imap_server.append(self.other_mailbox_login, "INBOX", raw_mail("x", sender=JANE))
         account.action_refresh()
         message = self.messages(account).with_user(plain)
         (result,) = message.action_qualify()
@@ -476,8 +476,8 @@ class TestQualifyPreview(QualifyCase, TransactionCase):
         # the preview never fetches the body
         self.contact()
         message = self.mail()
-        self.dovecot.stop()
-        self.addCleanup(self.dovecot.start)
+        self.imap_server.stop()
+        self.addCleanup(self.imap_server.start)
         preview = self.open_preview(message)
         self.assertTrue(preview.choice_ids)
         self.assertEqual(message.body_state, "none")

@@ -30,7 +30,7 @@ class TestWebmailTours(WebmailCase, HttpCase):
 
     def _account_with(self, *raws):
         for raw in raws:
-            self.dovecot.append(self.mailbox_login, "INBOX", raw)
+            self.imap_server.append(self.mailbox_login, "INBOX", raw)
         account = self.make_account()
         account.action_refresh()
         return account
@@ -77,7 +77,7 @@ class TestWebmailTours(WebmailCase, HttpCase):
     def test_switch_account(self):
         self._account_with(raw_mail("For the first account"))
         second = self.add_mailbox()
-        self.dovecot.append(second, "INBOX", raw_mail("For the second account"))
+        self.imap_server.append(second, "INBOX", raw_mail("For the second account"))
         self.make_account(login=second, email=f"second@{second}.example.com")
         self.start_tour("/odoo", "vt_webmail_switch_account_tour", login=self.user.login)
 

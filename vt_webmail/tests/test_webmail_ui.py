@@ -13,7 +13,7 @@ from odoo.tests.common import TransactionCase
 from odoo.tools import mute_logger
 
 from ..testing import samples
-from .common import WebmailCase, raw_mail
+from .common import WebmailCase, on_every_imap_server, raw_mail
 
 HOSTILE_MARKERS = ("<script", "onerror", "onload", "onclick", "<iframe", "<frame", "<form",
                    "<input", "<button", "javascript:", "<object", "<embed", "<svg", "<meta",
@@ -27,7 +27,8 @@ class TestWebmailUi(WebmailCase, TransactionCase):
 
     def _synced(self, *raws, folder="INBOX"):
         """APPEND ``raws`` to ``folder``, make the account, refresh; the messages in order."""
-        uids = [self.dovecot.append(self.mailbox_login, folder, raw) for raw in raws]
+        uids = [self.imap_server.append(self.mailbox_login, self.folder(folder), raw)
+                for raw in raws]
         account = self.make_account()
         account.action_refresh()
         messages = self.messages(account, folder).with_user(self.user)
@@ -37,20 +38,9 @@ class TestWebmailUi(WebmailCase, TransactionCase):
 
     def _server(self, folder="INBOX", login=None):
         """``{uid: (flags, subject)}`` of a folder, read by another IMAP client."""
-        client = self.imap(login)
-        try:
-            client.select_folder(folder, readonly=True)
-            uids = client.search(["ALL"])
-            fetched = client.fetch(uids, ["FLAGS", "BODY.PEEK[HEADER.FIELDS (SUBJECT)]"]) \
-                if uids else {}
-        finally:
-            client.logout()
-        result = {}
-        for uid, values in fetched.items():
-            header = values[b"BODY[HEADER.FIELDS (SUBJECT)]"]
-            subject = email.message_from_bytes(header)["Subject"]
-            result[uid] = (set(values[b"FLAGS"]), str(subject))
-        return result
+        return {uid: ({flag.encode() for flag in flags},
+                      str(email.message_from_bytes(raw)["Subject"]))
+                for uid, (flags, raw) in self.server_messages(folder, login).items()}
 
     def _server_subjects(self, folder="INBOX"):
         return sorted(subject for _flags, subject in self._server(folder).values())
@@ -256,7 +246,7 @@ class TestWebmailUi(WebmailCase, TransactionCase):
         with self.assertRaises(AccessError):
             trusted.with_user(self.other_user).unlink()
         # their own mail from the same sender stays blocked
-        self.dovecot.append(self.other_mailbox_login, "INBOX", samples.remote_images())
+        self.imap_server.append(self.other_mailbox_login, "INBOX", samples.remote_images())
         theirs = self.make_account(user=self.other_user, login=self.other_mailbox_login)
         theirs.action_refresh()
         their_mail = self.messages(theirs).with_user(self.other_user)
@@ -368,13 +358,14 @@ class TestWebmailUi(WebmailCase, TransactionCase):
 
     def test_search_on_the_server_in_a_folder_that_is_not_synced(self):
         client = self.imap()
-        client.create_folder("Projects")
+        client.create_folder(self.folder("Projects"))
         client.logout()
-        self.dovecot.append(self.mailbox_login, "Projects", raw_mail("Blueprints"))
-        self.dovecot.append(self.mailbox_login, "Projects", raw_mail("Budget"))
+        self.imap_server.append(self.mailbox_login, self.folder("Projects"),
+                                raw_mail("Blueprints"))
+        self.imap_server.append(self.mailbox_login, self.folder("Projects"), raw_mail("Budget"))
         account = self.make_account()
         account.action_refresh()
-        projects = account.folder_ids.filtered(lambda f: f.name == "Projects")
+        projects = account.folder_ids.filtered(lambda f: f.name == self.folder("Projects"))
         self.assertFalse(projects.is_synced)
         Message = self.env["vt_webmail.message"].with_user(self.user)
         action = Message.action_search_server([("folder_id", "=", projects.id),
@@ -389,7 +380,7 @@ class TestWebmailUi(WebmailCase, TransactionCase):
         self.assertTrue(any(b"\\Flagged" in flags for flags, _s in server.values()))
 
     def test_search_on_the_server_in_someone_elses_folder_is_refused(self):
-        self.dovecot.append(self.other_mailbox_login, "INBOX", raw_mail("private"))
+        self.imap_server.append(self.other_mailbox_login, "INBOX", raw_mail("private"))
         theirs = self.make_account(user=self.other_user, login=self.other_mailbox_login)
         theirs.action_refresh()
         Message = self.env["vt_webmail.message"].with_user(self.user)
@@ -397,3 +388,7 @@ class TestWebmailUi(WebmailCase, TransactionCase):
             Message.action_search_server([("folder_id", "=", theirs.folder_ids[0].id)])
         with self.assertRaises(AccessError), mute_logger("odoo.addons.base.models.ir_rule"):
             Message.with_context(vt_webmail_account_id=theirs.id).action_search_server([])
+
+
+# the same tests against Cyrus IMAP and Courier-IMAP
+TestWebmailUiCyrus, TestWebmailUiCourier = on_every_imap_server(TestWebmailUi)

@@ -150,7 +150,7 @@ class TestXmlRpc(WebmailCase, HttpCase):
 
     def test_another_users_accounts_and_mail_are_refused(self):
         theirs = self.make_account(user=self.other_user, login=self.other_mailbox_login)
-        self.dovecot.append(self.other_mailbox_login, "INBOX",
+        self.imap_server.append(self.other_mailbox_login, "INBOX",
                             raw_mail("private", sender="Jane Doe <jane@example.com>"))
         theirs.action_refresh()
         (their_message,) = self.messages(theirs)
@@ -174,7 +174,7 @@ class TestXmlRpc(WebmailCase, HttpCase):
                            subject="Re: private", body_html="<p>no</p>",
                            reply_to_message_id=their_message.id)
         # and nothing happened to them
-        self.assertEqual(theirs.imap_host, self.dovecot.hostname)
+        self.assertEqual(theirs.imap_host, self.imap_server.hostname)
         self.assertFalse(their_message.is_seen)
         self.assertFalse(their_message.qualified_model)
         self.assertEqual(their_message.body_state, "none")

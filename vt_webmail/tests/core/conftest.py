@@ -6,17 +6,26 @@ no Odoo.
 ``imap_mailbox`` runs a test once per IMAP server software; a server that is not installed is
 skipped, with the reason, unless ``VT_REQUIRE_IMAP_SERVERS`` names it (``all``, or a comma
 list): then it is a failure, so that CI cannot pass by skipping. Which servers ran, and their
-versions, is printed at the end of the run.
+versions, is printed at the end of the run (and written as JSON to ``$VT_IMAP_SERVER_REPORT``
+when set, for ``tools/run-tests``).
 """
 
 import itertools
+import json
 import os
 import secrets
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
-from vt_webmail.testing import IMAP_SERVERS, DovecotServer, ImapTestServer, ServerUnavailable
+from vt_webmail.testing import (
+    IMAP_SERVERS,
+    DovecotServer,
+    ImapTestServer,
+    ServerUnavailable,
+    server_required,
+)
 from vt_webmail.testing.smtpd import SMTPServer
 
 _user_numbers = itertools.count(1)
@@ -44,18 +53,12 @@ class Mailbox:
         return self.server.folder_name(name)
 
 
-def _required(name):
-    wanted = {part.strip().lower() for part in
-              os.environ.get("VT_REQUIRE_IMAP_SERVERS", "").split(",") if part.strip()}
-    return "all" in wanted or name in wanted
-
-
 def _start(name):
     try:
         server = IMAP_SERVERS[name]().start()
     except ServerUnavailable as exc:
         _server_report[name] = f"not run: {str(exc).splitlines()[0]}"
-        if _required(name):
+        if server_required(name):
             pytest.fail(f"{name} is required (VT_REQUIRE_IMAP_SERVERS) but: {exc}")
         pytest.skip(f"{name}: {exc}")
     _server_report[name] = server.version
@@ -88,11 +91,7 @@ def imap_server(request):
     if request.param == "dovecot":
         yield request.getfixturevalue("dovecot")
         return
-    server = _start(request.param)
-    try:
-        yield server
-    finally:
-        server.close()
+    yield from _own_server(request.param)
 
 
 @pytest.fixture
@@ -101,19 +100,36 @@ def imap_mailbox(imap_server):
     return _new_user(imap_server)
 
 
-@pytest.fixture(scope="session")
-def cyrus():
-    """One Cyrus for the whole run (tests of the Cyrus harness itself)."""
-    server = _start("cyrus")
+def _own_server(name):
+    server = _start(name)
     try:
         yield server
     finally:
         server.close()
 
 
+@pytest.fixture(scope="session")
+def cyrus():
+    """One Cyrus for the whole run (tests of the Cyrus harness itself)."""
+    yield from _own_server("cyrus")
+
+
 @pytest.fixture
 def cyrus_mailbox(cyrus):
     return _new_user(cyrus)
+
+
+@pytest.fixture(scope="session")
+def courier():
+    """One Courier for the whole run (tests of the Courier harness itself)."""
+    yield from _own_server("courier")
+
+
+@pytest.fixture
+def courier_mailbox(courier):
+    if not courier.running:  # a failed restart in an earlier test
+        courier.start()
+    return _new_user(courier)
 
 
 @pytest.fixture
@@ -123,6 +139,9 @@ def smtp_server():
 
 
 def pytest_terminal_summary(terminalreporter):
+    report_path = os.environ.get("VT_IMAP_SERVER_REPORT")
+    if report_path:  # for tools/run-tests' SUMMARY line
+        Path(report_path).write_text(json.dumps(_server_report))
     if _server_report:
         ran = ", ".join(f"{name} {version}" for name, version in sorted(_server_report.items())
                         if not version.startswith("not run"))

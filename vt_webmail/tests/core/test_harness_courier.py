@@ -7,63 +7,29 @@ answers, no UIDNEXT in SELECT, no MULTIAPPEND/CONDSTORE/ESEARCH/MOVE/ID.
 """
 
 import contextlib
-import itertools
 import os
-import secrets
 import socket
 import ssl
 import subprocess
 import time
-from dataclasses import dataclass
 
 import imapclient
 import pytest
 from imapclient.exceptions import LoginError
 
-from vt_webmail.testing import CourierServer, CourierUnavailable, ImapTestServer
+from vt_webmail.testing import CourierServer, CourierUnavailable, ImapTestServer, server_required
 from vt_webmail.testing.imap_server import SPECIAL_FOLDERS
 
-_user_numbers = itertools.count(1)
 MESSAGE = b"Subject: hello\r\nFrom: a@example.com\r\n\r\nbody\r\n"
-
-
-@dataclass(frozen=True)
-class Mailbox:
-    """A fresh Courier user: where to connect and how to log in."""
-
-    server: CourierServer
-    login: str
-    password: str
-
-    def client(self):
-        return self.server.client(self.login)
-
-    def append(self, message, folder="INBOX", **kwargs):
-        return self.server.append(self.login, folder, message, **kwargs)
 
 
 def _new_server(**kwargs):
     try:
         return CourierServer(**kwargs)
     except CourierUnavailable as exc:  # only "cannot run here": a failed start is an error
+        if server_required("courier"):
+            pytest.fail(f"courier is required (VT_REQUIRE_IMAP_SERVERS) but: {exc}")
         pytest.skip(str(exc))
-
-
-@pytest.fixture(scope="module")
-def courier():
-    """One Courier for the module; every test gets its own user (see ``mailbox``)."""
-    with _new_server() as server:
-        yield server
-
-
-@pytest.fixture
-def mailbox(courier):
-    if not courier.running:  # a failed restart in an earlier test
-        courier.start()
-    login = f"user{next(_user_numbers)}"
-    password = secrets.token_urlsafe(12)
-    courier.add_user(login, password)
-    return Mailbox(courier, login, password)
 
 
 def _context(cafile):
@@ -85,15 +51,15 @@ def test_version_and_folder_names(courier):
     assert ImapTestServer.folder_name(courier, "Sent") == "Sent"
 
 
-def test_plain_login_append_select_examine_fetch(mailbox):
-    uid = mailbox.append(MESSAGE)
-    server = mailbox.server
+def test_plain_login_append_select_examine_fetch(courier_mailbox):
+    uid = courier_mailbox.append(MESSAGE)
+    server = courier_mailbox.server
     client = imapclient.IMAPClient(server.host, server.imap_port, ssl=False, timeout=5)
     try:
         before = set(client.capabilities())
         assert {b"STARTTLS", b"UIDPLUS", b"IDLE", b"NAMESPACE"} <= before
         assert b"LOGINDISABLED" not in before  # plaintext LOGIN allowed on the plain port
-        client.login(mailbox.login, mailbox.password)
+        client.login(courier_mailbox.login, courier_mailbox.password)
         after = set(client.capabilities())
         assert b"STARTTLS" not in after
         assert not {b"MULTIAPPEND", b"CONDSTORE", b"QRESYNC", b"ESEARCH", b"MOVE", b"ID",
@@ -120,32 +86,32 @@ def test_plain_login_append_select_examine_fetch(mailbox):
         client.logout()
 
 
-def test_starttls_verified_login(mailbox):
-    server = mailbox.server
+def test_starttls_verified_login(courier_mailbox):
+    server = courier_mailbox.server
     client = imapclient.IMAPClient(server.hostname, server.imap_port, ssl=False, timeout=5)
     try:
         client.starttls(_context(server.ca_path))
         assert b"AUTH=PLAIN" in client.capabilities()
-        client.login(mailbox.login, mailbox.password)
+        client.login(courier_mailbox.login, courier_mailbox.password)
         assert client.select_folder("INBOX")[b"EXISTS"] == 0
     finally:
         client.logout()
 
 
-def test_implicit_tls_verified_login(mailbox):
-    server = mailbox.server
+def test_implicit_tls_verified_login(courier_mailbox):
+    server = courier_mailbox.server
     client = imapclient.IMAPClient(server.hostname, server.imaps_port, ssl=True,
                                    ssl_context=_context(server.ca_path), timeout=5)
     try:
         assert b"STARTTLS" not in client.capabilities()
-        client.login(mailbox.login, mailbox.password)
+        client.login(courier_mailbox.login, courier_mailbox.password)
         assert client.select_folder("INBOX")[b"EXISTS"] == 0
     finally:
         client.logout()
 
 
-def test_unknown_ca_is_refused(mailbox):
-    server = mailbox.server
+def test_unknown_ca_is_refused(courier_mailbox):
+    server = courier_mailbox.server
     unknown = _context(server.pki.unknown_ca_path)
     with pytest.raises(ssl.SSLCertVerificationError, match="unable to get local issuer"):
         imapclient.IMAPClient(server.hostname, server.imaps_port, ssl=True, ssl_context=unknown,
@@ -159,32 +125,32 @@ def test_unknown_ca_is_refused(mailbox):
             client.shutdown()
 
 
-def test_wrong_password_is_refused(mailbox):
-    server = mailbox.server
+def test_wrong_password_is_refused(courier_mailbox):
+    server = courier_mailbox.server
     client = imapclient.IMAPClient(server.host, server.imap_port, ssl=False, timeout=15)
     started = time.monotonic()
     try:
         with pytest.raises(LoginError, match="Login failed"):
-            client.login(mailbox.login, mailbox.password + "x")
+            client.login(courier_mailbox.login, courier_mailbox.password + "x")
     finally:
         client.shutdown()
     # imaplogin sleeps 5 s before every "NO Login failed." (hard-coded)
     assert time.monotonic() - started >= 4.5
 
 
-def test_add_user_again_changes_the_password(mailbox):
-    server = mailbox.server
-    server.add_user(mailbox.login, "another password")
-    server.client(mailbox.login, password="another password").logout()
-    assert server.users[mailbox.login] == "another password"
+def test_add_user_again_changes_the_password(courier_mailbox):
+    server = courier_mailbox.server
+    server.add_user(courier_mailbox.login, "another password")
+    server.client(courier_mailbox.login, password="another password").logout()
+    assert server.users[courier_mailbox.login] == "another password"
 
 
-def test_list_shows_inbox_and_special_folders(mailbox):
-    server = mailbox.server
+def test_list_shows_inbox_and_special_folders(courier_mailbox):
+    server = courier_mailbox.server
     wanted = {server.folder_name(name) for name in ["INBOX", *SPECIAL_FOLDERS]}
     assert wanted == {"INBOX", "INBOX.Sent", "INBOX.Drafts", "INBOX.Trash", "INBOX.Junk",
                       "INBOX.Archive"}
-    client = mailbox.client()
+    client = courier_mailbox.client()
     try:
         listed = client.list_folders()
         assert {name for _flags, _sep, name in listed} == wanted
@@ -195,8 +161,8 @@ def test_list_shows_inbox_and_special_folders(mailbox):
         assert {name for _flags, _sep, name in client.list_sub_folders()} >= wanted - {"INBOX"}
     finally:
         client.logout()
-    uid = mailbox.append(MESSAGE, folder=server.folder_name("Sent"))
-    client = mailbox.client()
+    uid = courier_mailbox.append(MESSAGE, folder=server.folder_name("Sent"))
+    client = courier_mailbox.client()
     try:
         assert client.select_folder("INBOX.Sent")[b"EXISTS"] == 1
         assert client.search() == [uid]
@@ -204,11 +170,11 @@ def test_list_shows_inbox_and_special_folders(mailbox):
         client.logout()
 
 
-def test_append_300_gives_300_uids(mailbox):
+def test_append_300_gives_300_uids(courier_mailbox):
     messages = [b"Subject: number %d\r\n\r\nbody %d\r\n" % (n, n) for n in range(300)]
-    uids = mailbox.server.append_many(mailbox.login, "INBOX", messages)
+    uids = courier_mailbox.server.append_many(courier_mailbox.login, "INBOX", messages)
     assert uids == list(range(1, 301))
-    client = mailbox.client()
+    client = courier_mailbox.client()
     try:
         assert client.select_folder("INBOX", readonly=True)[b"EXISTS"] == 300
         fetched = client.fetch([uids[-1]], ["BODY.PEEK[HEADER.FIELDS (SUBJECT)]"])
@@ -218,10 +184,10 @@ def test_append_300_gives_300_uids(mailbox):
         client.logout()
 
 
-def test_stop_and_restart_keep_ports_and_mail(mailbox):
-    server = mailbox.server
+def test_stop_and_restart_keep_ports_and_mail(courier_mailbox):
+    server = courier_mailbox.server
     ports = (server.imap_port, server.imaps_port)
-    uid = mailbox.append(b"Subject: kept\r\n\r\nx\r\n")
+    uid = courier_mailbox.append(b"Subject: kept\r\n\r\nx\r\n")
     server.stop()
     assert not server.pids()
     _refused(server, server.imap_port)
@@ -229,7 +195,7 @@ def test_stop_and_restart_keep_ports_and_mail(mailbox):
     late = server.add_user("added-while-stopped", "pw")  # works stopped too
     server.start()
     assert (server.imap_port, server.imaps_port) == ports
-    client = mailbox.client()
+    client = courier_mailbox.client()
     try:
         assert client.select_folder("INBOX")[b"EXISTS"] == 1
         assert client.search() == [uid]
@@ -244,10 +210,10 @@ def _ps_pids():
     return {int(pid) for pid in done.stdout.split()}
 
 
-def test_kill_then_start(mailbox):
-    server = mailbox.server
-    mailbox.append(b"Subject: survives\r\n\r\nx\r\n")
-    busy = mailbox.client()  # a logged-in imapd must die too
+def test_kill_then_start(courier_mailbox):
+    server = courier_mailbox.server
+    courier_mailbox.append(b"Subject: survives\r\n\r\nx\r\n")
+    busy = courier_mailbox.client()  # a logged-in imapd must die too
     pids = set(server.pids())
     assert len(pids) >= 4  # wrapper, authdaemond (and its children), two couriertcpd, imapd
     server.kill()
@@ -257,7 +223,7 @@ def test_kill_then_start(mailbox):
     with pytest.raises((OSError, imapclient.exceptions.IMAPClientError)):
         busy.noop()
     server.start()
-    client = mailbox.client()
+    client = courier_mailbox.client()
     try:
         assert client.select_folder("INBOX")[b"EXISTS"] == 1
     finally:

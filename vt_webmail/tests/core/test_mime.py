@@ -424,7 +424,7 @@ def test_demo_mailbox_loads_into_dovecot(mailbox):
 def test_address_fast_path_matches_the_stdlib(text):
     import email.utils
 
-    from vt_webmail.core.mime import address_pairs, read_addresses
+    from vt_webmail.core.mime import address_pairs
 
     assert address_pairs(text) == email.utils.getaddresses([text])
     formatted, first = read_addresses(text)

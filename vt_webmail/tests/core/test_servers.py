@@ -7,6 +7,8 @@ index; Courier sends no ``[UIDNEXT]`` on SELECT, quotes the header field names i
 has no CONDSTORE. What the engine does must not depend on which one it talks to.
 """
 
+import time
+
 import pytest
 
 from vt_webmail.core import exceptions
@@ -234,3 +236,18 @@ def test_every_security_mode(imap_mailbox, security):
         assert session.select("INBOX").exists == 1
         sock = session.client._imap.sock
         assert hasattr(sock, "cipher") == (security != "none")
+
+
+def test_an_empty_folder_costs_one_round_trip_and_no_write(imap_mailbox):
+    """Courier gives an empty folder a new UIDVALIDITY in every session (it is time-based until
+    a message arrives): that alone is no change."""
+    drafts = imap_mailbox.folder("Drafts")
+    store = DictStore()
+    refresh(imap_mailbox, store, folder=drafts)
+    writes = store.writes
+    time.sleep(1.1)  # Courier's next UIDVALIDITY would differ
+    result = refresh(imap_mailbox, store, folder=drafts)
+    assert (result.round_trips, store.writes) == (1, writes)
+    uid = imap_mailbox.append(mail(1), folder=drafts)
+    assert refresh(imap_mailbox, store, folder=drafts).new == 1
+    assert list(store.messages[drafts]) == [uid]

@@ -150,9 +150,10 @@ def test_server_killed_mid_sync_then_next_sync_completes():
 
         class KillingStore(DictStore):
             def add(self, folder, uidvalidity, summaries):
-                super().add(folder, uidvalidity, summaries)
+                result = super().add(folder, uidvalidity, summaries)
                 if len(self.batches) == 2:
                     server.kill()
+                return result
 
         store = KillingStore()
         with pytest.raises(exceptions.ServerGone), connect(settings) as session:
