@@ -1,12 +1,14 @@
 {
     "name": "Webmail",
     "summary": "Read and send your own IMAP mail in Odoo; log any mail on a lead or contact",
-    "version": "18.0.1.0.0",
+    "version": "18.0.1.1.0",
     "category": "Productivity/Discuss",
     "author": "vt_webmail developers",
     "website": "https://github.com/vt-webmail/vt_webmail",
     "license": "LGPL-3",
-    "depends": ["mail", "crm", "contacts"],
+    # google_gmail and microsoft_outlook: their Settings hold the OAuth client id and secret
+    # that Google and Microsoft 365 accounts sign in with (README, "Google and Microsoft 365")
+    "depends": ["mail", "crm", "contacts", "google_gmail", "microsoft_outlook"],
     "external_dependencies": {"python": ["imapclient", "lxml"]},
     "data": [
         "security/vt_webmail_groups.xml",
@@ -14,6 +16,7 @@
         "security/vt_webmail_security.xml",
         "data/ir_cron_data.xml",
         "views/vt_webmail_account_views.xml",
+        "views/vt_webmail_oauth_templates.xml",
         "views/vt_webmail_message_views.xml",
         "views/vt_webmail_trusted_sender_views.xml",
         "wizards/vt_webmail_message_move_views.xml",

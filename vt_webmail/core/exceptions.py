@@ -75,6 +75,14 @@ class LoginRejected(WebmailError):
     summary = "The server rejected the login or password"
 
 
+class TokenRejected(LoginRejected):
+    """The server refused the OAuth 2.0 access token (expired, revoked, wrong scope): a fresh
+    one may do (:func:`~.oauth.refresh`)."""
+
+    code = "token_rejected"
+    summary = "The server rejected the sign-in token"
+
+
 class ServerGone(WebmailError):
     """The connection dropped in the middle of a session (server stopped, network cut)."""
 
@@ -104,6 +112,23 @@ class MessageGone(WebmailError):
 class MessageTooLarge(WebmailError):
     code = "message_too_large"
     summary = "The message is too large to be shown here"
+
+
+# -- OAuth 2.0 ----------------------------------------------------------------------------------
+
+class OAuthError(WebmailError):
+    """The OAuth provider refused a request, or answered something unusable."""
+
+    code = "oauth_failed"
+    summary = "The sign-in provider refused the request"
+
+
+class GrantRevoked(OAuthError):
+    """The refresh token is no longer valid (revoked, expired, password changed): the user must
+    sign in again."""
+
+    code = "oauth_grant_revoked"
+    summary = "The sign-in is no longer valid"
 
 
 # -- sending ------------------------------------------------------------------------------------

@@ -41,7 +41,7 @@ from imapclient import exceptions as imapclient_errors
 from imapclient.imapclient import SocketTimeout
 from imapclient.response_parser import parse_fetch_response
 
-from . import exceptions
+from . import exceptions, oauth
 from .fetch_parser import FetchParseError, canonical_keys, parse_fetch
 
 #: Longest command line we send. Dovecot accepts 64 KB, some servers 8 KB (RFC 7162 asks
@@ -66,14 +66,17 @@ SUMMARY_ITEMS = ("UID", "FLAGS", "INTERNALDATE", "RFC822.SIZE", "BODYSTRUCTURE",
 
 ROLE_BY_FLAG = {
     b"\\sent": "sent", b"\\drafts": "drafts", b"\\trash": "trash", b"\\junk": "junk",
-    b"\\archive": "archive", b"\\all": "archive",
+    b"\\archive": "archive",
+    # Gmail's "All Mail" holds every mail of every other folder: a role of its own, which is
+    # not synced by default (it would cache each mail twice)
+    b"\\all": "all",
 }
 ROLE_BY_NAME = {
     "sent": "sent", "sent items": "sent", "sent mail": "sent", "sent messages": "sent",
     "drafts": "drafts", "draft": "drafts",
     "trash": "trash", "deleted items": "trash", "deleted messages": "trash", "bin": "trash",
     "junk": "junk", "spam": "junk", "junk e-mail": "junk", "junk email": "junk",
-    "archive": "archive", "archives": "archive", "all mail": "archive",
+    "archive": "archive", "archives": "archive", "all mail": "all",
 }
 
 #: OpenSSL's X509_V_ERR_HOSTNAME_MISMATCH, _EMAIL_MISMATCH and _IP_ADDRESS_MISMATCH
@@ -99,6 +102,9 @@ class ServerSettings:
     verify_certificate: bool = True
     ca_pem: str = None
     timeout: float = DEFAULT_TIMEOUT
+    #: an OAuth 2.0 access token: log in with SASL OAUTHBEARER or XOAUTH2 instead of the
+    #: password (see :mod:`.oauth`)
+    access_token: str = field(default=None, repr=False)
 
     def __post_init__(self):
         if self.security not in ("ssl", "starttls", "none"):
@@ -319,13 +325,40 @@ def connect(settings):
                     raise exceptions.StartTLSUnavailable(host=settings.host)
                 client.starttls(context)
         with translate_errors(settings.host):
-            client.login(settings.login, settings.password)
+            if settings.access_token:
+                _oauth_login(client, settings)
+            else:
+                client.login(settings.login, settings.password)
             session = ImapSession(client, settings.host)
     except BaseException:
         with contextlib.suppress(Exception):
             client.shutdown()
         raise
     return session
+
+
+def _oauth_login(client, settings):
+    """Log in with the access token: SASL OAUTHBEARER (RFC 7628) when the server offers it,
+    else XOAUTH2 (Google's and Microsoft's); a refusal is :class:`~.exceptions.TokenRejected`,
+    with what the server said in its error challenge."""
+    offered = {cap.decode().upper() if isinstance(cap, bytes) else str(cap).upper()
+               for cap in client.capabilities()}
+    if "AUTH=OAUTHBEARER" in offered:
+        mechanism = "OAUTHBEARER"
+        response = oauth.oauthbearer_response(settings.login, settings.access_token,
+                                              settings.host, settings.port)
+    elif "AUTH=XOAUTH2" in offered:
+        mechanism = "XOAUTH2"
+        response = oauth.xoauth2_response(settings.login, settings.access_token)
+    else:
+        raise exceptions.LoginRejected(
+            "the server offers no OAuth 2.0 login (AUTH=XOAUTH2 or AUTH=OAUTHBEARER)",
+            host=settings.host)
+    responder = oauth.SaslResponder(mechanism, response)
+    try:
+        client.sasl_login(mechanism, responder)
+    except imapclient_errors.LoginError as exc:
+        raise exceptions.TokenRejected(responder.error or _text(exc), host=settings.host)
 
 
 class ImapSession:

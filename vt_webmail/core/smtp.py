@@ -17,7 +17,7 @@ import smtplib
 import socket
 from dataclasses import dataclass, field
 
-from . import exceptions
+from . import exceptions, oauth
 from .imap_session import ServerSettings, make_ssl_context, translate_errors
 
 _BCC_HEADER = re.compile(rb"^(?:resent-)?bcc:.*(?:\r?\n[ \t].*)*\r?\n",
@@ -61,13 +61,39 @@ def send(settings, message, *, envelope_from, recipients):
     data = _wire_bytes(message)
     client = _connect(settings)
     try:
-        if settings.login:
+        if settings.access_token:
+            with _errors(settings.host, stage="login"):
+                _oauth_login(client, settings)
+        elif settings.login:
             with _errors(settings.host, stage="login"):
                 client.login(settings.login, settings.password or "")
         with _errors(settings.host, stage="send"):
             _transaction(client, settings.host, envelope_from, recipients, data)
     finally:
         _close(client)
+
+
+def _oauth_login(client, settings):
+    """AUTH with the access token: OAUTHBEARER when offered, else XOAUTH2; a refusal is
+    :class:`~.exceptions.TokenRejected`."""
+    offered = {name.upper() for name in (client.esmtp_features.get("auth") or "").split()}
+    if "OAUTHBEARER" in offered:
+        mechanism = "OAUTHBEARER"
+        response = oauth.oauthbearer_response(settings.login, settings.access_token,
+                                              settings.host, settings.port)
+    elif "XOAUTH2" in offered:
+        mechanism = "XOAUTH2"
+        response = oauth.xoauth2_response(settings.login, settings.access_token)
+    else:
+        raise exceptions.LoginRejected(
+            "the server offers no OAuth 2.0 login (AUTH XOAUTH2 or OAUTHBEARER)",
+            host=settings.host)
+    responder = oauth.SaslResponder(mechanism, response)
+    try:
+        client.auth(mechanism, responder)
+    except smtplib.SMTPAuthenticationError as exc:
+        raise exceptions.TokenRejected(
+            responder.error or f"{exc.smtp_code} {_text(exc.smtp_error)}", host=settings.host)
 
 
 def _connect(settings):

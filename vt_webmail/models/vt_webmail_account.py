@@ -1,6 +1,7 @@
 import base64
 import binascii
 import contextlib
+import dataclasses
 import datetime
 import email
 import email.message
@@ -22,7 +23,7 @@ from ..core.imap_session import ServerSettings, connect, translate_errors
 from ..core.sync import summary_from_fetch, sync_folder
 from . import secret_box
 from .sync_store import OdooSyncStore, commit
-from .vt_webmail_folder import ROLE_ORDER
+from .vt_webmail_folder import ROLE_ORDER, SYNCED_ROLES
 
 _logger = logging.getLogger(__name__)
 
@@ -261,7 +262,7 @@ class VtWebmailAccount(models.Model):
         self.ensure_one()
         self.check_access("read")
         try:
-            with connect(self._imap_settings()) as session:
+            with self._imap_connect() as session:
                 offered = [cap for cap in SERVER_FEATURES if cap in session.capabilities]
                 identity = session.server_id()
                 greeting = session.greeting
@@ -437,8 +438,17 @@ class VtWebmailAccount(models.Model):
         :meth:`action_refresh` for this account.
         """
         self.ensure_one()
-        settings = self._imap_settings()
         outcome = {"new": 0, "changed": 0, "removed": 0, "running": False, "error": False}
+        try:
+            settings = self._imap_settings()
+        except core_errors.WebmailError as exc:
+            # no sign-in token (the provider refused or could not be reached): nothing to do
+            # with the server; the account says why
+            outcome["error"] = self._error_message(exc)
+            # sudo: the bookkeeping fields are read-only to users; the owner was checked
+            self.sudo().write({"last_error": outcome["error"],
+                               "last_attempt_at": fields.Datetime.now()})
+            return outcome
         # the sync cursor must see what this transaction wrote so far (same connection in tests)
         self.env.flush_all()
         with self.env.registry.cursor() as cr:
@@ -460,7 +470,7 @@ class VtWebmailAccount(models.Model):
         counts = {"new": 0, "changed": 0, "removed": 0, "error": False}
         cr = self.env.cr
         try:
-            with connect(settings) as session:
+            with self._imap_connect(settings) as session:
                 stale = not self.folders_listed_at or (
                     fields.Datetime.now() - self.folders_listed_at > FOLDER_LIST_MAX_AGE)
                 if list_folders or (list_folders is None and stale) or not self.folder_ids:
@@ -513,7 +523,7 @@ class VtWebmailAccount(models.Model):
                     folder.write(changed)
             else:
                 self.env["vt_webmail.folder"].create(dict(
-                    values, account_id=self.id, name=name, is_synced=bool(info.role),
+                    values, account_id=self.id, name=name, is_synced=info.role in SYNCED_ROLES,
                 ))
         self.folder_ids.filtered(lambda f: f.name not in listed).unlink()
         self.folders_listed_at = fields.Datetime.now()
@@ -540,18 +550,51 @@ class VtWebmailAccount(models.Model):
             ))
 
     def _imap_settings(self):
-        """The engine's connection settings for this account."""
+        """The engine's connection settings for this account (with a fresh access token when
+        it signs in with OAuth 2.0)."""
         self.ensure_one()
         return ServerSettings(
             host=self.imap_host.strip(),
             port=self.imap_port or DEFAULT_PORTS[self.security],
-            login=self.login,
-            password=self._read_secret("password"),
             security=self.security,
             verify_certificate=self.verify_certificate,
             ca_pem=self.ca_certificate or None,
             timeout=self._network_timeout(),
+            **self._credentials(self.login),
         )
+
+    def _credentials(self, login, password_field="password"):
+        """``login``/``password``/``access_token`` of the engine's settings: the stored
+        password, or for OAuth 2.0 the signed-in mailbox and a valid access token."""
+        if self.auth_method == "password":
+            password = password_field != "password" and self._read_secret(password_field)
+            return {"login": login, "password": password or self._read_secret("password")}
+        return {"login": (self.oauth_identity or self.email or "").strip(), "password": "",
+                "access_token": self._oauth_access_token()}
+
+    def _imap_connect(self, settings=None):
+        """A logged-in :class:`~..core.imap_session.ImapSession` (a context manager).
+
+        With OAuth 2.0, a token the server refuses is renewed once and the login tried again
+        (a token revoked early, a clock off by minutes).
+        """
+        self.ensure_one()
+        settings = settings or self._imap_settings()
+        try:
+            return connect(settings)
+        except core_errors.TokenRejected:
+            if not settings.access_token:
+                raise
+            _logger.info("Webmail account %s: the IMAP server refused the access token; "
+                         "renewing it once", self.id)
+            token = self._oauth_access_token(rejected=settings.access_token)
+            return connect(dataclasses.replace(settings, access_token=token))
+
+    def _provider_label(self):
+        """Google, Microsoft 365 (or "the provider") as the account's form names it."""
+        label = dict(self._fields["auth_method"]._description_selection(self.env)).get(
+            self.auth_method) or ""
+        return label.split(" (")[0] or self.env._("the provider")
 
     def _network_timeout(self):
         """Seconds any IMAP or SMTP operation may wait (system parameter, default 30)."""
@@ -585,6 +628,17 @@ class VtWebmailAccount(models.Model):
                 "%s does not offer STARTTLS. Choose SSL/TLS or no encryption.", host),
             "login_rejected": self.env._(
                 "%s rejected the user name or password.", host),
+            "token_rejected": self.env._(
+                "%(host)s refused the sign-in of %(provider)s (%(detail)s). Sign in again if "
+                "this goes on.", host=host, provider=self._provider_label(),
+                detail=exc.detail or ""),
+            "oauth_grant_revoked": self.env._(
+                "Sign in to %s again: the access you gave to Odoo was withdrawn or has expired "
+                "(the mailbox's password was changed, or access was removed).",
+                self._provider_label()),
+            "oauth_failed": self.env._(
+                "%(provider)s refused the sign-in: %(detail)s", provider=self._provider_label(),
+                detail=exc.detail or ""),
             "server_gone": self.env._(
                 "The connection to %s was lost. The next refresh will continue where this "
                 "one stopped.", host),
@@ -681,8 +735,7 @@ class VtWebmailAccount(models.Model):
             if self.smtp_mode == "odoo":
                 self._transmit_with_odoo(message, bcc)
             else:
-                smtp.send(self._smtp_settings(), message, envelope_from=self.email.strip(),
-                          recipients=compose.recipients(message, bcc=bcc))
+                self._smtp_send(message, bcc)
         except core_errors.WebmailError as exc:
             _logger.info("Webmail account %s could not send a mail: %s", self.id, exc)
             raise UserError(self._send_error_message(exc)) from exc
@@ -691,11 +744,12 @@ class VtWebmailAccount(models.Model):
         warnings = []
         sent_uid = False
         try:
-            sent_uid = self._append_copy(
-                "sent", compose.message_bytes(message, bcc=bcc), ("\\Seen",))[2]
-            if not sent_uid:
-                warnings.append(self.env._(
-                    "No Sent folder was found on the mail server: no copy was kept."))
+            if not self.server_saves_sent:
+                sent_uid = self._append_copy(
+                    "sent", compose.message_bytes(message, bcc=bcc), ("\\Seen",))[2]
+                if not sent_uid:
+                    warnings.append(self.env._(
+                        "No Sent folder was found on the mail server: no copy was kept."))
         except (core_errors.WebmailError, UserError) as exc:
             warnings.append(self.env._(
                 "The mail was sent, but no copy could be saved in the Sent folder: %s",
@@ -759,13 +813,27 @@ class VtWebmailAccount(models.Model):
         return smtp.SmtpSettings(
             host=(self.smtp_host or self.imap_host or "").strip(),
             port=self.smtp_port or SMTP_DEFAULT_PORTS[security],
-            login=(self.smtp_login or self.login or "").strip() or None,
-            password=self._read_secret("smtp_password") or self._read_secret("password"),
             security=security,
             verify_certificate=self.verify_certificate,
             ca_pem=self.ca_certificate or None,
             timeout=self._network_timeout(),
+            **self._credentials((self.smtp_login or self.login or "").strip() or None,
+                                "smtp_password"),
         )
+
+    def _smtp_send(self, message, bcc):
+        """Send through the account's SMTP server; with OAuth 2.0 a refused token is renewed
+        once and the login tried again (nothing is sent before the login)."""
+        settings = self._smtp_settings()
+        envelope = {"envelope_from": self.email.strip(),
+                    "recipients": compose.recipients(message, bcc=bcc)}
+        try:
+            smtp.send(settings, message, **envelope)
+        except core_errors.TokenRejected:
+            if not settings.access_token:
+                raise
+            token = self._oauth_access_token(rejected=settings.access_token)
+            smtp.send(dataclasses.replace(settings, access_token=token), message, **envelope)
 
     def _transmit_with_odoo(self, message, bcc):
         """Send through Odoo's outgoing mail server (``ir.mail_server``), unchanged.
@@ -839,7 +907,7 @@ class VtWebmailAccount(models.Model):
         """
         self.ensure_one()
         folder = self.folder_ids.filtered(lambda f: f.role == role)[:1]
-        with connect(self._imap_settings()) as session:
+        with self._imap_connect() as session:
             name = folder.name
             if not folder:
                 # folders not listed yet (a new account): ask the server
@@ -869,7 +937,7 @@ class VtWebmailAccount(models.Model):
         """Delete a message this account APPENDed (a replaced draft), on the server and in the
         cache; nothing when its folder changed UIDVALIDITY since."""
         self.ensure_one()
-        with connect(self._imap_settings()) as session:
+        with self._imap_connect() as session:
             info = session.select(folder_name, readonly=False)
             if info.uidvalidity != uidvalidity:
                 return

@@ -7,8 +7,10 @@ from odoo.tools import SQL
 from ..core.sync import FolderState
 from .bigint_field import BigInteger
 
-#: Roles synced by default, and their order in the folder list.
-ROLE_ORDER = {"inbox": 0, "drafts": 1, "sent": 2, "archive": 3, "junk": 4, "trash": 5}
+#: The special folders, in their order in the folder list.
+ROLE_ORDER = {"inbox": 0, "drafts": 1, "sent": 2, "archive": 3, "junk": 4, "trash": 5, "all": 6}
+#: Roles synced by default: not Gmail's All Mail, which holds a copy of every other mail.
+SYNCED_ROLES = frozenset(ROLE_ORDER) - {"all"}
 ROLES = [
     ("inbox", "Inbox"),
     ("sent", "Sent"),
@@ -16,6 +18,7 @@ ROLES = [
     ("trash", "Trash"),
     ("junk", "Junk"),
     ("archive", "Archive"),
+    ("all", "All mail"),
 ]
 #: Fields the owner may change through ``write``; everything else mirrors the server.
 USER_WRITABLE = {"is_synced"}
@@ -38,7 +41,8 @@ class VtWebmailFolder(models.Model):
     is_synced = fields.Boolean(
         string="Synced", default=False,
         help="Synced folders are refreshed automatically. The inbox and the special folders "
-             "(sent, drafts, trash, junk, archive) are synced by default.",
+             "(sent, drafts, trash, junk, archive) are synced by default; Gmail's All Mail, "
+             "which holds a copy of every mail, is not.",
     )
     uidvalidity = BigInteger(string="UIDVALIDITY", readonly=True, copy=False)
     uidnext = BigInteger(string="UIDNEXT", readonly=True, copy=False,

@@ -16,7 +16,6 @@ from ..core import compose
 from ..core import exceptions as core_errors
 from ..core import qualify as qualify_rules
 from ..core.html import prepare_body
-from ..core.imap_session import connect
 from ..core.mime import parse_message
 from ..core.sync import summary_from_fetch
 from .bigint_field import BigInteger
@@ -276,7 +275,7 @@ class VtWebmailMessage(models.Model):
             raise UserError(self.env._("Mail can only be moved to a folder of its own account."))
         moving = self.filtered(lambda m: m.folder_id != destination)
         for (account, folder), messages in moving._by_folder().items():
-            with self._imap_errors(account), connect(account._imap_settings()) as session:
+            with self._imap_errors(account), account._imap_connect() as session:
                 session.select(folder.name, readonly=False)
                 session.move(messages.mapped("uid"), destination.name)
         moving._forget()
@@ -288,7 +287,7 @@ class VtWebmailMessage(models.Model):
         self._check_owner()
         for (account, folder), messages in self._by_folder().items():
             trash = account.folder_ids.filtered(lambda f: f.role == "trash")[:1]
-            with self._imap_errors(account), connect(account._imap_settings()) as session:
+            with self._imap_errors(account), account._imap_connect() as session:
                 session.select(folder.name, readonly=False)
                 if trash and folder != trash:
                     session.move(messages.mapped("uid"), trash.name)
@@ -368,7 +367,7 @@ class VtWebmailMessage(models.Model):
         folder = self._server_search_folder(domain)
         account = folder.account_id
         criteria, residual = self._imap_criteria(domain)
-        with self._imap_errors(account), connect(account._imap_settings()) as session:
+        with self._imap_errors(account), account._imap_connect() as session:
             info = session.select(folder.name, readonly=True)
             if folder.uidvalidity and folder.uidvalidity != info.uidvalidity:
                 raise UserError(self.env._(
@@ -568,7 +567,7 @@ class VtWebmailMessage(models.Model):
                       "\\Answered": "is_answered"}[flag]
         todo = self.filtered(lambda m: m[field_name] != value)
         for (account, folder), messages in todo._by_folder().items():
-            with self._imap_errors(account), connect(account._imap_settings()) as session:
+            with self._imap_errors(account), account._imap_connect() as session:
                 session.select(folder.name, readonly=False)
                 session.set_flags(messages.mapped("uid"), [flag], add=value)
         # sudo: the owner was checked above; users have no write access to the cache itself
@@ -600,7 +599,7 @@ class VtWebmailMessage(models.Model):
         for account in messages.account_id:
             mine = messages.filtered(lambda m, account=account: m.account_id == account)
             try:
-                with connect(account._imap_settings()) as session:
+                with account._imap_connect() as session:
                     for folder in mine.folder_id:
                         session.select(folder.name, readonly=True)
                         for message in mine.filtered(lambda m, f=folder: m.folder_id == f):
@@ -707,7 +706,7 @@ class VtWebmailMessage(models.Model):
         self.ensure_one()
         item = "BODY.PEEK[HEADER.FIELDS (REPLY-TO)]"
         try:
-            with connect(self.account_id._imap_settings()) as session:
+            with self.account_id._imap_connect() as session:
                 session.select(self.folder_id.name, readonly=True)
                 fetched = session.fetch([self.uid], [item]).get(self.uid) or {}
         except core_errors.WebmailError as exc:

@@ -61,7 +61,7 @@ export class WebmailListController extends ListController {
         this.webmail.accounts = await this.orm.searchRead(
             "vt_webmail.account",
             [["user_id", "=", user.userId]],
-            ["email", "from_name", "is_default", "last_error"],
+            ["email", "from_name", "is_default", "last_error", "auth_method", "needs_sign_in"],
             { order: "is_default desc, id" }
         );
     }
@@ -164,6 +164,18 @@ export class WebmailListController extends ListController {
         } finally {
             this.webmail.searching = false;
         }
+    }
+
+    /** Accounts whose provider no longer accepts their sign-in (OAuth 2.0). */
+    get accountsToSignIn() {
+        return this.webmail.accounts.filter((account) => account.needs_sign_in);
+    }
+
+    async onSignIn(accountId) {
+        const action = await this.orm.call("vt_webmail.account", "action_oauth_sign_in", [
+            [accountId],
+        ]);
+        await this.actionService.doAction(action);
     }
 
     async onSwitchAccount(accountId) {
