@@ -1,5 +1,5 @@
-"""The OAuth test servers are real: the authorization server over HTTP, on loopback; nothing
-reaches the internet."""
+"""The OAuth test servers are real: the authorization server over HTTP, Dovecot's oauth2 passdb.
+Everything on loopback; nothing reaches the internet."""
 
 import base64
 import hashlib
@@ -12,9 +12,11 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
+import imapclient
 import pytest
+from imapclient.exceptions import LoginError
 
-from vt_webmail.testing import OAuthServer
+from vt_webmail.testing import DovecotServer, OAuthServer, ServerUnavailable, server_required
 from vt_webmail.testing.oauth_server import pkce_challenge
 
 CLIENT_ID, CLIENT_SECRET = "vt-client", "vt-secret"
@@ -352,3 +354,200 @@ def test_stop_and_start_again(oauth):
         urllib.request.urlopen(oauth.userinfo_url, timeout=2)
     oauth.start()
     assert _introspect(oauth, tokens["access_token"])["active"] is True
+
+
+# -- Dovecot with the oauth2 passdb -----------------------------------------------------------
+
+
+def _dovecot(**kwargs):
+    try:
+        return DovecotServer(**kwargs).start()
+    except ServerUnavailable as exc:
+        if server_required("dovecot"):
+            pytest.fail(f"dovecot is required (VT_REQUIRE_IMAP_SERVERS) but: {exc}")
+        pytest.skip(f"dovecot: {exc}")
+
+
+@pytest.fixture(scope="module")
+def module_oauth():
+    with OAuthServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def oauth_dovecot(module_oauth):
+    server = _dovecot(oauth=module_oauth)
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.fixture
+def oauth_user(oauth_dovecot):
+    """A fresh mail user whose login is its address; returns (address, password)."""
+    address = next(_addresses)
+    password = secrets.token_urlsafe(12)
+    oauth_dovecot.add_user(address, password)
+    return address, password
+
+
+def _imap(server):
+    return imapclient.IMAPClient(server.host, server.imap_port, ssl=False, timeout=5)
+
+
+def _oauth_login(server, how, user, token):
+    """Log in by XOAUTH2 or OAUTHBEARER; return the client (LoginError if refused)."""
+    client = _imap(server)
+    try:
+        if how == "xoauth2":
+            client.oauth2_login(user, token)
+        else:
+            client.oauthbearer_login(user, token)
+    except BaseException:
+        client.shutdown()
+        raise
+    return client
+
+
+def test_dovecot_announces_oauth_mechanisms(oauth_dovecot, oauth_user):
+    client = _imap(oauth_dovecot)
+    try:
+        before = client.capabilities()
+        assert {b"AUTH=PLAIN", b"AUTH=LOGIN", b"AUTH=XOAUTH2", b"AUTH=OAUTHBEARER",
+                b"STARTTLS"} <= set(before)
+        client.login(*oauth_user)
+        after = client.capabilities()
+        assert not any(cap.startswith(b"AUTH=") for cap in after)
+    finally:
+        client.logout()
+
+
+def test_dovecot_without_oauth_offers_none(dovecot):
+    client = _imap(dovecot)
+    try:
+        assert not {b"AUTH=XOAUTH2", b"AUTH=OAUTHBEARER"} & set(client.capabilities())
+    finally:
+        client.shutdown()
+
+
+@pytest.mark.parametrize("how", ["xoauth2", "oauthbearer"])
+def test_dovecot_valid_token_logs_in(oauth_dovecot, module_oauth, oauth_user, how):
+    address, _password = oauth_user
+    uid = oauth_dovecot.append(address, "INBOX", b"Subject: via oauth\r\n\r\nx\r\n")
+    token = module_oauth.issue_tokens(address)["access_token"]
+    client = _oauth_login(oauth_dovecot, how, address, token)
+    try:
+        assert client.select_folder("INBOX")[b"EXISTS"] == 1
+        assert uid in client.search("ALL")
+    finally:
+        client.logout()
+
+
+@pytest.mark.parametrize("how", ["xoauth2", "oauthbearer"])
+def test_dovecot_refuses_bad_tokens(oauth_dovecot, module_oauth, oauth_user, how):
+    address, _password = oauth_user
+    other = next(_addresses)
+    oauth_dovecot.add_user(other, "pw")
+
+    expired = module_oauth.issue_tokens(address)["access_token"]
+    module_oauth.expire_access_tokens(address)
+    revoked = module_oauth.issue_tokens(address)
+    module_oauth.revoke(refresh_token=revoked["refresh_token"])
+    others = module_oauth.issue_tokens(other)["access_token"]
+    for token in (expired, revoked["access_token"], others, "forged-token"):
+        with pytest.raises(LoginError, match="AUTHENTICATIONFAILED"):
+            _oauth_login(oauth_dovecot, how, address, token)
+    # the other user's token is good for that user
+    _oauth_login(oauth_dovecot, how, other, others).logout()
+
+
+@pytest.mark.parametrize(("how", "error"), [
+    ("XOAUTH2", {"status": "401", "schemes": "bearer", "scope": "mail"}),
+    ("OAUTHBEARER", {"status": "invalid_token"}),
+])
+def test_dovecot_refusal_is_an_error_challenge(oauth_dovecot, oauth_user, how, error):
+    # Not a straight NO: Dovecot sends the JSON error as a continuation ("+ <base64>"), and
+    # answers NO only after the client's reply to it, as Gmail does.
+    address, _password = oauth_user
+    if how == "XOAUTH2":
+        first = f"user={address}\1auth=Bearer forged\1\1"
+    else:
+        first = f"n,a={address},\1auth=Bearer forged\1\1"
+    challenges = []
+
+    def mechanism(challenge):
+        challenges.append(challenge)
+        return first if len(challenges) == 1 else ("" if how == "XOAUTH2" else "\1")
+
+    client = _imap(oauth_dovecot)
+    try:
+        with pytest.raises(LoginError, match="AUTHENTICATIONFAILED"):
+            client.sasl_login(how, mechanism)
+    finally:
+        client.shutdown()
+    assert challenges[0] == b""  # imaplib sends no initial response: an empty continuation
+    assert [json.loads(challenge) for challenge in challenges[1:]] == [error]
+
+
+def test_dovecot_does_not_cache_token_results(oauth_dovecot, module_oauth, oauth_user):
+    address, _password = oauth_user
+    tokens = module_oauth.issue_tokens(address)
+    _oauth_login(oauth_dovecot, "xoauth2", address, tokens["access_token"]).logout()
+    module_oauth.revoke(refresh_token=tokens["refresh_token"])
+    with pytest.raises(LoginError):
+        _oauth_login(oauth_dovecot, "xoauth2", address, tokens["access_token"])
+    fresh = module_oauth.issue_tokens(address)["access_token"]
+    before = len(module_oauth.requests)
+    _oauth_login(oauth_dovecot, "oauthbearer", address, fresh).logout()
+    _oauth_login(oauth_dovecot, "oauthbearer", address, fresh).logout()
+    # one introspection per login
+    assert [path for _method, path, _params in module_oauth.requests[before:]] == [
+        "/introspect", "/introspect"]
+
+
+def test_dovecot_passwords_still_work(oauth_dovecot, module_oauth, oauth_user):
+    address, password = oauth_user
+    plain = f"plain{secrets.randbelow(10**6)}"
+    oauth_dovecot.add_user(plain, "plain-pw")
+    for login, secret in ((address, password), (plain, "plain-pw")):
+        client = _imap(oauth_dovecot)
+        try:
+            client.login(login, secret)
+            client.select_folder("INBOX")
+        finally:
+            client.logout()
+    # a token is not a password: LOGIN and PLAIN do not reach the oauth2 passdb
+    token = module_oauth.issue_tokens(address)["access_token"]
+    client = _imap(oauth_dovecot)
+    try:
+        with pytest.raises(LoginError):
+            client.login(address, token)
+        with pytest.raises(LoginError):
+            client.plain_login(address, token)
+    finally:
+        client.shutdown()
+
+
+def test_dovecot_xoauth2_only(module_oauth):
+    server = _dovecot(oauth=module_oauth, oauth_mechanisms=("xoauth2",))
+    try:
+        server.add_user("carol@example.com", "pw")
+        token = module_oauth.issue_tokens("carol@example.com")["access_token"]
+        client = _imap(server)
+        try:
+            capabilities = set(client.capabilities())
+            assert b"AUTH=XOAUTH2" in capabilities
+            assert b"AUTH=OAUTHBEARER" not in capabilities
+        finally:
+            client.shutdown()
+        with pytest.raises(LoginError):
+            _oauth_login(server, "oauthbearer", "carol@example.com", token)
+        _oauth_login(server, "xoauth2", "carol@example.com", token).logout()
+    finally:
+        server.close()
+
+
+def test_dovecot_rejects_unknown_mechanism():
+    with pytest.raises(ValueError):
+        DovecotServer(oauth=object(), oauth_mechanisms=("gssapi",))
