@@ -1,5 +1,5 @@
-"""The OAuth test servers are real: the authorization server over HTTP, Dovecot's oauth2 passdb.
-Everything on loopback; nothing reaches the internet."""
+"""The OAuth test servers are real: the authorization server over HTTP, Dovecot's oauth2 passdb,
+aiosmtpd's XOAUTH2 / OAUTHBEARER. Everything on loopback; nothing reaches the internet."""
 
 import base64
 import hashlib
@@ -7,6 +7,7 @@ import hmac
 import itertools
 import json
 import secrets
+import smtplib
 import time
 import urllib.error
 import urllib.parse
@@ -18,6 +19,7 @@ from imapclient.exceptions import LoginError
 
 from vt_webmail.testing import DovecotServer, OAuthServer, ServerUnavailable, server_required
 from vt_webmail.testing.oauth_server import pkce_challenge
+from vt_webmail.testing.smtpd import SMTPServer
 
 CLIENT_ID, CLIENT_SECRET = "vt-client", "vt-secret"
 REDIRECT_URI = "http://localhost:8069/vt_webmail/oauth/callback"
@@ -551,3 +553,116 @@ def test_dovecot_xoauth2_only(module_oauth):
 def test_dovecot_rejects_unknown_mechanism():
     with pytest.raises(ValueError):
         DovecotServer(oauth=object(), oauth_mechanisms=("gssapi",))
+
+
+# -- aiosmtpd with XOAUTH2 / OAUTHBEARER ------------------------------------------------------
+
+
+@pytest.fixture
+def oauth_smtp(oauth):
+    with SMTPServer({"sender": "sender-password"}, oauth=oauth) as server:
+        yield server
+
+
+def _xoauth2(user, token, challenges=None):
+    """An smtplib authobject: the initial response, then an empty line to an error challenge
+    (recorded in ``challenges``)."""
+    def authobject(challenge=None):
+        if challenge is None:
+            return f"user={user}\1auth=Bearer {token}\1\1"
+        if challenges is not None:
+            challenges.append(json.loads(challenge))
+        return ""
+    return authobject
+
+
+def _oauthbearer(user, token, challenges=None):
+    def authobject(challenge=None):
+        if challenge is None:
+            return f"n,a={user},\1host=localhost\1port=587\1auth=Bearer {token}\1\1"
+        if challenges is not None:
+            challenges.append(json.loads(challenge))
+        return "\1"  # RFC 7628 3.2.3: the client's dummy answer to the error
+    return authobject
+
+
+MESSAGE = b"From: alice@example.com\r\nTo: bob@example.org\r\nSubject: oauth\r\n\r\nHello\r\n"
+
+
+def _smtp(server):
+    client = smtplib.SMTP(server.host, server.port, timeout=5)
+    client.ehlo()
+    return client
+
+
+@pytest.mark.parametrize(("mechanism", "make"), [("XOAUTH2", _xoauth2),
+                                                 ("OAUTHBEARER", _oauthbearer)])
+def test_smtp_good_token(oauth, oauth_smtp, mechanism, make):
+    token = oauth.issue_tokens("alice@example.com")["access_token"]
+    with _smtp(oauth_smtp) as client:
+        assert set(client.esmtp_features["auth"].split()) == {
+            "PLAIN", "LOGIN", "XOAUTH2", "OAUTHBEARER"}
+        assert client.auth(mechanism, make("alice@example.com", token))[0] == 235
+        client.sendmail("alice@example.com", ["bob@example.org"], MESSAGE)
+    (received,) = oauth_smtp.wait_for(1)
+    assert (received.login, received.mechanism) == ("alice@example.com", mechanism)
+    assert received.data == MESSAGE
+
+
+def test_smtp_good_token_without_initial_response(oauth, oauth_smtp):
+    token = oauth.issue_tokens("alice@example.com")["access_token"]
+    answer = f"user=alice@example.com\1auth=Bearer {token}\1\1"
+    with _smtp(oauth_smtp) as client:
+        code, _text = client.auth("XOAUTH2", lambda challenge=None: answer,
+                                  initial_response_ok=False)
+        assert code == 235
+
+
+def test_smtp_xoauth2_refusal_like_gmail(oauth, oauth_smtp):
+    alice = oauth.issue_tokens("alice@example.com")["access_token"]
+    bob = oauth.issue_tokens("bob@example.com")["access_token"]
+    expired = oauth.issue_tokens("alice@example.com")["access_token"]
+    oauth.expire_access_tokens("alice@example.com")
+    for user, token in (("alice@example.com", "forged"), ("alice@example.com", bob),
+                        ("alice@example.com", expired), ("bob@example.com", alice)):
+        challenges = []
+        with _smtp(oauth_smtp) as client:
+            with pytest.raises(smtplib.SMTPAuthenticationError) as caught:
+                client.auth("XOAUTH2", _xoauth2(user, token, challenges))
+            assert caught.value.smtp_code == 535
+            assert caught.value.smtp_error == b"5.7.8 Username and Password not accepted"
+            # still in the authorization state: MAIL is refused
+            assert client.docmd("MAIL", "FROM:<alice@example.com>")[0] == 530
+        assert challenges == [{"status": "401", "schemes": "Bearer",
+                               "scope": "https://mail.google.com/"}]
+    assert oauth_smtp.messages == []
+
+
+def test_smtp_oauthbearer_refusal(oauth, oauth_smtp):
+    bob = oauth.issue_tokens("bob@example.com")["access_token"]
+    for token in ("forged", bob):
+        challenges = []
+        with _smtp(oauth_smtp) as client, pytest.raises(smtplib.SMTPAuthenticationError) as caught:
+            client.auth("OAUTHBEARER", _oauthbearer("alice@example.com", token, challenges))
+        assert caught.value.smtp_code == 535
+        assert challenges[0]["status"] == "invalid_token"
+    # no authzid: refused too (Gmail requires a=)
+    token = oauth.issue_tokens("alice@example.com")["access_token"]
+    with _smtp(oauth_smtp) as client, pytest.raises(smtplib.SMTPAuthenticationError):
+        client.auth("OAUTHBEARER", lambda challenge=None: (
+            f"n,,\1auth=Bearer {token}\1\1" if challenge is None else "\1"))
+
+
+def test_smtp_passwords_still_work(oauth_smtp):
+    with _smtp(oauth_smtp) as client:
+        client.login("sender", "sender-password")
+        client.sendmail("sender@example.com", ["bob@example.org"], MESSAGE)
+    (received,) = oauth_smtp.wait_for(1)
+    assert received.login == "sender" and received.mechanism in ("PLAIN", "LOGIN")
+
+
+def test_smtp_without_oauth_offers_none(smtp_server):
+    with _smtp(smtp_server) as client:
+        assert set(client.esmtp_features["auth"].split()) == {"PLAIN", "LOGIN"}
+        code, _text = client.docmd("AUTH", "XOAUTH2")
+        assert code == 504
