@@ -81,13 +81,14 @@ class DovecotServer(ImapTestServer):
             raise DovecotUnavailable(
                 "dovecot is not installed: apt-get install dovecot-imapd"
             )
+        oauth_mechanisms = tuple(mech.lower() for mech in oauth_mechanisms)
+        if set(oauth_mechanisms) - set(OAUTH_MECHANISMS) or (oauth and not oauth_mechanisms):
+            # before super().__init__(), which makes the temporary directory
+            raise ValueError(f"oauth_mechanisms: choose among {OAUTH_MECHANISMS}")
         super().__init__(hostnames=hostnames, tls=tls, prefix="vt-dovecot-")
         self.capabilities = capabilities
         self.oauth = oauth
-        self.oauth_mechanisms = tuple(mech.lower() for mech in oauth_mechanisms)
-        unknown = set(self.oauth_mechanisms) - set(OAUTH_MECHANISMS)
-        if unknown or (oauth is not None and not self.oauth_mechanisms):
-            raise ValueError(f"oauth_mechanisms: choose among {OAUTH_MECHANISMS}")
+        self.oauth_mechanisms = oauth_mechanisms
         self._ids = self._process_ids()
         (self.root / "home").mkdir()
         (self.root / "passwd.d").mkdir()

@@ -8,10 +8,12 @@ import itertools
 import json
 import secrets
 import smtplib
+import tempfile
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from pathlib import Path
 
 import imapclient
 import pytest
@@ -551,8 +553,12 @@ def test_dovecot_xoauth2_only(module_oauth):
 
 
 def test_dovecot_rejects_unknown_mechanism():
+    before = set(Path(tempfile.gettempdir()).glob("vt-dovecot-*"))
     with pytest.raises(ValueError):
         DovecotServer(oauth=object(), oauth_mechanisms=("gssapi",))
+    with pytest.raises(ValueError):
+        DovecotServer(oauth=object(), oauth_mechanisms=())
+    assert set(Path(tempfile.gettempdir()).glob("vt-dovecot-*")) == before, "a directory leaked"
 
 
 # -- aiosmtpd with XOAUTH2 / OAUTHBEARER ------------------------------------------------------
