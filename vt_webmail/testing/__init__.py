@@ -1,5 +1,5 @@
-"""Real servers for tests and the demo (no ORM): Dovecot, Cyrus, Courier, aiosmtpd, a throwaway
-PKI.
+"""Real servers for tests and the demo (no ORM): Dovecot, Cyrus, Courier, aiosmtpd, an OAuth 2.0
+authorization server, a throwaway PKI.
 
 Usable from plain pytest (``vt_webmail/tests/core``) and from Odoo test cases
 (``vt_webmail/tests/common.py``) alike. Importing this package needs ``imapclient``,
@@ -12,6 +12,7 @@ from .cyrus import CyrusServer, CyrusUnavailable
 from .dovecot import DovecotServer, DovecotUnavailable, find_dovecot
 from .imap_server import ImapTestServer, ServerUnavailable, free_port, server_required
 from .net import SilentServer, closed_port
+from .oauth_server import OAuthServer
 
 #: Every IMAP server software the tests run against, by name.
 IMAP_SERVERS = {
@@ -29,6 +30,7 @@ __all__ = [
     "DovecotServer",
     "DovecotUnavailable",
     "ImapTestServer",
+    "OAuthServer",
     "ServerUnavailable",
     "SilentServer",
     "TestPKI",
