@@ -36,6 +36,7 @@
             "vt_webmail/static/tests/tours/vt_webmail_reply_tour.js",
             "vt_webmail/static/tests/tours/vt_webmail_read_tour.js",
             "vt_webmail/static/tests/tours/vt_webmail_qualify_tour.js",
+            "vt_webmail/static/tests/tours/vt_webmail_oauth_tour.js",
         ],
     },
     "application": True,

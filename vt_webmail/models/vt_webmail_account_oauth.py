@@ -16,6 +16,8 @@ new one with it.
 import datetime
 import logging
 
+import psycopg2.errors
+
 from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError
 from odoo.tools import SQL
@@ -71,13 +73,14 @@ class VtWebmailAccount(models.Model):
              "365): no second copy is added.")
 
     def init(self):
-        super().init()
+        result = super().init()
         # the tokens live in columns no field maps, like the passwords (see secret_box)
         for column in ("oauth_refresh_token_crypt", "oauth_access_token_crypt"):
             self.env.cr.execute(SQL(
                 "ALTER TABLE %s ADD COLUMN IF NOT EXISTS %s varchar",
                 SQL.identifier(self._table), SQL.identifier(column),
             ))
+        return result
 
     # -- compute / onchange ---------------------------------------------------------------------
 
@@ -184,10 +187,10 @@ class VtWebmailAccount(models.Model):
         client_id, secret = params.get_param(id_parameter), params.get_param(secret_parameter)
         if not client_id or not secret:
             raise UserError(self.env._(
-                "Signing in with %s is not set up in this Odoo yet: ask an administrator to "
-                "enter its OAuth client id and secret in Settings (Discuss, %s).",
-                oauth.PROVIDERS[self.auth_method].label,
-                "Gmail" if self.auth_method == "google" else "Outlook"))
+                "Signing in with %(provider)s is not set up in this Odoo yet: ask an "
+                "administrator to enter its OAuth client id and secret in Settings (Discuss, "
+                "%(section)s).", provider=oauth.PROVIDERS[self.auth_method].label,
+                section="Gmail" if self.auth_method == "google" else "Outlook"))
         base_url = self.get_base_url().rstrip("/")
         return oauth.Client(client_id, secret, base_url + REDIRECT_PATH)
 
@@ -211,28 +214,45 @@ class VtWebmailAccount(models.Model):
             return access
         # flushed: the cursor below must see this transaction's settings (shared in tests)
         self.env.flush_all()
-        with self.env.registry.cursor() as cr:
-            cr.execute("SELECT pg_advisory_xact_lock(%s, %s)", (OAUTH_LOCK_CLASS, self.id))
-            account = self.with_env(self.env(cr=cr, su=True))
-            access, expires_at = account._oauth_stored_access()
-            if access and access != rejected and not _expiring(expires_at):
-                return access  # another process renewed it meanwhile
-            refresh_token = account._oauth_read_token("oauth_refresh_token_crypt")
-            try:
-                if not refresh_token:
-                    raise core_errors.GrantRevoked("not signed in")
-                tokens = oauth.refresh(account._oauth_provider(), account._oauth_client(),
-                                       refresh_token, timeout=account._network_timeout())
-            except core_errors.GrantRevoked as exc:
-                account.write({"needs_sign_in": True,
-                               "last_error": account._error_message(exc)})
-                cr.commit()  # pylint: disable=invalid-commit (own cursor: see module doc)
-                raise
-            account._oauth_store_tokens(tokens)
-            cr.commit()  # pylint: disable=invalid-commit (own cursor: see module doc)
-            _logger.info("Webmail account %s: access token renewed (%s)", self.id,
-                         account.auth_method)
-        self.invalidate_recordset(["oauth_expires_at", "needs_sign_in", "last_error"])
+        try:
+            with self.env.registry.cursor() as cr:
+                # this transaction may hold the account's row already (it wrote it earlier):
+                # then waiting for it here would wait for ourselves
+                cr.execute("SET LOCAL lock_timeout = '5s'")
+                return self.with_env(self.env(cr=cr, su=True))._oauth_renew(rejected, commit=True)
+        except psycopg2.errors.LockNotAvailable:
+            _logger.info("Webmail account %s: renewing the access token in the request's own "
+                         "transaction (its row is locked by it)", self.id)
+            return self.sudo()._oauth_renew(rejected, commit=False)
+        finally:
+            self.invalidate_recordset(["oauth_expires_at", "needs_sign_in", "last_error",
+                                       "oauth_signed_in"])
+
+    def _oauth_renew(self, rejected, *, commit):
+        """Renew the access token, under the account's advisory lock, on this environment's
+        cursor; ``commit`` when that is a cursor of its own (see the module doc)."""
+        self.env.cr.execute("SELECT pg_advisory_xact_lock(%s, %s)", (OAUTH_LOCK_CLASS, self.id))
+        access, expires_at = self._oauth_stored_access()
+        if access and access != rejected and not _expiring(expires_at):
+            return access  # another process renewed it meanwhile
+        refresh_token = self._oauth_read_token("oauth_refresh_token_crypt")
+        try:
+            if not refresh_token:
+                raise core_errors.GrantRevoked("not signed in")
+            tokens = oauth.refresh(self._oauth_provider(), self._oauth_client(), refresh_token,
+                                   timeout=self._network_timeout())
+        except core_errors.GrantRevoked as exc:
+            self.write({"needs_sign_in": True, "last_error": self._error_message(exc)})
+            if commit:
+                # own cursor (see the module doc)
+                self.env.cr.commit()  # pylint: disable=invalid-commit
+            raise
+        self._oauth_store_tokens(tokens)
+        if commit:
+            # own cursor (see the module doc)
+            self.env.cr.commit()  # pylint: disable=invalid-commit
+        _logger.info("Webmail account %s: access token renewed (%s)", self.id,
+                     self.auth_method)
         return tokens.access_token
 
     def _oauth_stored_access(self):

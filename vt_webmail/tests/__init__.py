@@ -8,3 +8,4 @@ from . import test_webmail_ui
 from . import test_controllers
 from . import test_tours
 from . import test_compose_tour
+from . import test_oauth

@@ -62,6 +62,8 @@ class WebmailCase:
     #: also start ``cls.smtp``, a real SMTP server (STARTTLS, AUTH) whose certificate is
     #: signed by the IMAP server's test CA, so an account's one extra CA serves both servers
     with_smtp = False
+    #: keyword arguments of ``cls.smtp``'s :class:`~..testing.smtpd.SMTPServer` (``oauth``...)
+    smtp_options = {}
 
     @classmethod
     def setUpClass(cls):
@@ -85,7 +87,8 @@ class WebmailCase:
         _logger.info("IMAP server for %s: %s %s", cls.__name__, cls.imap_server.name,
                      cls.imap_server.version)
         if cls.with_smtp:
-            cls.smtp = SMTPServer({SMTP_LOGIN: SMTP_PASSWORD}, pki=cls.imap_server.pki).start()
+            cls.smtp = SMTPServer({SMTP_LOGIN: SMTP_PASSWORD}, pki=cls.imap_server.pki,
+                                  **cls.smtp_options).start()
             cls.addClassCleanup(cls.smtp.close)
         cls.user = new_test_user(cls.env, login=f"webmail_user_{next(_numbers)}",
                                  groups="base.group_user", name="Wendy Webmail",

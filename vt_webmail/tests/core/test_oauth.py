@@ -116,3 +116,147 @@ def test_unreachable_token_endpoint_is_a_connection_error():
                                     token_url=f"http://127.0.0.1:{closed_port()}/token")
     with pytest.raises(exceptions.ConnectionRefused):
         oauth.refresh(provider, CLIENT, "r", timeout=2)
+
+
+# -- against the harness's local authorization server, Dovecot and aiosmtpd -------------------
+
+def _consent(server, provider, client):
+    """The browser's part: the consent page redirects to the redirect URI; its code."""
+    import urllib.request
+
+    verifier, challenge = oauth.new_pkce()
+    url = oauth.authorize_url(provider, client, state="st", code_challenge=challenge)
+
+    class Stop(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, req, fp, code, msg, headers, newurl):
+            raise _Redirected(newurl)
+
+    try:
+        urllib.request.build_opener(Stop).open(url, timeout=5)
+    except _Redirected as redirect:
+        query = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(redirect.url).query))
+    assert query["state"] == "st"
+    return query["code"], verifier
+
+
+class _Redirected(Exception):
+    def __init__(self, url):
+        super().__init__(url)
+        self.url = url
+
+
+@pytest.fixture
+def oauth_server():
+    from vt_webmail.testing import OAuthServer
+
+    with OAuthServer() as server:
+        yield server
+
+
+def _provider(server, name="google"):
+    base = oauth.PROVIDERS[name]
+    if name == "google":
+        return oauth.with_endpoints(base, authorize_url=server.authorize_url,
+                                    token_url=server.token_url)
+    return oauth.with_endpoints(base, authorize_url=server.endpoint + "authorize",
+                                token_url=server.endpoint + "token")
+
+
+@pytest.mark.parametrize("name", ["google", "microsoft"])
+def test_code_exchange_refresh_and_revocation(oauth_server, name):
+    oauth_server.identity = "jane@example.com"
+    oauth_server.rotate_refresh_tokens = name == "microsoft"
+    provider, client = _provider(oauth_server, name), oauth.Client(
+        "vt-client", "vt-secret", "http://127.0.0.1:1/vt_webmail/oauth/confirm")
+    code, verifier = _consent(oauth_server, provider, client)
+    tokens = oauth.exchange_code(provider, client, code, verifier, timeout=5)
+    assert tokens.identity == "jane@example.com"
+    assert tokens.refresh_token and not tokens.expired()
+    assert oauth_server.token_identity(tokens.access_token) == "jane@example.com"
+    # a code is used once
+    with pytest.raises(exceptions.GrantRevoked):
+        oauth.exchange_code(provider, client, code, verifier, timeout=5)
+
+    code, verifier = _consent(oauth_server, provider, client)
+    tokens = oauth.exchange_code(provider, client, code, verifier, timeout=5)
+    renewed = oauth.refresh(provider, client, tokens.refresh_token, timeout=5)
+    assert renewed.access_token != tokens.access_token
+    # Microsoft rotates refresh tokens (the new one must be kept), Google does not
+    assert bool(renewed.refresh_token) == (name == "microsoft")
+    current = renewed.refresh_token or tokens.refresh_token
+    oauth_server.revoke(identity="jane@example.com")
+    with pytest.raises(exceptions.GrantRevoked):
+        oauth.refresh(provider, client, current, timeout=5)
+
+
+def test_a_wrong_client_secret_or_verifier_is_refused(oauth_server):
+    provider = _provider(oauth_server)
+    client = oauth.Client("vt-client", "vt-secret", "http://127.0.0.1:1/cb")
+    code, verifier = _consent(oauth_server, provider, client)
+    with pytest.raises(exceptions.OAuthError) as caught:
+        oauth.exchange_code(provider, oauth.Client("vt-client", "wrong", client.redirect_uri),
+                            code, verifier, timeout=5)
+    assert caught.value.code == "oauth_failed"
+    assert "wrong" not in str(caught.value)
+    with pytest.raises(exceptions.GrantRevoked):  # a wrong PKCE verifier: invalid_grant
+        oauth.exchange_code(provider, client, code, verifier + "x", timeout=5)
+
+
+@pytest.mark.parametrize("mechanisms, expected", [
+    (("xoauth2", "oauthbearer"), "OAUTHBEARER"),
+    (("xoauth2",), "XOAUTH2"),
+])
+def test_imap_logs_in_with_the_token(oauth_server, mechanisms, expected, monkeypatch):
+    from vt_webmail.core.imap_session import ServerSettings, connect
+    from vt_webmail.testing import DovecotServer
+
+    used = []
+    real = oauth.SaslResponder.__init__
+
+    def spy(self, mechanism, response):
+        used.append(mechanism)
+        real(self, mechanism, response)
+
+    monkeypatch.setattr(oauth.SaslResponder, "__init__", spy)
+    with DovecotServer(oauth=oauth_server, oauth_mechanisms=mechanisms) as dovecot:
+        dovecot.add_user("jane@example.com", "not-used")
+        token = oauth_server.issue_tokens("jane@example.com")["access_token"]
+        settings = ServerSettings(dovecot.hostname, dovecot.imaps_port, "jane@example.com",
+                                  "", ca_pem=dovecot.ca_path.read_text(), timeout=5,
+                                  access_token=token)
+        with connect(settings) as session:
+            assert session.select("INBOX").exists == 0
+        assert used == [expected]
+        assert token not in repr(settings)
+        oauth_server.expire_access_tokens()
+        with pytest.raises(exceptions.TokenRejected) as caught:
+            connect(settings)
+        assert caught.value.code == "token_rejected"
+        assert token not in str(caught.value)
+        # the same mailbox, another identity's token
+        other = oauth_server.issue_tokens("mallory@example.com")["access_token"]
+        with pytest.raises(exceptions.TokenRejected):
+            connect(ServerSettings(dovecot.hostname, dovecot.imaps_port, "jane@example.com",
+                                   "", ca_pem=dovecot.ca_path.read_text(), timeout=5,
+                                   access_token=other))
+
+
+def test_smtp_sends_with_the_token(oauth_server):
+    from vt_webmail.core import smtp
+    from vt_webmail.testing.smtpd import SMTPServer
+
+    with SMTPServer({}, oauth=oauth_server) as server:
+        token = oauth_server.issue_tokens("jane@example.com")["access_token"]
+        settings = smtp.SmtpSettings(server.hostname, server.port, "jane@example.com", "",
+                                     ca_pem=server.ca_path.read_text(), timeout=5,
+                                     access_token=token)
+        smtp.send(settings, b"Subject: hi\r\n\r\nbody\r\n", envelope_from="jane@example.com",
+                  recipients=["bob@example.org"])
+        [received] = server.wait_for(1)
+        assert received.login == "jane@example.com"
+        assert received.mechanism == "OAUTHBEARER"  # preferred when offered
+        oauth_server.revoke(identity="jane@example.com")
+        with pytest.raises(exceptions.TokenRejected):
+            smtp.send(settings, b"Subject: no\r\n\r\nbody\r\n",
+                      envelope_from="jane@example.com", recipients=["bob@example.org"])
+        assert len(server.messages) == 1
