@@ -288,6 +288,23 @@ class TestOAuth(WebmailCase, HttpCase):
                     self.assertNotIn(token, repr(answer))
                     self.assertNotIn(token.encode(), repr(answer).encode())
 
+    def test_no_token_in_any_log(self):
+        account = self.oauth_account()
+        with self.assertLogs(level="DEBUG") as logs:
+            self.sign_in(account)
+            self.oauth.expire_access_tokens()  # a renewal, and its retry, logged as they go
+            account.with_user(self.user).action_refresh()
+            account.with_user(self.user).send_mail(to="bob@example.org", subject="s",
+                                                   body_html="b")
+        owner = account.sudo()
+        tokens = [owner._oauth_read_token("oauth_access_token_crypt"),
+                  owner._oauth_read_token("oauth_refresh_token_crypt")]
+        self.assertTrue(all(tokens))
+        self.assertTrue(any("access token renewed" in line for line in logs.output))
+        for line in logs.output:
+            for token in tokens:
+                self.assertNotIn(token, line)
+
     def test_sign_in_again_from_webmail_in_the_browser(self):
         account = self.oauth_account()
         self.sign_in(account)
