@@ -38,6 +38,14 @@ class HostNotFound(ConnectionFailed):
     summary = "Host not found"
 
 
+class HostRefused(ConnectionFailed):
+    """The outgoing-connection policy does not allow this host and port: nothing was tried
+    (see :mod:`.net_policy`). Said the same way whatever is, or is not, listening there."""
+
+    code = "host_refused"
+    summary = "Connections to this server are not allowed here"
+
+
 class ConnectionRefused(ConnectionFailed):
     code = "connection_refused"
     summary = "Connection refused"

@@ -36,12 +36,12 @@ import socket
 import ssl
 from dataclasses import dataclass, field
 
-from imapclient import IMAPClient
+from imapclient import IMAPClient, imap4, tls
 from imapclient import exceptions as imapclient_errors
 from imapclient.imapclient import SocketTimeout
 from imapclient.response_parser import parse_fetch_response
 
-from . import exceptions, oauth
+from . import exceptions, net_policy, oauth
 from .fetch_parser import FetchParseError, canonical_keys, parse_fetch
 
 #: Longest command line we send. Dovecot accepts 64 KB, some servers 8 KB (RFC 7162 asks
@@ -105,6 +105,9 @@ class ServerSettings:
     #: an OAuth 2.0 access token: log in with SASL OAUTHBEARER or XOAUTH2 instead of the
     #: password (see :mod:`.oauth`)
     access_token: str = field(default=None, repr=False)
+    #: the outgoing-connection policy (:class:`.net_policy.Policy`); None: no check (the
+    #: engine used on its own, in tests and tools)
+    policy: object = field(default=None, repr=False, compare=False)
 
     def __post_init__(self):
         if self.security not in ("ssl", "starttls", "none"):
@@ -312,12 +315,13 @@ def connect(settings):
     timeout = SocketTimeout(connect=settings.timeout, read=settings.timeout)
     client = None
     with translate_errors(settings.host, connecting=True):
+        # checked before anything is tried; then only the addresses checked are connected to
+        addresses = settings.policy.resolve(settings.host, settings.port) \
+            if settings.policy is not None else None
         context = make_ssl_context(settings) if settings.security != "none" else None
-        if settings.security == "ssl":
-            client = IMAPClient(settings.host, settings.port, ssl=True, ssl_context=context,
-                                timeout=timeout)
-        else:
-            client = IMAPClient(settings.host, settings.port, ssl=False, timeout=timeout)
+        client = _PinnedIMAPClient(settings.host, settings.port, addresses=addresses,
+                                   ssl=settings.security == "ssl", ssl_context=context,
+                                   timeout=timeout)
     try:
         with translate_errors(settings.host, connecting=True):
             if settings.security == "starttls":
@@ -335,6 +339,40 @@ def connect(settings):
             client.shutdown()
         raise
     return session
+
+
+class _PinnedIMAPClient(IMAPClient):
+    """An IMAPClient that connects to addresses the policy checked, not to whatever the host
+    name resolves to at connection time (DNS rebinding), while TLS still verifies the
+    certificate against the host name. imapclient has no public way to choose the socket: its
+    ``_create_IMAP4`` is extended, here only."""
+
+    def __init__(self, host, port, *, addresses, **kwargs):
+        self._addresses = addresses
+        super().__init__(host, port, **kwargs)
+
+    def _create_IMAP4(self):
+        if self._addresses is None:
+            return super()._create_IMAP4()
+        addresses = self._addresses
+        connect_timeout = getattr(self._timeout, "connect", None)
+
+        def create_socket(imap, timeout=None):
+            return net_policy.connect_pinned(addresses, imap.port, timeout or connect_timeout)
+
+        if self.ssl:
+            class Pinned(tls.IMAP4_TLS):
+                def _create_socket(self, timeout=None):
+                    return tls.wrap_socket(create_socket(self, timeout), self.ssl_context,
+                                           self.host)
+
+            return Pinned(self.host, self.port, self.ssl_context, connect_timeout)
+
+        class Plain(imap4.IMAP4WithTimeout):
+            def _create_socket(self, timeout=None):
+                return create_socket(self, timeout)
+
+        return Plain(self.host, self.port, connect_timeout)
 
 
 def _oauth_login(client, settings):

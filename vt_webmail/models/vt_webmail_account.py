@@ -17,7 +17,7 @@ from odoo.tools import SQL
 
 from odoo.addons.base.models.ir_mail_server import MailDeliveryException
 
-from ..core import compose, smtp
+from ..core import compose, net_policy, smtp
 from ..core import exceptions as core_errors
 from ..core.imap_session import ServerSettings, connect, translate_errors
 from ..core.sync import summary_from_fetch, sync_folder
@@ -39,6 +39,13 @@ SECRET_COLUMNS = {"password": "password_crypt", "smtp_password": "smtp_password_
 #: First key of the PostgreSQL advisory lock that serialises refreshes of one account
 #: (the second key is the account id). Any constant unlikely to collide will do.
 SYNC_LOCK_CLASS = 0x76776D  # "vwm"
+#: The outgoing-connection policy (core/net_policy.py): the Odoo configuration file's option,
+#: when set, else the system parameter an administrator sets in Settings.
+ALLOWED_HOSTS_OPTION = "vt_webmail_allowed_hosts"
+ALLOWED_HOSTS_PARAMETER = "vt_webmail.allowed_hosts"
+#: Connection tests a user may run per minute (they probe a host and port of their choice);
+#: the system parameter vt_webmail.connection_tests_per_minute changes it.
+CONNECTION_TESTS_PER_MINUTE = 10
 #: Extensions the connection test reports, offered or missing (see _missing_feature_messages).
 SERVER_FEATURES = ("IDLE", "CONDSTORE", "QRESYNC", "MOVE", "UIDPLUS", "SPECIAL-USE", "ESEARCH")
 #: Folders are listed again (LIST) at most this often by scheduled refreshes.
@@ -261,6 +268,10 @@ class VtWebmailAccount(models.Model):
         """
         self.ensure_one()
         self.check_access("read")
+        # sudo: a technical setting, not a secret
+        limit = self.env["ir.config_parameter"].sudo().get_param(
+            "vt_webmail.connection_tests_per_minute", CONNECTION_TESTS_PER_MINUTE)
+        self.env["vt_webmail.connection.test"]._check_rate(int(limit))
         try:
             with self._imap_connect() as session:
                 offered = [cap for cap in SERVER_FEATURES if cap in session.capabilities]
@@ -560,6 +571,7 @@ class VtWebmailAccount(models.Model):
             verify_certificate=self.verify_certificate,
             ca_pem=self.ca_certificate or None,
             timeout=self._network_timeout(),
+            policy=self._net_policy(),
             **self._credentials(self.login),
         )
 
@@ -590,6 +602,23 @@ class VtWebmailAccount(models.Model):
             token = self._oauth_access_token(rejected=settings.access_token)
             return connect(dataclasses.replace(settings, access_token=token))
 
+    @api.model
+    def _net_policy(self, default_ports=net_policy.MAIL_PORTS):
+        """The outgoing-connection policy (see core/net_policy.py): the configuration file's
+        ``vt_webmail_allowed_hosts``, else the system parameter ``vt_webmail.allowed_hosts``.
+
+        :raises core_errors.HostRefused: the setting cannot be read (nothing is allowed then)
+        """
+        text = tools.config.get(ALLOWED_HOSTS_OPTION)
+        if not text:
+            # sudo: a technical setting, not a secret
+            text = self.env["ir.config_parameter"].sudo().get_param(ALLOWED_HOSTS_PARAMETER)
+        try:
+            return net_policy.Policy.from_text(text or "", default_ports)
+        except ValueError as exc:
+            raise core_errors.HostRefused(
+                f"the setting of the allowed mail servers cannot be read ({exc})")
+
     def _provider_label(self):
         """Google, Microsoft 365 (or "the provider") as the account's form names it."""
         label = dict(self._fields["auth_method"]._description_selection(self.env)).get(
@@ -611,6 +640,11 @@ class VtWebmailAccount(models.Model):
         messages = {
             "host_not_found": self.env._(
                 "The server name %s could not be found. Check the spelling.", host),
+            "host_refused": self.env._(
+                "Connecting to %(host)s is not allowed on this Odoo server. An administrator "
+                "chooses the mail servers accounts may use (Settings > Webmail > Allowed mail "
+                "servers).%(detail)s", host=host,
+                detail=f" ({exc.detail})" if exc.detail else ""),
             "connection_refused": self.env._(
                 "%s refused the connection. Check the port and the security mode.", host),
             "timeout": self.env._(
@@ -817,6 +851,7 @@ class VtWebmailAccount(models.Model):
             verify_certificate=self.verify_certificate,
             ca_pem=self.ca_certificate or None,
             timeout=self._network_timeout(),
+            policy=self._net_policy(),
             **self._credentials((self.smtp_login or self.login or "").strip() or None,
                                 "smtp_password"),
         )

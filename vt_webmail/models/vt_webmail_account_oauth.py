@@ -23,7 +23,7 @@ from odoo.exceptions import AccessError, UserError
 from odoo.tools import SQL
 
 from ..core import exceptions as core_errors
-from ..core import oauth
+from ..core import net_policy, oauth
 from . import secret_box
 
 _logger = logging.getLogger(__name__)
@@ -240,7 +240,8 @@ class VtWebmailAccount(models.Model):
             if not refresh_token:
                 raise core_errors.GrantRevoked("not signed in")
             tokens = oauth.refresh(self._oauth_provider(), self._oauth_client(), refresh_token,
-                                   timeout=self._network_timeout())
+                                   timeout=self._network_timeout(),
+                                   policy=self._net_policy(net_policy.HTTPS_PORTS))
         except core_errors.GrantRevoked as exc:
             self.write({"needs_sign_in": True, "last_error": self._error_message(exc)})
             if commit:

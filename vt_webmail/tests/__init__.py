@@ -9,3 +9,4 @@ from . import test_controllers
 from . import test_tours
 from . import test_compose_tour
 from . import test_oauth
+from . import test_net_policy
