@@ -141,6 +141,12 @@ class VtWebmailAccount(models.Model):
          "The IMAP port must be between 1 and 65535."),
     ]
 
+    @api.model
+    def _secret_columns(self):
+        """The encrypted columns of the table (see secret_box): passwords, and OAuth tokens
+        (``vt_webmail_account_oauth``)."""
+        return tuple(SECRET_COLUMNS.values())
+
     def init(self):
         # the encrypted secrets live in columns no field maps (see secret_box)
         for column in SECRET_COLUMNS.values():
