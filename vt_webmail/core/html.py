@@ -57,6 +57,7 @@ _IMAGE_DATA = re.compile(r"data:image/(png|gif|jpe?g|webp|bmp|avif|x-icon)[;,]",
 _URL_NOISE = re.compile(r"[\x00-\x20\x7f]+")
 _SCHEME = re.compile(r"^([a-z][a-z0-9+.\-]*):", re.IGNORECASE)
 _XML_DECLARATION = re.compile(r"^\s*<\?xml[^>]*>", re.IGNORECASE)
+_DOCUMENT_TAG = re.compile(r"<(?:!doctype|html|head|body)\b", re.IGNORECASE)
 _XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 _TAG_NAME = re.compile(r"[a-z][a-z0-9]*(?:-[a-z0-9]+)*")
 _ATTRIBUTE_NAME = re.compile(r"[a-z][a-z0-9_-]*")
@@ -215,7 +216,7 @@ def _prepare(html, cid_urls, allow_remote, keep_style):
     if keep_style:
         styles = [style for container in (head, body) if container is not None
                   for style in container.iter("style")]
-    if body is None:
+    if body is None or (len(body) == 0 and not (body.text or "").strip()):
         return PreparedBody("", False)
     kept_styles = []
     for style in styles:
@@ -248,6 +249,10 @@ def _parse(html):
     html = _XML_INVALID.sub("", _XML_DECLARATION.sub("", str(html)))
     if not html.strip():
         return None
+    if not _DOCUMENT_TAG.search(html):
+        # a fragment: given its body, libxml2 before 2.13 no longer wraps leading text in an
+        # implied <p>, so every version parses it into the same tree
+        html = f"<body>{html}</body>"
     parser = lxml.html.HTMLParser(remove_comments=True, remove_pis=True, huge_tree=True,
                                   no_network=True, default_doctype=False)
     try:
