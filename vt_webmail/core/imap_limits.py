@@ -61,7 +61,7 @@ MAX_RECORDS = 200_000
 #: turn into Python objects, at up to ~15 times the size.
 MAX_COMMAND_TEXT = 16 * 1024 * 1024
 #: Bytes of literals kept from the answer to one command.
-MAX_COMMAND_LITERALS = 96 * 1024 * 1024
+MAX_COMMAND_LITERALS = 64 * 1024 * 1024
 #: Folders of one account (LIST answer lines).
 MAX_FOLDERS = 10_000
 #: Capabilities a server may announce (real servers announce 10 to 60).
@@ -255,8 +255,8 @@ class GuardedIMAP4:
             if guard.expired:
                 raise guard.too_slow() from None
             raise
-        if not line and guard.expired:
-            raise guard.too_slow()
+        if guard.expired and not line.endswith(b"\n"):
+            raise guard.too_slow()  # cut by the watchdog
         if len(line) > limit:
             raise guard.refuse(f"a line longer than {limit:,} bytes")
         guard.count_line(len(line))

@@ -665,8 +665,13 @@ class ImapSession:
                 match = _ESEARCH_ALL.search(line if isinstance(line, bytes) else line.encode())
                 if match:
                     found |= self._sequence_set(match.group(1), "ESEARCH")
-            # "n:*" always matches the highest UID, even below n: clipped
-            found = found.clip(low, MAX_NUMBER32 if high is None else high)
+            if high is None:
+                # "n:*" always matches the highest UID, even below n: clipped
+                found = found.clip(low, MAX_NUMBER32)
+            elif len(found.clip(low, high)) != len(found):
+                raise exceptions.ProtocolError(
+                    f"UIDs outside {low}:{high} in the answer to a search of {low}:{high}",
+                    host=self.host)
             self._check_count(found, max_count)
             return list(found)
         if high is None:
