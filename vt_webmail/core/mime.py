@@ -73,17 +73,15 @@ def decode_words(text):
     text = _SPACE_BETWEEN_WORDS.sub(r"\1\2", text)
     try:
         parts = email.header.decode_header(text)
-    except (ValueError, AssertionError, IndexError):
+    except Exception:  # HeaderParseError (damaged base64) and others: keep the raw text
         return text
     decoded = []
     for chunk, charset in parts:
         if isinstance(chunk, str):
             decoded.append(chunk)
-            continue
-        try:
-            decoded.append(chunk.decode(charset or "ascii", "replace"))
-        except LookupError:
-            decoded.append(decode_bytes(chunk))
+        else:
+            # as a body's text: never raises, whatever the label (NUL, "rot13", "x-unknown")
+            decoded.append(decode_text(chunk, charset)[0])
     return "".join(decoded)
 
 
@@ -347,7 +345,7 @@ def decode_text(data, charset):
     name = _CHARSET_ALIASES.get(label, label)
     try:
         codec = codecs.lookup(name)
-    except LookupError:
+    except (LookupError, ValueError):  # ValueError: a NUL in the label
         codec = None
     if codec is None or not codec._is_text_encoding or codec.name in _NOT_CHARSETS:
         return decode_bytes(data), f"unknown charset {label[:40]!r}: read as UTF-8 or Windows-1252"
