@@ -22,7 +22,10 @@ compares them on random input). It differs on purpose where imapclient is wrong:
   into ``(97, 98)``;
 * an INTERNALDATE with a zone of 24 hours or more (``+2400``, invalid) is ``None``; imapclient
   gives a datetime whose ``utcoffset()`` raises;
-* ``ENVELOPE`` (which the engine never asks for) stays the raw tuple.
+* ``ENVELOPE`` (which the engine never asks for) stays the raw tuple;
+* one section under two spellings in one message (``BODY[HEADER.FIELDS (FROM)]`` and
+  ``BODY[HEADER.FIELDS ("FROM")]``): the later one wins; with imapclient's result and
+  :func:`canonical_keys`, the one whose spelling imapclient met later.
 
 Unlike imapclient's, it never recurses and is bounded: parentheses nested deeper than
 :data:`MAX_DEPTH` levels or more than :data:`MAX_TOKENS` tokens in one call raise
@@ -58,7 +61,7 @@ _TOKEN = re.compile(rb"""
       | "((?:[^"\\]|\\.)*)"
       | ((?:[^\x00-\x20()%"\[]|\[[^\]]*\])+)
       | ([\x00-\x08\x0b\x0c\x0e-\x1f%])
-      | (.)
+      | (["\[])
     )
     """, re.VERBOSE | re.DOTALL)
 _KIND_OPEN, _KIND_CLOSE, _KIND_QUOTED, _KIND_WORD, _KIND_PUNCT, _KIND_BAD = range(2, 8)
@@ -109,11 +112,11 @@ def section_key(name):
 def canonical_keys(parsed):
     """``parsed`` (``{number: {name: value}}``, from this parser or imapclient's) with every
     item name in the spelling of :func:`section_key`; changed in place and returned."""
-    for values in parsed.values():
-        for key in [key for key in values if isinstance(key, bytes) and b"[" in key]:
-            canonical = section_key(key)
-            if canonical != key:
-                values[canonical] = values.pop(key)
+    for number, values in parsed.items():
+        if any(isinstance(key, bytes) and b"[" in key for key in values):
+            # rebuilt in order: of two spellings of one section, the later one wins
+            parsed[number] = {section_key(key) if isinstance(key, bytes) and b"[" in key
+                              else key: value for key, value in values.items()}
     return parsed
 
 
@@ -271,11 +274,11 @@ def _internaldate(value):
 
 def _number(value, what):
     """``int(value)`` as imapclient's ``_int_or_error`` does it."""
-    if isinstance(value, (int, bytes)) and not isinstance(value, bool):
-        try:
+    try:
+        if isinstance(value, (int, bytes)) and not isinstance(value, bool):
             return int(value)
-        except ValueError:
-            pass
+    except ValueError:
+        raise FetchParseError(f"{what}: {str(value)[:40]!r}") from None
     raise FetchParseError(f"{what}: {str(value)[:40]!r}")
 
 

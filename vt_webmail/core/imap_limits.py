@@ -224,12 +224,13 @@ class GuardedIMAP4:
 
     def open(self, *args, **kwargs):
         try:
-            super().open(*args, **kwargs)
+            result = super().open(*args, **kwargs)
         except Exception:
             if self.guard.expired:
                 raise self.guard.too_slow() from None
             raise
         self.guard.arm(self)
+        return result
 
     def send(self, data):
         guard = self.guard
@@ -239,7 +240,7 @@ class GuardedIMAP4:
             guard.new_command()
             self.untagged_responses.clear()
         try:
-            super().send(data)
+            return super().send(data)
         except OSError:
             if guard.expired:
                 raise guard.too_slow() from None
@@ -266,16 +267,16 @@ class GuardedIMAP4:
         guard = self.guard
         guard.check()
         keep = guard.check_literal(size)
-        data = self._read_exactly(keep)
+        data = self._read_exactly(super().read, keep)
         left = size - keep
-        while left:
-            left -= len(self._read_exactly(min(left, _DRAIN_CHUNK)))
+        while left:  # beyond what is kept: read and dropped
+            left -= len(self._read_exactly(super().read, min(left, _DRAIN_CHUNK)))
         return data
 
-    def _read_exactly(self, size):
+    def _read_exactly(self, read, size):
         guard = self.guard
         try:
-            data = self.file.read(size)
+            data = read(size)
         except Exception:
             if guard.expired:
                 raise guard.too_slow() from None
@@ -290,7 +291,7 @@ class GuardedIMAP4:
 
     def shutdown(self):
         self.guard.disarm()
-        super().shutdown()
+        return super().shutdown()
 
 
 class _GuardedPlain(GuardedIMAP4, imap4.IMAP4WithTimeout):
