@@ -508,7 +508,8 @@ class ImapSession:
         """
         # three records per folder at most: a name sent as a literal takes three
         with translate_errors(self.host), \
-                self.guard.limits(records=3 * MAX_FOLDERS + 10, what="LIST responses"):
+                self.guard.limits(records=3 * MAX_FOLDERS + 10,
+                                  what=f"LIST responses ({MAX_FOLDERS:,} folders at most)"):
             self.client.folder_encode = False  # names come back as the bytes sent
             try:
                 entries = self.client.list_folders()

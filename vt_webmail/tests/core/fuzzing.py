@@ -24,6 +24,8 @@ many as asked.
 import email
 import email.policy
 import io
+import os
+import pickle
 import random
 import re
 import time
@@ -41,6 +43,7 @@ from vt_webmail.core.fetch_parser import (
     section_key,
 )
 from vt_webmail.core.mime import parse_list_headers, parse_message
+from vt_webmail.tests.core.hostile_probe import memory_kb, reset_peak
 
 #: Documented disagreements with imapclient (see core/fetch_parser.py), by name.
 DOCUMENTED = {
@@ -494,6 +497,33 @@ def check_compose(fields):
     if b"\x00" in head or re.search(rb"\r(?!\n)|(?<!\r)\n", head):
         return "a bare CR, LF or NUL in the header block"
     return None
+
+
+def in_child(function):
+    """``(result, seconds, peak resident growth in MB)`` of ``function()`` run in a forked
+    process, so that its peak memory is its own (a result that cannot be pickled, or an
+    exception, comes back as a ``"raised ..."`` string)."""
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child
+        try:
+            reset_peak()
+            before, _peak = memory_kb()
+            started = time.monotonic()
+            result = function()
+            seconds = time.monotonic() - started
+            _rss, peak = memory_kb()
+            payload = pickle.dumps((result, seconds, (peak - before) / 1024))
+        except BaseException as exc:  # reported to the parent, which decides
+            payload = pickle.dumps((f"raised {type(exc).__name__}: {exc}", None, None))
+        with os.fdopen(write_end, "wb") as pipe:
+            pipe.write(payload)
+        os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as pipe:
+        data = pipe.read()
+    os.waitpid(pid, 0)
+    return pickle.loads(data)
 
 
 TARGETS = {

@@ -4,10 +4,6 @@ runs as many as asked), the MIME bombs once each, and the inputs that broke some
 import base64
 import email
 import email.policy
-import os
-import pickle
-import resource
-import time
 
 import pytest
 
@@ -26,31 +22,6 @@ def test_fuzz(target):
     assert report["max_seconds"] < 2
 
 
-def in_child(function):
-    """``(result, seconds, peak resident growth in MB)`` of ``function()`` run in a forked
-    process, so that its peak memory is its own."""
-    read_end, write_end = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover (the child)
-        try:
-            with open("/proc/self/statm") as statm:
-                before = int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") // 1024
-            started = time.monotonic()
-            result = function()
-            seconds = time.monotonic() - started
-            peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-            payload = pickle.dumps((result, seconds, (peak - before) / 1024))
-        except BaseException as exc:
-            payload = pickle.dumps((f"raised {type(exc).__name__}: {exc}", None, None))
-        os.write(write_end, payload)
-        os._exit(0)
-    os.close(write_end)
-    with os.fdopen(read_end, "rb") as pipe:
-        data = pipe.read()
-    os.waitpid(pid, 0)
-    return pickle.loads(data)
-
-
 @pytest.mark.parametrize("name", [name for name, _raw in fuzzing.mime_bombs()])
 def test_mime_bombs_take_seconds_and_megabytes(name):
     raw = dict(fuzzing.mime_bombs())[name]
@@ -60,7 +31,7 @@ def test_mime_bombs_take_seconds_and_megabytes(name):
         return (fuzzing.check_mime(raw), len(parsed.attachments), parsed.notes,
                 parsed.headers.subject)
 
-    (problem, attachments, notes, subject), seconds, growth = in_child(parse)
+    (problem, attachments, notes, subject), seconds, growth = fuzzing.in_child(parse)
     assert problem is None
     assert seconds < 10
     assert growth < 200
