@@ -27,10 +27,10 @@ compares them on random input). It differs on purpose where imapclient is wrong:
   ``BODY[HEADER.FIELDS ("FROM")]``): the later one wins; with imapclient's result and
   :func:`canonical_keys`, the one whose spelling imapclient met later.
 
-Unlike imapclient's, it never recurses and is bounded: parentheses nested deeper than
-:data:`MAX_DEPTH` levels or more than :data:`MAX_TOKENS` tokens in one call raise
-:class:`FetchLimitError`, which the session does not hand to imapclient's parser (it recurses
-once per parenthesis).
+Unlike imapclient's, it is bounded: it reads parentheses with a stack of its own (no recursion
+per parenthesis), and parentheses nested deeper than :data:`MAX_DEPTH` levels or more than
+:data:`MAX_TOKENS` tokens in one call raise :class:`FetchLimitError`, which the session does not
+hand to imapclient's parser (it recurses once per parenthesis).
 
 Section names are given in one canonical spelling (:func:`section_key`), whatever the server
 echoed: RFC 3501 lets a server quote the header field names it sends back (Courier answers
