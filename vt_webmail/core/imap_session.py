@@ -710,7 +710,9 @@ class ImapSession:
         with translate_errors(self.host):
             result = self.client.search(criteria, charset=charset)
             self.round_trips += 1
-        return sorted(int(uid) for uid in result)
+        if len(result) > MAX_MESSAGES:
+            raise exceptions.ResponseTooLarge(f"{len(result):,} messages found", host=self.host)
+        return sorted({self._checked(_number(uid), "UID in a SEARCH answer") for uid in result})
 
     def list_uids(self, low, high):
         """Every UID of the selected folder in ``[low, high]``, from ``UID FETCH low:high
@@ -976,4 +978,6 @@ class ImapSession:
             response = self.client.append(folder, message, flags=flags, msg_time=msg_time)
             self.round_trips += 1
         match = re.search(rb"APPENDUID \d+ (\d+)", response or b"")
-        return int(match.group(1)) if match else None
+        uid = int(match.group(1)) if match and len(match.group(1)) <= 10 else None
+        # a UID out of range is as good as none: the copy is found by the next refresh
+        return uid if uid and uid <= MAX_NUMBER32 else None

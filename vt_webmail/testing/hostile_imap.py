@@ -71,11 +71,14 @@ class Scenario:
     """One connection, served honestly; subclasses break one thing.
 
     :attr expected: the error code a refresh must end with, or ``"ok"``
+    :attr also: for a flood, the other end a slow (loaded) machine may reach first: the
+        session deadline (``"too_slow"``) before the limit on the answer's size
     :attr security: the security mode a client must use (``"none"`` or ``"starttls"``)
     """
 
     name = "honest"
     expected = "ok"
+    also = None
     security = "none"
     #: capabilities after LOGIN
     capabilities = ("IMAP4rev1", "LITERAL+", "UIDPLUS", "UNSELECT")
@@ -247,6 +250,21 @@ class Scenario:
                 f"* OK [UIDNEXT {self.uidnext(messages)}] ok".encode(),
                 b"* OK [PERMANENTFLAGS ()] ok"]
 
+    def cmd_append(self, tag, rest):
+        size = re.search(rb"\{(\d+)(\+?)\}$", rest)
+        if not size:
+            self.line(tag + b" BAD no literal")
+            return
+        if not size.group(2):
+            self.line(b"+ go ahead")
+        raw = self.rfile.read(int(size.group(1)))
+        self.rfile.readline()
+        uid = self.server.add_message(raw)
+        self.line(tag + b" OK [APPENDUID %s] done" % self.appenduid(uid))
+
+    def appenduid(self, uid):
+        return b"%d %d" % (self.uidvalidity(), uid)
+
     def cmd_uid_search(self, tag, rest):
         match = _SEARCH_RANGE.search(rest)
         low, high = (int(match.group(1)), match.group(2)) if match else (1, b"*")
@@ -402,6 +420,7 @@ class CapabilityFlood(Scenario):
     """Announces 100,000 capabilities after LOGIN."""
 
     name, expected = "capability_flood", "response_too_large"
+    also = "too_slow"
     capabilities = ("IMAP4rev1", *(f"X{i}" for i in range(100_000)))
 
 
@@ -421,6 +440,7 @@ class ListHundredThousand(Scenario):
     """Lists 100,000 folders."""
 
     name, expected = "list_100k_folders", "response_too_large"
+    also = "too_slow"
 
     def cmd_list(self, tag, rest):
         for number in range(100_000):
@@ -619,6 +639,7 @@ class FetchTenMillionItems(Scenario):
     empty literals)."""
 
     name, expected = "fetch_10m_items", "response_too_large"
+    also = "too_slow"
 
     def summaries(self, picked, items):
         self.send(b"* 1 FETCH (UID 6")
@@ -634,6 +655,7 @@ class AtEveryLimit(Scenario):
     1 MB, then 15 MB of two-letter words (as many Python objects as bytes allow)."""
 
     name, expected = "at_every_limit", "response_too_large"
+    also = "too_slow"
 
     def summaries(self, picked, items):
         self.send(b"* 1 FETCH (UID 6")
@@ -651,6 +673,7 @@ class UntaggedFlood(Scenario):
     """Answers EXAMINE with untagged responses, as fast as they are read, forever."""
 
     name, expected = "untagged_flood", "response_too_large"
+    also = "too_slow"
 
     def cmd_select(self, tag, rest):
         self.flood(b"* 1 RECENT\r\n")
@@ -706,6 +729,17 @@ class SearchOutOfRange(Scenario):
 
     def search_answer(self, uids):
         self.line(b"* SEARCH 6 0 %d" % 2**32)
+
+
+@scenario
+class AppenduidHuge(Scenario):
+    """Gives a mail just appended (a Sent copy) UID 10**20: the copy is kept without its UID,
+    the next refresh finds it."""
+
+    name, expected = "appenduid_huge", "ok"
+
+    def appenduid(self, uid):
+        return b"1 %d" % 10**20
 
 
 @scenario

@@ -11,7 +11,7 @@ from .common import WebmailCase
 
 #: What a user reads in ``last_error``, by error code (see ``_error_message``).
 WORDS = {
-    "too_slow": "took longer than 3 seconds",
+    "too_slow": "took longer than 5 seconds",
     "response_too_large": "sent more than the webmail accepts",
     "protocol_error": "sent an answer that could not be understood",
     "tls_failed": "could not be set up",
@@ -43,7 +43,7 @@ class TestHostileServer(WebmailCase, TransactionCase):
         super().setUp()
         params = self.env["ir.config_parameter"].sudo()
         params.set_param("vt_webmail.timeout", "1")
-        params.set_param("vt_webmail.session_deadline", "3")
+        params.set_param("vt_webmail.session_deadline", "5")
 
     def hostile_account(self, security):
         return self.env["vt_webmail.account"].with_user(self.other_user).create({
@@ -85,10 +85,13 @@ class TestHostileServer(WebmailCase, TransactionCase):
                     self.assertFalse(hostile.last_error)
                     self.assertEqual(cached, [1, 2, 3, 4, 5, 6])
                 else:
-                    self.assertIn(WORDS[scenario.expected], hostile.last_error or "<none>")
+                    # a flood may meet the deadline first on a loaded machine
+                    self.assertTrue(any(WORDS[code] in (hostile.last_error or "<none>")
+                                        for code in (scenario.expected, scenario.also) if code),
+                                    hostile.last_error)
                     self.assertEqual(cached, [1, 2, 3, 4, 5], "the cached mail is kept")
                 self.assertTrue(hostile.last_attempt_at > long_ago)
-                self.assertLess(elapsed, 3 + 10, "the session deadline (3 s), and a little")
+                self.assertLess(elapsed, 5 + 10, "the session deadline (5 s), and a little")
                 if name == "folder_names_hostile":
                     # unusable names left out, never a NUL for PostgreSQL
                     self.assertEqual(sorted(hostile.folder_ids.mapped("name")),

