@@ -3,7 +3,7 @@ nor make it drop what it has cached.
 
 Every scenario of :mod:`vt_webmail.testing.hostile_imap` gets one refresh (connect, LIST, sync
 INBOX: what the Odoo layer does) in a process of its own (:mod:`.hostile_probe`), into a cache
-that already holds mails 1 to 5, with a read timeout of 2 s and a session deadline of 10 s.
+that already holds mails 1 to 5, with a read timeout of 2 s and a session deadline of 6 s.
 Each must end with the typed error the scenario names (or sync, where reading past the damage
 is right; a flood may meet the deadline first on a loaded machine), within the deadline and a
 little, with its peak memory less than 200 MB above the process's, and with mails 1 to 5 still
@@ -24,7 +24,7 @@ from vt_webmail.tests.core.hostile_probe import CACHED_UIDS, run_probe
 from vt_webmail.tests.core.stores import DictStore
 
 TIMEOUT = 2.0
-DEADLINE = 10.0
+DEADLINE = 6.0
 #: the deadline, plus what a loaded machine adds to start and stop the refresh
 TIME_BOUND = DEADLINE + 5
 MEMORY_BOUND_MB = 200
