@@ -120,9 +120,9 @@ def canonical_keys(parsed):
     return parsed
 
 
-def _tokens(data, short_literals):
+def _tokens(data, short_literals, check):
     """The tokens of imaplib's FETCH data (bytes lines and ``(prefix, literal)`` tuples), one
-    at a time; ``_END`` after the last."""
+    at a time; ``_END`` after the last. ``check()`` is called every 65,536 tokens."""
     count = 0
     for item in data:
         if item is None:
@@ -139,8 +139,11 @@ def _tokens(data, short_literals):
         after_word = False
         for match in _TOKEN.finditer(text):
             count += 1
-            if count > MAX_TOKENS:
-                raise FetchLimitError(f"more than {MAX_TOKENS:,} tokens in one answer")
+            if not count & 0xFFFF:
+                if count > MAX_TOKENS:
+                    raise FetchLimitError(f"more than {MAX_TOKENS:,} tokens in one answer")
+                if check is not None:
+                    check()
             kind = match.lastindex
             if kind == _KIND_OPEN:
                 yield _OPEN
@@ -282,17 +285,19 @@ def _number(value, what):
     raise FetchParseError(f"{what}: {str(value)[:40]!r}")
 
 
-def parse_fetch(data, *, short_literals=False):
+def parse_fetch(data, *, short_literals=False, check=None):
     """Parse imaplib's untagged FETCH data.
 
     :param data: the list imaplib returns for a FETCH (bytes and ``(bytes, literal)`` items)
     :param short_literals: accept literals shorter than announced (the session cut them,
         see :data:`.imap_limits.HEADER_LITERAL_KEEP`)
+    :param check: called now and then while parsing (the session's deadline: it raises once
+        the deadline has passed, so a long parse stops there too)
     :returns: ``{sequence number: {item name (upper-case bytes): value}}``; each inner dict
         also holds ``b"SEQ"``, as imapclient's does
     :raises FetchParseError: on anything unexpected (:class:`FetchLimitError` beyond the limits)
     """
-    tokens = _tokens(data, short_literals)
+    tokens = _tokens(data, short_literals, check)
     result = {}
     for token in tokens:
         if token is _END:

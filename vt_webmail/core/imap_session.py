@@ -809,7 +809,8 @@ class ImapSession:
     def _parse_fetch(self, lines):
         try:
             # header literals may have been cut (HEADER_LITERAL_KEEP): shorter than announced
-            return parse_fetch(lines, short_literals=self.guard.current.literal_keep is not None)
+            return parse_fetch(lines, short_literals=self.guard.current.literal_keep is not None,
+                               check=self.guard.check)
         except FetchLimitError as exc:
             raise exceptions.ResponseTooLarge(str(exc), host=self.host)
         except FetchParseError as exc:
