@@ -510,6 +510,9 @@ def _message_from_bytes(raw, notes):
     """
     try:
         modern = email.message_from_bytes(raw, policy=email.policy.default)
+    except RecursionError:
+        # parts nested a thousand deep: the legacy parser recurses the same way
+        return None
     except Exception:  # the modern parser has bugs on hostile input
         modern = None
     modern_damage = _structure_damage(modern) if modern is not None else None
