@@ -14,8 +14,8 @@ turns every failure into a typed :mod:`.exceptions` error. :class:`ImapSession` 
   very large folder fails), or with ESEARCH when offered (RFC 4731, one compact answer);
 * QRESYNC ``VANISHED`` responses, which imapclient does not parse, are read from imaplib's
   untagged responses;
-* FETCH responses are parsed by :mod:`.fetch_parser` (same result as imapclient's parser, three
-  times faster), with imapclient's parser as the fallback; section names are canonical whatever
+* FETCH responses are parsed by :mod:`.fetch_parser` (same result as imapclient's parser, twice
+  as fast), with imapclient's parser as the fallback; section names are canonical whatever
   the server echoed (Courier quotes header field names);
 * nothing a server sends is trusted: every session has an overall deadline, and sizes, counts
   and numbers are bounded (:mod:`.imap_limits`); an answer that names a UID nobody asked for,
