@@ -505,6 +505,7 @@ class ImapSession:
         control characters (NUL included, which no database text column takes).
 
         :raises exceptions.ResponseTooLarge: above :data:`.imap_limits.MAX_FOLDERS` folders
+        :raises exceptions.ProtocolError: for a list without INBOX
         """
         # three records per folder at most: a name sent as a literal takes three
         with translate_errors(self.host), \
@@ -520,6 +521,11 @@ class ImapSession:
             raise exceptions.ResponseTooLarge(
                 f"{len(entries):,} folders (at most {MAX_FOLDERS:,} are accepted)",
                 host=self.host)
+        if not any(isinstance(name, bytes) and name.upper() == b"INBOX"
+                   for _flags, _delimiter, name in entries):
+            # every account has an INBOX (RFC 3501 5.1): a list without it is not one to mirror
+            # (the caller drops the cache of every folder it does not name)
+            raise exceptions.ProtocolError("the folder list has no INBOX", host=self.host)
         folders = []
         for flags, delimiter, raw_name in entries:
             name = _folder_name(raw_name)

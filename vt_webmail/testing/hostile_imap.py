@@ -449,6 +449,16 @@ class ListHundredThousand(Scenario):
 
 
 @scenario
+class ListWithoutInbox(Scenario):
+    """Lists no folder at all (a client that mirrored it would drop every folder's cache)."""
+
+    name, expected = "list_without_inbox", "protocol_error"
+
+    def folders(self):
+        return []
+
+
+@scenario
 class FolderNamesHostile(Scenario):
     """Lists folders whose names are not modified UTF-7, carry raw 8-bit bytes (not UTF-8),
     NUL and control characters, or 900 characters: the usable ones are kept, the others left

@@ -22,6 +22,7 @@ WORDS = {
 SCENARIO_NAMES = (
     "greeting_slowloris", "untagged_flood", "literal_2gb_header", "bodystructure_deep",
     "uid_never_asked", "uidvalidity_every_select", "fetch_answers_nothing", "list_100k_folders",
+    "list_without_inbox",
     "starttls_refused", "folder_names_hostile", "headers_bad_utf8_nul",
 )
 
