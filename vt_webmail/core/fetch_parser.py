@@ -48,7 +48,7 @@ from imapclient.datetime_util import parse_to_datetime
 #: (a BODYSTRUCTURE then nests ~105 deep); imapclient's parser fails near 490.
 MAX_DEPTH = 128
 #: Tokens in one call: the parsed structure costs ~40 bytes a token.
-MAX_TOKENS = 1_500_000
+MAX_TOKENS = 1_250_000
 
 # One alternative per token kind, as imapclient's lexer reads them: whitespace is " \t\r\n";
 # a word is made of any byte but controls, space and ()%"[ , with [...] sections inside; any
