@@ -578,6 +578,7 @@ class VtWebmailAccount(models.Model):
             ca_pem=self.ca_certificate or None,
             timeout=self._network_timeout(),
             policy=self._net_policy(),
+            deadline=self._session_deadline(),
             **self._credentials(self.login),
         )
 
@@ -640,6 +641,18 @@ class VtWebmailAccount(models.Model):
         except ValueError:
             return 30.0
 
+    def _session_deadline(self):
+        """Seconds a whole IMAP session may last, whatever the server sends (system parameter
+        ``vt_webmail.session_deadline``, default 60): a refresh cut there keeps what it stored,
+        and the next one goes on."""
+        # sudo: a technical setting, not a secret
+        value = self.env["ir.config_parameter"].sudo().get_param(
+            "vt_webmail.session_deadline", "60")
+        try:
+            return max(float(value), 1.0)
+        except ValueError:
+            return 60.0
+
     def _error_message(self, exc):
         """A translated, plain-words sentence for an engine error."""
         host = exc.host or self.imap_host
@@ -685,6 +698,14 @@ class VtWebmailAccount(models.Model):
             "protocol_error": self.env._(
                 "%(host)s sent an answer that could not be understood: %(detail)s",
                 host=host, detail=exc.detail or ""),
+            "response_too_large": self.env._(
+                "%(host)s sent more than the webmail accepts (%(detail)s), so the connection "
+                "was closed. The mail already here is kept.", host=host,
+                detail=exc.detail or ""),
+            "too_slow": self.env._(
+                "%(host)s took longer than %(seconds)s seconds to answer, so the connection was "
+                "closed. What was received is kept, and the next refresh goes on from there.",
+                host=host, seconds=round(self._session_deadline())),
             "folder_not_found": self.env._(
                 "The folder does not exist on %s any more.", host),
             "message_gone": self.env._(

@@ -1,5 +1,6 @@
 from . import test_account
 from . import test_sync
+from . import test_hostile
 from . import test_body
 from . import test_qualify
 from . import test_compose
