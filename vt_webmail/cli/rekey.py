@@ -3,6 +3,9 @@ stored mail password and OAuth token with the first configured key (README, "Rot
 key"). Odoo finds an addon's command only when ``--addons-path=`` comes first, before the
 command's name."""
 
+# A command run in a terminal: it talks to its user on standard output, as Odoo's own do.
+# pylint: disable=print-used
+
 import argparse
 import sys
 

@@ -79,10 +79,9 @@ def _parse_entry(entry):
         raise ValueError(f"{entry!r}: no host")
     if host == "public":
         return Rule("public", port=port)
-    try:
-        return Rule("network", ipaddress.ip_network(host, strict=False), port)
-    except ValueError:
-        pass
+    network = _network(host)
+    if network is not None:
+        return Rule("network", network, port)
     if host.startswith("*."):
         suffix = host[2:]
         if not _is_host_name(suffix):
@@ -91,6 +90,14 @@ def _parse_entry(entry):
     if not _is_host_name(host):
         raise ValueError(f"{entry!r}: not a host name, an IP address or a network")
     return Rule("name", host, port)
+
+
+def _network(text):
+    """``text`` as an IP network (an address is a network of one), or None."""
+    try:
+        return ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        return None
 
 
 def _port(text, entry):
