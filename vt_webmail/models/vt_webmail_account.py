@@ -708,6 +708,8 @@ class VtWebmailAccount(models.Model):
                 host=host, seconds=round(self._session_deadline())),
             "folder_not_found": self.env._(
                 "The folder does not exist on %s any more.", host),
+            "folder_read_only": self.env._(
+                "%s lets you read this folder, not change it: nothing was changed.", host),
             "message_gone": self.env._(
                 "This message is no longer on the server (another mail client moved or "
                 "deleted it)."),
