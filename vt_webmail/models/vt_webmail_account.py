@@ -8,7 +8,6 @@ import email.message
 import logging
 import mimetypes
 import re
-import smtplib
 from xmlrpc.client import MAXINT
 
 from odoo import api, fields, models, tools
@@ -19,7 +18,7 @@ from odoo.addons.base.models.ir_mail_server import MailDeliveryException
 
 from ..core import compose, net_policy, smtp
 from ..core import exceptions as core_errors
-from ..core.imap_session import ServerSettings, connect, translate_errors
+from ..core.imap_session import ServerSettings, connect
 from ..core.sync import summary_from_fetch, sync_folder
 from . import secret_box
 from .sync_store import OdooSyncStore, commit
@@ -1095,38 +1094,21 @@ class VtWebmailAccount(models.Model):
 def _odoo_send_error(exc, host, *, connecting):
     """The engine error matching an exception of Odoo's ``ir.mail_server`` (None: a bug).
 
-    smtplib's errors are OSError subclasses, so they are matched before the socket and TLS
-    errors, which :func:`..core.imap_session.translate_errors` maps as for IMAP.
+    Odoo's own exceptions are read here; smtplib's, the socket's and TLS's are mapped by the
+    engine's one SMTP mapping (:func:`..core.smtp.error_for`; Odoo's ``connect`` logs in too,
+    so a refusal there is a connection failure unless it is the login's).
     """
-    def text(value):
-        return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
-
-    failed = core_errors.ConnectionFailed if connecting else core_errors.SendFailed
     if isinstance(exc, MailDeliveryException):
         # raised while handling the real error, which tells more than Odoo's summary
         cause = exc.__context__
         return (cause is not None and _odoo_send_error(cause, host, connecting=False)) \
-            or core_errors.SendFailed(text(exc.args[-1]), host=host)
-    if isinstance(exc, smtplib.SMTPAuthenticationError):
-        return core_errors.LoginRejected(f"{exc.smtp_code} {text(exc.smtp_error)}", host=host)
-    if isinstance(exc, smtplib.SMTPRecipientsRefused):
-        return core_errors.RecipientsRefused(", ".join(
-            f"{address} ({code} {text(answer)})"
-            for address, (code, answer) in exc.recipients.items()), host=host)
-    if isinstance(exc, smtplib.SMTPServerDisconnected):
-        return failed(f"the connection was lost: {text(exc)}", host=host)
-    if isinstance(exc, smtplib.SMTPResponseException):
-        return failed(f"{exc.smtp_code} {text(exc.smtp_error)}", host=host)
-    if isinstance(exc, smtplib.SMTPException):
-        return failed(text(exc), host=host)
+            or core_errors.SendFailed(_text(exc.args[-1]), host=host)
     if isinstance(exc, UserError):  # no server configured, an unusable certificate
-        return core_errors.SendFailed(text(exc.args[0]), host=host)
+        return core_errors.SendFailed(_text(exc.args[0]), host=host)
     if isinstance(exc, AssertionError):  # Odoo's checks of the sender and recipients
-        return core_errors.SendFailed(text(exc.args[0] if exc.args else exc), host=host)
-    if isinstance(exc, OSError):
-        try:
-            with translate_errors(host, connecting=connecting):
-                raise exc
-        except core_errors.WebmailError as mapped:
-            return mapped
-    return None
+        return core_errors.SendFailed(_text(exc.args[0] if exc.args else exc), host=host)
+    return smtp.error_for(exc, host, stage="connect" if connecting else "send")
+
+
+def _text(value):
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
