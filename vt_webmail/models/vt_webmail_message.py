@@ -1,5 +1,4 @@
 import contextlib
-import datetime
 import logging
 import re
 from email import message_from_bytes
@@ -17,6 +16,7 @@ from ..core import exceptions as core_errors
 from ..core import qualify as qualify_rules
 from ..core.html import prepare_body
 from ..core.mime import parse_message
+from ..core.search import imap_criteria
 from ..core.sync import summary_from_fetch
 from .bigint_field import BigInteger
 from .sync_store import OdooSyncStore
@@ -27,14 +27,6 @@ _logger = logging.getLogger(__name__)
 MAX_BODY_FETCH = 25 * 1024 * 1024
 #: A search on the server lists at most this many mails (the newest).
 SERVER_SEARCH_LIMIT = 500
-#: Text fields searched on the server, and their IMAP SEARCH keys.
-IMAP_TEXT_KEYS = {"subject": "SUBJECT", "email_from": "FROM", "email_to": "TO",
-                  "email_cc": "CC", "search_text": "TEXT"}
-#: Flag fields searched on the server: (key when true, key when false).
-IMAP_FLAG_KEYS = {"is_seen": ("SEEN", "UNSEEN"), "is_flagged": ("FLAGGED", "UNFLAGGED"),
-                  "is_answered": ("ANSWERED", "UNANSWERED")}
-#: Fields that IMAP SEARCH cannot test exactly: also filtered in the cache afterwards.
-IMAP_APPROXIMATE = {"date"}
 #: Image types served inline by the part route (never SVG: it can carry scripts).
 INLINE_IMAGE_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp",
                                 "image/bmp", "image/avif", "image/x-icon"})
@@ -359,14 +351,18 @@ class VtWebmailMessage(models.Model):
         :param domain: the list's domain. Its ``folder_id`` condition names the folder (else
             the inbox of the account in the domain or the context, else of the default
             account); subject, addresses, text, read/flagged/answered and date conditions
-            become IMAP SEARCH keys; the others are applied to the cache afterwards
+            become IMAP SEARCH keys (``core/search.py``); what the server cannot test exactly
+            is applied to the cache afterwards
         :returns: a window action listing what was found (at most the newest
             :data:`SERVER_SEARCH_LIMIT`), or a notification when nothing was
         """
         domain = list(domain or [])
         folder = self._server_search_folder(domain)
         account = folder.account_id
-        criteria, residual = self._imap_criteria(domain)
+        try:
+            criteria, residual = imap_criteria(domain)
+        except ValueError as exc:
+            raise UserError(self.env._("This search cannot be run on the server: %s", exc))
         with self._imap_errors(account), account._imap_connect() as session:
             info = session.select(folder.name, readonly=True)
             if folder.uidvalidity and folder.uidvalidity != info.uidvalidity:
@@ -468,82 +464,6 @@ class VtWebmailMessage(models.Model):
         if folder.user_id != self.env.user:
             raise AccessError(self.env._("You can only search your own mail."))
         return folder
-
-    @api.model
-    def _imap_criteria(self, domain):
-        """Translate a domain into IMAP SEARCH criteria (imapclient's nested lists).
-
-        :returns: ``(criteria, residual)``: ``criteria`` select a superset of the domain's
-            mails on the server (``[]``: all); ``residual`` holds the top-level conditions the
-            server could not test exactly, to apply to the cache afterwards. A condition IMAP
-            cannot express under ``|`` or ``!`` widens the search rather than narrowing it.
-        """
-        tokens = expression.normalize_domain(list(domain)) if domain else []
-        residual = []
-
-        def parse(position):
-            token = tokens[position]
-            if token == expression.NOT_OPERATOR:
-                child, position = parse(position + 1)
-                return ("!", child), position
-            if token in (expression.AND_OPERATOR, expression.OR_OPERATOR):
-                left, position = parse(position + 1)
-                right, position = parse(position)
-                return (token, left, right), position
-            return ("leaf", token), position + 1
-
-        def convert(node, top):
-            kind = node[0]
-            if kind == "leaf":
-                criteria, exact = self._imap_leaf(node[1])
-                if top and not exact:
-                    residual.append(node[1])
-                return criteria
-            if kind == "&":
-                left, right = convert(node[1], top), convert(node[2], top)
-                if left is None or right is None:
-                    return left if right is None else right
-                return left + right
-            if kind == "|":
-                left, right = convert(node[1], False), convert(node[2], False)
-                if left is None or right is None:
-                    return None
-                return ["OR", left, right]
-            child = convert(node[1], False)
-            return None if child is None else ["NOT", child]
-
-        if not tokens:
-            return [], []
-        tree, _end = parse(0)
-        return convert(tree, True) or [], residual
-
-    @api.model
-    def _imap_leaf(self, leaf):
-        """``(criteria or None, exact)`` for one domain condition."""
-        if not isinstance(leaf, (list, tuple)) or len(leaf) != 3:
-            return None, False
-        name, operator, value = leaf
-        if name in IMAP_TEXT_KEYS and isinstance(value, str) and value.strip():
-            # no control characters reach the command line
-            text = "".join(ch for ch in value if ch >= " " and ch != "\x7f")[:200].strip()
-            if operator in ("ilike", "like", "=", "=ilike", "=like"):
-                # the server's answer is the one wanted (TEXT also searches bodies)
-                return [IMAP_TEXT_KEYS[name], text], True
-            if operator in ("not ilike", "not like", "!="):
-                return ["NOT", [IMAP_TEXT_KEYS[name], text]], True
-            return None, False
-        if name in IMAP_FLAG_KEYS and operator in ("=", "!=") and isinstance(value, bool):
-            wanted = value if operator == "=" else not value
-            return [IMAP_FLAG_KEYS[name][0 if wanted else 1]], True
-        if name in IMAP_APPROXIMATE and operator in (">=", ">", "<=", "<") and value:
-            try:
-                day = fields.Datetime.to_datetime(value).date()
-            except (ValueError, TypeError):
-                return None, False
-            if operator in (">=", ">"):
-                return ["SENTSINCE", day], False
-            return ["SENTBEFORE", day + datetime.timedelta(days=1)], False
-        return None, False
 
     def _by_folder(self):
         groups = {}

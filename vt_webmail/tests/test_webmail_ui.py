@@ -3,7 +3,6 @@
 Every action is checked on the server (flags, folders), not only in the cache.
 """
 
-import datetime
 import email
 
 from odoo import Command
@@ -315,28 +314,21 @@ class TestWebmailUi(WebmailCase, TransactionCase):
         with self.assertRaises(UserError):
             Message.search([("search_text", "in", ["x"])])
 
-    def test_imap_criteria_from_a_domain(self):
-        Message = self.env["vt_webmail.message"]
-        criteria, residual = Message._imap_criteria([
-            ("folder_id", "=", 5), ("search_text", "ilike", "invoice"),
-            "|", ("email_to", "ilike", "bob"), ("email_cc", "ilike", "bob"),
-            ("is_seen", "=", False), ("has_attachments", "=", True),
-            ("date", ">=", "2025-03-01 00:00:00"),
-        ])
-        self.assertEqual(criteria, [
-            "TEXT", "invoice", "OR", ["TO", "bob"], ["CC", "bob"], "UNSEEN",
-            "SENTSINCE", datetime.date(2025, 3, 1),
-        ])
-        self.assertIn(("has_attachments", "=", True), residual)
-        self.assertIn(("folder_id", "=", 5), residual)
-        self.assertIn(("date", ">=", "2025-03-01 00:00:00"), residual)
-        # what IMAP cannot say under | or ! widens the search
-        criteria, residual = Message._imap_criteria(
-            ["|", ("has_attachments", "=", True), ("subject", "ilike", "x")])
-        self.assertEqual((criteria, residual), ([], []))
-        criteria, _residual = Message._imap_criteria(
-            [("subject", "not ilike", "spam\r\nA1 LOGOUT")])
-        self.assertEqual(criteria, ["NOT", ["SUBJECT", "spamA1 LOGOUT"]])
+    def test_search_on_the_server_refines_what_imap_cannot_say_in_the_cache(self):
+        """The translation is core/search.py's (tests/core/test_search.py); here, its residual
+        applied: an OR the server cannot search (has_attachments) searches every mail there,
+        then the cache keeps those the whole domain matches."""
+        account, _messages = self._synced(raw_mail("Blueprints"), raw_mail("Budget"),
+                                          raw_mail("Minutes"))
+        inbox = account.folder_ids.filtered(lambda f: f.role == "inbox")
+        Message = self.env["vt_webmail.message"].with_user(self.user)
+        action = Message.action_search_server([
+            ("folder_id", "=", inbox.id),
+            "|", ("has_attachments", "=", True), ("subject", "ilike", "bu"),
+            ("subject", "not ilike", "blue")])
+        self.assertEqual(Message.search(action["domain"]).mapped("subject"), ["Budget"])
+        with self.assertRaises(UserError):
+            Message.action_search_server([("folder_id", "=", inbox.id), "|"])
 
     def test_search_on_the_server_finds_body_text_the_cache_does_not(self):
         account, _messages = self._synced(
