@@ -54,7 +54,18 @@ class ListHeaders:
 
     @property
     def note(self):
-        return "; ".join(self.notes)
+        return merge_notes(*self.notes)
+
+
+def merge_notes(*notes):
+    """One note from several: the parts of each (a note joins its parts with ``"; "``), in
+    order, each said once, empty ones left out.
+
+    A mail's stored note joins what the list headers said at sync and what reading the whole
+    message says later, which reads the same headers again: "unreadable date header" once.
+    """
+    parts = (part.strip() for note in notes for part in str(note or "").split("; "))
+    return "; ".join(dict.fromkeys(part for part in parts if part))
 
 
 def decode_bytes(value):

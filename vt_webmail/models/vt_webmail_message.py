@@ -15,7 +15,7 @@ from ..core import compose
 from ..core import exceptions as core_errors
 from ..core import qualify as qualify_rules
 from ..core.html import prepare_body
-from ..core.mime import parse_message
+from ..core.mime import merge_notes, parse_message
 from ..core.search import imap_criteria
 from ..core.sync import summary_from_fetch
 from .bigint_field import BigInteger
@@ -196,13 +196,24 @@ class VtWebmailMessage(models.Model):
     @api.model
     def search_panel_select_range(self, field_name, **kwargs):
         """The folders of the search panel are those of the account shown (context key
-        ``vt_webmail_account_id``, set by ``vt_webmail.account.action_open_webmail``)."""
+        ``vt_webmail_account_id``, set by ``vt_webmail.account.action_open_webmail``), each
+        named with its unread count (``Inbox (3)``): a folder's own name has no count."""
         account_id = self.env.context.get("vt_webmail_account_id")
         if field_name == "folder_id" and isinstance(account_id, int):
             kwargs["comodel_domain"] = expression.AND([
                 kwargs.get("comodel_domain") or [], [("account_id", "=", account_id)],
             ])
-        return super().search_panel_select_range(field_name, **kwargs)
+        result = super().search_panel_select_range(field_name, **kwargs)
+        if field_name == "folder_id":
+            values = result.get("values") or []
+            # the panel lists only folders the user may read (super searched them so)
+            unread = dict(self.env["vt_webmail.folder"].browse(
+                [value["id"] for value in values if isinstance(value.get("id"), int)]
+            ).exists().mapped(lambda folder: (folder.id, folder.unread_count)))
+            for value in values:
+                if unread.get(value.get("id")):
+                    value["display_name"] = f"{value['display_name']} ({unread[value['id']]})"
+        return result
 
     def web_read(self, specification):
         """Opening a mail in the web client marks it read, as every webmail does.
@@ -565,7 +576,7 @@ class VtWebmailMessage(models.Model):
             # Odoo's sanitizer has the last word on this one too
             allowed = prepare_body(parsed.html, cid_urls, allow_remote_images=True)
             body_remote = html_sanitize(allowed.html, sanitize_style=True, strip_classes=True)
-        notes = "; ".join(filter(None, [self.parse_note] + list(parsed.notes)))
+        notes = merge_notes(self.parse_note, *parsed.notes)
         self.sudo().write({
             "body_cache": body,
             "body_cache_remote": body_remote,

@@ -60,6 +60,9 @@ class TestBodyCache(WebmailCase, TransactionCase):
         broken, latin = messages
         self.assertTrue(broken.body_html)
         self.assertTrue(broken.parse_note)
+        # said at sync, said again when the body was read: kept once
+        notes = broken.parse_note.split("; ")
+        self.assertEqual(len(notes), len(set(notes)), broken.parse_note)
         self.assertIn("\xe9", str(latin.body_html))  # decoded, not mojibake
 
     def test_message_gone_from_the_server_reads_as_a_notice(self):

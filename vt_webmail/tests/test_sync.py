@@ -52,7 +52,7 @@ class TestSync(WebmailCase, TransactionCase):
         self.assertEqual(account.action_refresh()["new"], 7)
         inbox = account.folder_ids.filtered(lambda f: f.role == "inbox")
         self.assertEqual((inbox.message_count, inbox.unread_count), (7, 7))
-        self.assertEqual(inbox.display_name, "Inbox (7)")
+        self.assertEqual(inbox.display_name, "Inbox")  # the count has a field of its own
         self.seed(["late one", "late two"])
         self.assertEqual(account.action_refresh()["new"], 2)
         state = (inbox.uidvalidity, inbox.uidnext, inbox.highestmodseq, inbox.write_date)

@@ -90,6 +90,12 @@ class TestWebmailUi(WebmailCase, TransactionCase):
         self.assertEqual(len(names), len(account.folder_ids))
         self.assertIn("Inbox (2)", names)
         self.assertIn("Trash", names)
+        # the count is the panel's: the folder's name (the mail form's Folder field, the
+        # folder list's Folder column) is the name alone
+        inbox = account.folder_ids.filtered(lambda f: f.role == "inbox")
+        self.assertEqual((inbox.display_name, inbox.unread_count), ("Inbox", 2))
+        self.assertEqual(Message.search([("folder_id", "=", inbox.id)], limit=1)
+                         .read(["folder_id"])[0]["folder_id"][1], "Inbox")
 
     # -- flags ---------------------------------------------------------------------------------
 

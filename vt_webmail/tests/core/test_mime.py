@@ -14,6 +14,7 @@ from vt_webmail.core.mime import (
     ParsedMessage,
     decode_text,
     format_addresses,
+    merge_notes,
     parse_list_headers,
     parse_message,
     read_addresses,
@@ -207,6 +208,18 @@ def test_real_world_malformed():
         ("détail.txt", "application/octet-stream", None, False, b"Ligne 1\r\nLigne 2"),
     ]
     assert parsed.notes == ["unreadable date header"]
+
+
+def test_a_mails_note_says_each_thing_once():
+    """The note kept for a mail joins what its list headers said at sync and what reading it
+    whole says later, which reads the same headers: "unreadable date header" once, not
+    "unreadable date header; unreadable date header"."""
+    raw = samples.real_world_malformed()
+    at_sync = parse_list_headers(raw.partition(b"\r\n\r\n")[0]).note
+    assert at_sync == "unreadable date header"
+    assert merge_notes(at_sync, *parse_message(raw).notes) == "unreadable date header"
+    assert merge_notes("a; b", "", None, "b", " c ", "a") == "a; b; c"
+    assert merge_notes() == ""
 
 
 def test_huge_message():
