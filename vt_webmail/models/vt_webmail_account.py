@@ -16,7 +16,7 @@ from odoo.tools import SQL
 
 from odoo.addons.base.models.ir_mail_server import MailDeliveryException
 
-from ..core import compose, net_policy, smtp
+from ..core import addresses, compose, net_policy, smtp
 from ..core import exceptions as core_errors
 from ..core.imap_session import ServerSettings, connect
 from ..core.sync import summary_from_fetch, sync_folder
@@ -866,7 +866,7 @@ class VtWebmailAccount(models.Model):
             raise UserError(self.env._("The mail cannot be built: %s", detail))
 
     def _sender_address(self):
-        return compose.format_address(self.from_name, self.email)
+        return addresses.format_address(self.from_name, self.email)
 
     def _smtp_settings(self):
         """The engine's SMTP settings: the account's own, or its IMAP ones where left empty."""

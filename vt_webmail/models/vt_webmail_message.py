@@ -758,6 +758,8 @@ class VtWebmailMessage(models.Model):
         decide what counts; archived records are left out (``active_test``).
         """
         self.ensure_one()
+        # Odoo's own normalisation, as its email_normalized columns are computed (the same rule
+        # as core.addresses.normalize, which gave ``address``)
         address = email_normalize(address) if address else False
         if not address:
             return [], {}
