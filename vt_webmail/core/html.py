@@ -78,6 +78,10 @@ _CSS_POSITION = re.compile(
 _CSS_RESIDUE = re.compile(r"url\(|image-set\(|//|\\", re.IGNORECASE)
 _PLACEHOLDER = re.compile("\x00(\\d+)\x00")
 
+_BODY_TAG = re.compile(r"<body[\s/>]", re.IGNORECASE)
+_HEAD_PART = re.compile(r"\A\s*(?:<!DOCTYPE[^>]*>\s*)?(?:<html(?:\s[^>]*)?>\s*)?"
+                        r"(?:<head(?:\s[^>]*)?>.*?</head\s*>\s*)?", re.IGNORECASE | re.DOTALL)
+
 _LINK = re.compile(r"""(?:https?://|mailto:)[^\s<>"'\x00-\x1f]+""", re.IGNORECASE)
 _TRAILING_PUNCTUATION = ".,;:!?'\"*_]}>"
 _QUOTE_PREFIX = re.compile(r"^((?:[ \t]?>)+)[ \t]?")
@@ -215,7 +219,7 @@ def _prepare(html, cid_urls, allow_remote, keep_style):
     if keep_style:
         styles = [style for container in (head, body) if container is not None
                   for style in container.iter("style")]
-    if body is None:
+    if body is None or (not len(body) and not (body.text or "").strip()):
         return PreparedBody("", False)
     kept_styles = []
     for style in styles:
@@ -248,6 +252,11 @@ def _parse(html):
     html = _XML_INVALID.sub("", _XML_DECLARATION.sub("", str(html)))
     if not html.strip():
         return None
+    if not _BODY_TAG.search(html):
+        # libxml2 before 2.14 wraps text met before any <body> in a <p> of its own ("Hello
+        # <b>you" gains a paragraph and its margins); browsers and libxml2 2.14 do not
+        end = _HEAD_PART.match(html).end()
+        html = f"{html[:end]}<body>{html[end:]}"
     parser = lxml.html.HTMLParser(remove_comments=True, remove_pis=True, huge_tree=True,
                                   no_network=True, default_doctype=False)
     try:
