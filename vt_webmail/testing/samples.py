@@ -244,6 +244,35 @@ def remote_images(*, date=None, message_id="<remote-1@example.net>", to=ALICE):
     return _finish(message, "remote")
 
 
+#: A newsletter built on a style sheet, whose sheet also tries to restyle the page around it.
+STYLED_BODY = (
+    '<!DOCTYPE html><html><head><style type="text/css">'
+    "body { background-color: rgb(250, 240, 220); margin: 0 }"
+    " .promo { color: rgb(200, 30, 40); font-weight: bold }"
+    " #headline { font-size: 34px; letter-spacing: 2px }"
+    " .hero { height: 60px; background: url(https://images.example.net/hero.png) }"
+    " .o_form_view, .o_control_panel, .o_main_navbar, .btn { display: none !important }"
+    " html { outline: 5px solid rgb(0, 255, 0) }"
+    "</style></head>"
+    '<body><h1 id="headline">Autumn sale</h1><div class="hero"></div>'
+    '<p class="promo">Everything must go.</p>'
+    '<img src="https://images.example.net/autumn.jpg" alt="autumn" width="40" height="40">'
+    '<p><a class="btn" href="https://shop.example.net/autumn">Shop now</a></p>'
+    "</body></html>"
+)
+
+
+def styled_newsletter(*, date=None, message_id="<styled-1@example.net>", to=ALICE):
+    """An HTML newsletter with a style sheet (classes, ids, a remote CSS background and a
+    remote image), whose sheet also tries to hide the web client around it."""
+    message = _message(subject="Autumn sale starts today",
+                       sender="Example Shop <shop@example.net>", to=to, date=date,
+                       message_id=message_id)
+    message.set_content("Autumn sale\n\nEverything must go: https://shop.example.net/autumn\n")
+    message.add_alternative(STYLED_BODY, subtype="html")
+    return _finish(message, "styled")
+
+
 def broken_mime():
     """A damaged mail: a nested multipart whose boundary never appears, a part that says UTF-8
     but holds Latin-1, truncated base64, no closing boundary, ``Message-Id: <>`` and an
