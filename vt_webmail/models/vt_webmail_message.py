@@ -15,7 +15,7 @@ from odoo.tools import email_normalize, html2plaintext, html_escape, html_saniti
 from ..core import compose
 from ..core import exceptions as core_errors
 from ..core import qualify as qualify_rules
-from ..core.html import prepare_body
+from ..core.html import page_body, prepare_body
 from ..core.mime import parse_message
 from ..core.sync import summary_from_fetch
 from .bigint_field import BigInteger
@@ -45,6 +45,26 @@ QUALIFY_MODEL_SELECTION = [("crm.lead", "Lead/Opportunity"), ("res.partner", "Co
 QUALIFY_MAX_CANDIDATES = 50
 #: Qualify: Message-Ids of a reply's thread looked up for the record it was qualified on.
 QUALIFY_MAX_REFERENCES = 50
+
+
+def _frame_html(html):
+    """Odoo's sanitizer over a body cleaned for the sandboxed frame (``keep_style=True``).
+
+    Without Odoo's tag whitelist (``sanitize_tags=False``): it is what kills ``<style>``, which
+    the frame keeps; lxml's cleaner under it still removes scripts, frames, plugins, forms,
+    ``<meta>``, ``<link>``, every ``on*`` attribute and ``javascript:`` URL, and empties a style
+    sheet with script-like content. ``class``, ``id`` and inline styles are kept as they are.
+    """
+    return html_sanitize(html, sanitize_tags=False, sanitize_style=False, strip_classes=False)
+
+
+def _page_html(html):
+    """A body kept for the frame, cleaned for a page (``body_html``): ``core.html.page_body``,
+    then Odoo's sanitizer as for any HTML put into a page (its tag whitelist, classes stripped,
+    inline styles kept to its list of properties)."""
+    if not html:
+        return html
+    return html_sanitize(page_body(html), sanitize_style=True, strip_classes=True)
 
 
 class VtWebmailMessage(models.Model):
@@ -81,8 +101,11 @@ class VtWebmailMessage(models.Model):
 
     body_html = fields.Html(
         string="Body", compute="_compute_body_html", sanitize=False,
-        help="The sanitized body, fetched from the server on first read and then kept.",
+        help="The sanitized body, fetched from the server on first read and then kept; "
+             "without the mail's style sheets, classes and ids, fit to put inside a page.",
     )
+    # the body as the sandboxed frame shows it (/vt_webmail/body/<id>): style sheets kept;
+    # body_html is made from it (see _page_html)
     body_cache = fields.Html(sanitize=False, readonly=True, prefetch=False, copy=False)
     body_state = fields.Selection(
         [("none", "Not fetched"), ("done", "Fetched"), ("error", "Could not be fetched")],
@@ -91,7 +114,8 @@ class VtWebmailMessage(models.Model):
     has_remote_images = fields.Boolean(readonly=True)
     body_cache_remote = fields.Html(
         sanitize=False, readonly=True, prefetch=False, copy=False,
-        help="The sanitized body with its remote images, kept for mails that have some.",
+        help="The sanitized body with its remote images, kept for mails that have some "
+             "(as the frame shows it, like body_cache).",
     )
     images_allowed = fields.Boolean(
         string="Remote images allowed", readonly=True, copy=False,
@@ -165,7 +189,7 @@ class VtWebmailMessage(models.Model):
             body = message.body_cache
             if message.show_remote_images and message.body_cache_remote:
                 body = message.body_cache_remote
-            message.body_html = notices.get(message.id) or body or False
+            message.body_html = notices.get(message.id) or _page_html(body) or False
 
     @api.depends("images_allowed", "email_from_normalized", "user_id")
     def _compute_show_remote_images(self):
@@ -637,14 +661,16 @@ class VtWebmailMessage(models.Model):
             })
             if part.content_id:
                 cid_urls[part.content_id] = f"/vt_webmail/part/{self.id}/{attachment.id}"
-        prepared = prepare_body(parsed.html, cid_urls, allow_remote_images=False)
-        body = html_sanitize(prepared.html, sanitize_style=True, strip_classes=True)
+        prepared = prepare_body(parsed.html, cid_urls, allow_remote_images=False,
+                                keep_style=True)
+        body = _frame_html(prepared.html)
         body_remote = False
         if prepared.has_remote_images:
             # the same body with its remote images, for "Show images" and trusted senders;
             # Odoo's sanitizer has the last word on this one too
-            allowed = prepare_body(parsed.html, cid_urls, allow_remote_images=True)
-            body_remote = html_sanitize(allowed.html, sanitize_style=True, strip_classes=True)
+            allowed = prepare_body(parsed.html, cid_urls, allow_remote_images=True,
+                                   keep_style=True)
+            body_remote = _frame_html(allowed.html)
         notes = "; ".join(filter(None, [self.parse_note] + list(parsed.notes)))
         self.sudo().write({
             "body_cache": body,
@@ -653,6 +679,20 @@ class VtWebmailMessage(models.Model):
             "has_remote_images": prepared.has_remote_images,
             "parse_note": notes[:500] or False,
         })
+
+    def _frame_body(self):
+        """The kept body as the sandboxed frame shows it; a pure read, never a fetch.
+
+        :returns: ``(html, remote)``: ``html`` is None when the body was never fetched;
+            ``remote`` is True when it is the version with remote images (allowed for this
+            mail, or its sender is trusted)
+        """
+        self.ensure_one()
+        if self.body_state == "none":
+            return None, False
+        if self.show_remote_images and self.body_cache_remote:
+            return self.body_cache_remote, True
+        return self.body_cache or "", False
 
     def _store_body_error(self, notice):
         self.sudo().write({
