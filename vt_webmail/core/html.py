@@ -73,6 +73,9 @@ DROP_ATTRIBUTES = frozenset({
 RESOURCE_ATTRIBUTES = ("src", "background", "poster", "lowsrc", "dynsrc")
 LINK_SCHEMES = frozenset({"http", "https", "mailto", "tel"})
 REMOTE_ATTRIBUTE = "data-vt-remote-{}"
+#: The ``src`` of an image not loaded (remote and blocked, or an unknown ``cid:``) in the frame:
+#: an empty GIF that loads nothing and shows as a broken image.
+MISSING_IMAGE = "data:image/gif;base64,"
 #: The attribute that marks the mail's ``<body>`` (a ``<div>`` in the cleaned HTML) and holds
 #: its rendering mode: one of :data:`DOCUMENT_MODES`.
 BODY_MARKER = "data-vt-body"
@@ -118,9 +121,10 @@ _CSS_MARKUP = re.compile(r"<|\son[a-z]+\s*=", re.IGNORECASE)
 _CSS_RESIDUE = re.compile(r"url\(|image-set\(|//|\\", re.IGNORECASE)
 _PLACEHOLDER = re.compile("\x00(\\d+)\x00")
 
-_BODY_TAG = re.compile(r"<body[\s/>]", re.IGNORECASE)
+_BODY_TAG = re.compile(r"<body(?:[\s/][^>]*)?>", re.IGNORECASE)
 _HEAD_PART = re.compile(r"\A\s*(?:<!DOCTYPE[^>]*>\s*)?(?:<html(?:\s[^>]*)?>\s*)?"
                         r"(?:<head(?:\s[^>]*)?>.*?</head\s*>\s*)?", re.IGNORECASE | re.DOTALL)
+_C1_REFERENCE = re.compile(r"&#(?:[xX]0*([89][0-9a-fA-F])|0*(1[2-5][0-9]));?")
 _MEDIA_QUERY = re.compile(r"[a-zA-Z0-9 ,():.\-]+")
 _HTML_DIR = frozenset({"ltr", "rtl", "auto"})
 _HTML_LANG = re.compile(r"[a-zA-Z0-9\-]{1,35}")
@@ -257,6 +261,8 @@ def page_body(html):
                 continue
             for name in ("class", "id", BODY_MARKER):
                 element.attrib.pop(name, None)
+            if element.get("src") == MISSING_IMAGE:
+                del element.attrib["src"]
             for name in ("style", REMOTE_ATTRIBUTE.format("style")):
                 if element.get(name) is not None:
                     css = _CSS_POSITION.sub("", element.get(name)).strip()
@@ -504,17 +510,45 @@ def _parse(html):
     html = _XML_INVALID.sub("", _XML_DECLARATION.sub("", str(html)))
     if not html.strip():
         return None
-    if not _BODY_TAG.search(html):
+    # "&#149;" is a bullet to browsers (HTML maps references to 0x80-0x9F as windows-1252
+    # does), a C1 control character to libxml2
+    html = _C1_REFERENCE.sub(_windows_1252_reference, html)
+    body_tags = _BODY_TAG.findall(html)
+    end = _HEAD_PART.match(html).end()
+    if not html[end:end + 5].lower().startswith("<body"):
         # libxml2 before 2.14 wraps text met before any <body> in a <p> of its own ("Hello
         # <b>you" gains a paragraph and its margins); browsers and libxml2 2.14 do not
-        end = _HEAD_PART.match(html).end()
         html = f"{html[:end]}<body>{html[end:]}"
     parser = lxml.html.HTMLParser(remove_comments=True, remove_pis=True, huge_tree=True,
                                   no_network=True, default_doctype=False)
     try:
-        return lxml.html.document_fromstring(html, parser=parser)
+        root = lxml.html.document_fromstring(html, parser=parser)
     except etree.ParserError:  # "Document is empty": only comments or nothing visible
         return None
+    body = root.find("body")
+    if body is not None:
+        # a <body> start tag after the first adds the attributes the body lacks (HTML, "in
+        # body" insertion mode): mail pasted after a tracking table sets its bgcolor so;
+        # libxml2 drops them
+        for tag in body_tags:
+            try:
+                attributes = lxml.html.document_fromstring(
+                    tag + "</body>", parser=parser).find("body").attrib
+            except (etree.ParserError, AttributeError):
+                continue
+            for name, value in attributes.items():
+                if body.get(name) is None:
+                    body.set(name, value)
+    return root
+
+
+def _windows_1252_reference(match):
+    code = int(match.group(1), 16) if match.group(1) else int(match.group(2))
+    if 0x80 <= code <= 0x9F:
+        character = bytes([code]).decode("cp1252", "ignore")
+        if character:  # 0x81, 0x8D, 0x8F, 0x90, 0x9D stay as they are, as in browsers
+            return character
+    return match.group(0)
 
 
 def _clean_element(element, context):
@@ -590,13 +624,23 @@ def _clean_resource(element, name, value, context):
             element.set(name, url)
         else:
             del element.attrib[name]
+            _mark_missing_image(element, name, context)
     elif kind == "remote":
         context.has_remote = True
         if not context.allow_remote:
             del element.attrib[name]
             element.set(REMOTE_ATTRIBUTE.format(name.lower()), value.strip())
+            _mark_missing_image(element, name, context)
     elif kind != "image-data":
         del element.attrib[name]
+
+
+def _mark_missing_image(element, name, context):
+    """In the frame, an image not loaded shows as the browser shows one that failed (its
+    frame, its alt text, its size), as in the mail on its own: an empty image that loads
+    nothing. In a page the web client's style marks it instead."""
+    if context.keep_style and name.lower() == "src" and element.tag == "img":
+        element.set("src", MISSING_IMAGE)
 
 
 def _clean_srcset(element, name, value, context):

@@ -10,6 +10,7 @@ import pytest
 from vt_webmail.core.html import (
     BODY_MARKER,
     FRAME_SANDBOX,
+    MISSING_IMAGE,
     PreparedBody,
     frame_document,
     frame_headers,
@@ -466,6 +467,43 @@ def test_a_mail_cannot_forge_the_body_marker():
     result = _frame('<div data-vt-body="no-quirks" bgcolor="red">x</div>')
     assert result.html == f'<div {BODY_MARKER}="quirks"><div bgcolor="red">x</div></div>'
     assert "<body>" in frame_document(result.html)
+
+
+def test_frame_images_not_loaded_show_as_broken_images():
+    html = ('<img src="https://t.example.net/a.png" alt="a"><img src="cid:unknown@x" alt="b">'
+            '<img src="cid:known@x"><div style="background: url(https://t.example.net/b.png)">')
+    blocked = _frame(html, False, {"known@x": "/part/1"})
+    assert [(img.get("src"), img.get("alt")) for img in _tree(blocked.html).iter("img")] == [
+        (MISSING_IMAGE, "a"), (MISSING_IMAGE, "b"), ("/part/1", None)]
+    assert _loaded_urls(blocked.html) == [MISSING_IMAGE, MISSING_IMAGE, "/part/1"]
+    allowed = _frame(html, True, {"known@x": "/part/1"})
+    assert [img.get("src") for img in _tree(allowed.html).iter("img")] == [
+        "https://t.example.net/a.png", MISSING_IMAGE, "/part/1"]
+    # in a page, the web client marks them itself
+    assert MISSING_IMAGE not in prepare_body(html, {}, False).html
+    assert MISSING_IMAGE not in page_body(blocked.html)
+
+
+# -- what browsers do and libxml2 does not ------------------------------------------------------
+
+def test_windows_1252_references_read_as_browsers_read_them():
+    result = prepare_body("<p>&#149; &#x96; &#0150; &#151 &#128;&#160;&#8226;</p>", {}, False)
+    assert result.html == "<div><p>\u2022 \u2013 \u2013 \u2014 \u20ac\xa0\u2022</p></div>"
+
+
+def test_a_later_body_tag_gives_its_attributes():
+    html = ('<table><tr><td><img src="https://t.example.net/pixel.gif"></td></tr></table>'
+            '<html><head><title>x</title></head><body bgcolor="#000000" text="white" '
+            'onload="alert(1)"><p>Offer</p></body></html>')
+    [body] = _tree(_frame(html).html)
+    assert (body.get("bgcolor"), body.get("text"), body.get("onload")) == (
+        "#000000", "white", None)
+
+
+def test_text_before_a_late_body_gets_no_paragraph():
+    html = "Date: Tuesday<br><!DOCTYPE html><html><body bgcolor=red><p>x</p></body></html>"
+    assert prepare_body(html, {}, False).html == (
+        '<div bgcolor="red">Date: Tuesday<br><p>x</p></div>')
 
 
 # -- page_body: a frame's body fit for a page ----------------------------------------------------
