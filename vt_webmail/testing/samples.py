@@ -208,6 +208,43 @@ HOSTILE_BODY = (
 )
 
 
+#: Classic XSS payloads, one body each (tests/core/test_html.py, tools/bench_xss.py).
+XSS_PAYLOADS = [
+    '<a href="java\nscript:alert(1)">x</a>',
+    '<a href="&#106;avascript:alert(1)">x</a>',
+    '<a href="vbscript:msgbox(1)">x</a>',
+    '<a href="  JAVASCRIPT:alert(1)">x</a>',
+    '<a href="data:text/html,<script>alert(1)</script>">x</a>',
+    '<a xlink:href="javascript:alert(1)">x</a>',
+    '<img src="javascript:alert(1)">',
+    '<img src=x:alert(1) onerror=eval(src)>',
+    '<img src="data:image/svg+xml;base64,PHN2Zz48L3N2Zz4=">',
+    '<div style="behavior: url(x.htc)">x</div>',
+    '<div style="-moz-binding: url(x.xml#xss)">x</div>',
+    '<div style="background: url(javascript:alert(1))">x</div>',
+    '<div style="width: \\65 xpression(alert(1))">x</div>',
+    '<div style="background: u\\72l(javascript:alert(1))">x</div>',
+    "<div style=\"background:url('http://a/b')\\\">x</div>",
+    '<math><mtext><table><mglyph><style><img src=x onerror=alert(1)>',
+    '<noscript><p title="</noscript><img src=x onerror=alert(1)>"></noscript>',
+    '<svg><style><img src=x onerror=alert(1)></style></svg>',
+    '<iframe srcdoc="<script>alert(1)</script>"></iframe>',
+    '<object data="javascript:alert(1)"></object>',
+    '<embed src="javascript:alert(1)">',
+    '<form><button formaction="javascript:alert(1)">x</button></form>',
+    '<isindex action="javascript:alert(1)" type="image">',
+    '<body onload=alert(1)>',
+    '<details open ontoggle=alert(1)>',
+    '<video><source onerror="alert(1)"></video>',
+    '<a href="#" onclick="alert(1)">x</a>',
+    '<img src="x" ONERROR="alert(1)">',
+    "<scr<script>ipt>alert(1)</scr</script>ipt>",
+    '<!--[if gte IE 4]><script>alert(1)</script><![endif]-->',
+    '<template><script>alert(1)</script></template>',
+
+]
+
+
 def hostile_html(*, date=None, message_id="<hostile-1@example.net>"):
     """An HTML-only mail with scripts, handlers, frames, a form, javascript: links, a tracking
     pixel, CSS url(), meta refresh, base, plugins, SVG and an mXSS attempt."""
