@@ -6,7 +6,7 @@ Each payload is a mail body: ``core.html.prepare_body(..., allow_remote_images=T
 keep_style=True)`` (remote content allowed: the widest setting), the model's last pass
 (``_frame_html``: Odoo's ``html_sanitize``), ``core.html.frame_document``, served with
 ``core.html.frame_headers`` and framed with ``core.html.FRAME_SANDBOX``, exactly as the route
-and the form do; 150 frames to a parent page. The payloads:
+and the form do; 60 frames to a parent page. The payloads:
 
 * the repository's: ``testing/samples.py`` (``HOSTILE_BODY``, ``XSS_PAYLOADS`` used by
   tests/core/test_html.py, ``STYLED_BODY``) and ``tests/samples/hostile_html.eml``;
@@ -47,7 +47,7 @@ sys.path.insert(0, str(TOOLS))
 
 from _frame_lab import REPO, Chrome, Lab, bootstrap  # noqa: E402
 
-BATCH = 150
+BATCH = 60
 HOOK = "top.__xss({n})"
 #: HTML's elements, obsolete ones, a few of SVG and MathML, and unknown ones.
 _TAG_NAMES = """
@@ -138,7 +138,7 @@ OTHERS = (
 )
 INSPECT = r"""
 (() => {
-  const live = /^(javascript|vbscript|livescript|data:text\/html)/i;
+  const live = /^(javascript:|vbscript:|livescript:|data:text\/html)/i;
   const urlAttributes = ['href', 'src', 'action', 'formaction', 'data', 'background',
                          'poster', 'xlink:href', 'srcdoc', 'code', 'codebase', 'lowsrc',
                          'dynsrc', 'ping', 'manifest'];
@@ -327,6 +327,9 @@ def main():
                     e["method"] == "Audits.issueAdded"
                     and e["params"]["issue"]["code"] == "ContentSecurityPolicyIssue"
                     for e in chrome.events)
+                if (start // BATCH) % 40 == 39:
+                    print(f"  {mode}: {start + len(keys)} of {len(chosen[mode])}, "
+                          f"{time.monotonic() - started:.0f} s", flush=True)
                 for key in live[:3]:
                     if len(examples[mode]) < 5:
                         n = int(key.split("-")[1])

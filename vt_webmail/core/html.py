@@ -582,7 +582,8 @@ def _clean_attributes(element, tag, context):
             _clean_srcset(element, name, value, context)
         elif lname == "style":
             _clean_style_attribute(element, name, value, context)
-        elif _DANGEROUS_VALUE.match(_URL_NOISE.sub("", value)):
+        elif _DANGEROUS_VALUE.match(_URL_NOISE.sub("", std_html.unescape(value))):
+            # unescaped: libxml2 leaves HTML 5 references ("&colon;") as they are
             del attributes[name]
     if tag in ("a", "area") and element.get("href"):
         element.set("target", "_blank")
@@ -590,10 +591,18 @@ def _clean_attributes(element, tag, context):
 
 
 def _scheme(url):
-    """``(scheme or "", cleaned url)``: control characters and spaces removed, as browsers do."""
+    """``(scheme or "", cleaned url)``: control characters and spaces removed, as browsers do.
+
+    A URL whose scheme reads differently once HTML 5 references are decoded (libxml2 leaves
+    "&colon;" as it is, a browser would not) has none: it is dropped wherever a scheme counts.
+    """
     cleaned = _URL_NOISE.sub("", url).replace("\\", "/")
     match = _SCHEME.match(cleaned)
-    return (match.group(1).lower() if match else ""), cleaned
+    scheme = match.group(1).lower() if match else ""
+    decoded = _SCHEME.match(_URL_NOISE.sub("", std_html.unescape(url)).replace("\\", "/"))
+    if (decoded.group(1).lower() if decoded else "") != scheme:
+        return "", cleaned
+    return scheme, cleaned
 
 
 def _url_kind(url):

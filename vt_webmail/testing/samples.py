@@ -241,7 +241,8 @@ XSS_PAYLOADS = [
     "<scr<script>ipt>alert(1)</scr</script>ipt>",
     '<!--[if gte IE 4]><script>alert(1)</script><![endif]-->',
     '<template><script>alert(1)</script></template>',
-
+    '<a href="javascript&colon;alert(1)" cite="javascript&colon;alert(1)" '
+    'code="java&Tab;script&colon;alert(1)">x</a><a href="https&colon;//x.example/">y</a>',
 ]
 
 
