@@ -21,6 +21,7 @@ import contextlib
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -41,6 +42,8 @@ CHROME_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-
 def bootstrap():
     """Odoo, this tree's vt_webmail and the bench packages importable; returns the addon's
     ``(core.html module, _frame_html, _page_html)``."""
+    # SIGTERM ends the bench through its finally blocks: Chromium and the server stop too
+    signal.signal(signal.SIGTERM, lambda *_args: sys.exit(143))
     BENCH_SITE.mkdir(parents=True, exist_ok=True)
     sys.path.insert(0, str(BENCH_SITE))
     try:
