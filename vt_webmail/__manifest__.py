@@ -17,6 +17,7 @@
         "data/ir_cron_data.xml",
         "views/vt_webmail_account_views.xml",
         "views/vt_webmail_oauth_templates.xml",
+        "views/res_config_settings_views.xml",
         "views/vt_webmail_message_views.xml",
         "views/vt_webmail_trusted_sender_views.xml",
         "wizards/vt_webmail_message_move_views.xml",

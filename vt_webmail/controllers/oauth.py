@@ -31,7 +31,7 @@ from odoo.tools import consteq, email_normalize
 from odoo.tools.misc import hmac
 
 from ..core import exceptions as core_errors
-from ..core import oauth
+from ..core import net_policy, oauth
 
 _logger = logging.getLogger(__name__)
 
@@ -86,9 +86,10 @@ class VtWebmailOAuthController(http.Controller):
         # are written by its own methods
         account = account.sudo()
         try:
-            tokens = oauth.exchange_code(account._oauth_provider(), account._oauth_client(),
-                                         code, entry["verifier"],
-                                         timeout=account._network_timeout())
+            tokens = oauth.exchange_code(
+                account._oauth_provider(), account._oauth_client(), code, entry["verifier"],
+                timeout=account._network_timeout(),
+                policy=account._net_policy(net_policy.HTTPS_PORTS))
         except core_errors.WebmailError as exc:
             _logger.info("Webmail account %s: sign-in refused by the provider: %s",
                          account.id, exc)

@@ -5,6 +5,14 @@ and ``text/html`` alternatives (the text made from the HTML when not given), in 
 ``multipart/mixed`` with the attachments, 7-bit clean (quoted-printable or base64 bodies,
 RFC 2047 names and subject, RFC 2231 file names) so any SMTP or IMAP server takes it as is.
 
+**Header injection**: every piece of foreign text that reaches a header (a subject, a display
+name, a file name, Message-IDs, all possibly from a received mail) is made one line without
+control characters, and cannot carry an RFC 2047 encoded word: the ``email`` package decodes
+those again when it writes a header, and writes a decoded CR/LF as is, which starts a new header
+(CPython before 3.11.10 / 3.12.5, CVE-2024-6923). Message-IDs are printable ASCII only. As a
+last check, every header of every part is folded before the message is handed over: a line
+that is not a continuation refuses the message (``ValueError``).
+
 **Bcc** is never written into the message: a header travels with every copy, and each To/Cc
 recipient would see who was blind-copied. Blind recipients exist only in the SMTP envelope:
 give them to :func:`recipients` (``bcc=``) to get the envelope list for :func:`.smtp.send`, and
@@ -46,7 +54,9 @@ _FORWARD_PREFIX = re.compile(
     r"^\s*(?:(?:fwd?|wg|tr|rv|enc|doorst|vl|vb|pd|πρθ|转发)\s*(?:\[\d+\]|\(\d+\))?"
     r"\s*[:：]\s*)+", re.IGNORECASE)
 _LIST_TAG = re.compile(r"^\[[^\]]{1,60}\]\s*")
-_MESSAGE_ID = re.compile(r"<[^<>\s]+>")
+#: A Message-ID as RFC 5322 writes it (printable ASCII, no space, no angle bracket inside)
+_MESSAGE_ID = re.compile(r"<[!-;=?-~]+>")
+_CONTROLS = re.compile(r"[\x00-\x1f\x7f]")
 _NEEDS_QUOTES = re.compile(r'[][()<>@,:;".\\]')
 _MIME_TOKEN = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]*")
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
@@ -98,7 +108,7 @@ def build_message(*, from_addr, to, cc=(), bcc=(), subject, html, text=None, att
         message["To"] = to_list
     if cc_list:
         message["Cc"] = cc_list
-    message["Subject"] = " ".join(str(subject or "").split())
+    message["Subject"] = _header_text(subject)
     message["Date"] = email.utils.format_datetime(_aware(date))
     message["Message-ID"] = (_message_ids(message_id)[:1] or [None])[0] or email.utils.make_msgid(
         domain=domain or senders[0].domain)
@@ -120,6 +130,7 @@ def build_message(*, from_addr, to, cc=(), bcc=(), subject, html, text=None, att
                                   filename=_safe_filename(filename), disposition="inline")
     for filename, content_type, data in attachments:
         _attach(message, filename, content_type, data)
+    _check_headers(message)
     return message
 
 
@@ -360,7 +371,8 @@ def _addresses(value):
         local, _at, domain = address.rpartition("@")
         # the stdlib parser joins "a@exa mple.org" into "a@example.org": refuse what was not
         # typed as such rather than send to an address nobody wrote
-        if (not local or not domain or address not in typed
+        if (not local or not domain or address not in typed or "=?" in address
+                or _CONTROLS.search(address)
                 or any(char.isspace() or char in '<>,;"()[]\\' for char in address)):
             raise ValueError(f"not an e-mail address: {address or name!r}")
         if not domain.isascii():
@@ -368,7 +380,7 @@ def _addresses(value):
                 domain = domain.encode("idna").decode("ascii")
             except UnicodeError:
                 raise ValueError(f"not an e-mail address: {address!r}")
-        result.append(Address(display_name=" ".join(decode_words(name).split()),
+        result.append(Address(display_name=_header_text(decode_words(name)),
                               username=local, domain=domain))
     return result
 
@@ -389,7 +401,8 @@ def _message_ids(value):
     found = _MESSAGE_ID.findall(text)
     if not found:
         found = [f"<{token.strip('<>')}>" for token in text.split() if "@" in token]
-    return found
+    # no encoded word (RFC 2047 5: never in a msg-id) for the email package to decode
+    return [token for token in found if _MESSAGE_ID.fullmatch(token) and "=?" not in token]
 
 
 def _aware(date):
@@ -416,8 +429,30 @@ def _text_with_newline(text):
 
 
 def _safe_filename(filename):
-    return " ".join(str(filename or "attachment").replace("/", "_").replace("\\", "_")
-                    .split()) or "attachment"
+    return _header_text(str(filename or "attachment").replace("/", "_").replace("\\", "_")) \
+        or "attachment"
+
+
+def _header_text(value):
+    """Foreign text for a header: one line (every kind of line break or white space a single
+    space), no control character, and no RFC 2047 encoded word for the email package to decode
+    into a line break (an invisible ZERO WIDTH SPACE goes between ``=`` and ``?``)."""
+    text = _CONTROLS.sub("", " ".join(str(value or "").split()))
+    return text.replace("=?", "=\u200b?")
+
+
+def _check_headers(message):
+    """Fold every header of every part as it will be written: a line that is not the header's
+    own, or a NUL, raises ``ValueError`` (see the module docstring)."""
+    for part in message.walk():
+        linesep = part.policy.linesep
+        for name, value in part.items():
+            folded = part.policy.fold(name, value)
+            lines = folded[:-len(linesep)].split(linesep) if folded.endswith(linesep) \
+                else folded.split(linesep)
+            if "\x00" in folded or any("\r" in line or "\n" in line for line in lines) \
+                    or any(line[:1] not in (" ", "\t") for line in lines[1:]):
+                raise ValueError(f"the {name} header would break the mail's structure")
 
 
 def _image_type(content_type):

@@ -38,6 +38,14 @@ class HostNotFound(ConnectionFailed):
     summary = "Host not found"
 
 
+class HostRefused(ConnectionFailed):
+    """The outgoing-connection policy does not allow this host and port: nothing was tried
+    (see :mod:`.net_policy`). Said the same way whatever is, or is not, listening there."""
+
+    code = "host_refused"
+    summary = "Connections to this server are not allowed here"
+
+
 class ConnectionRefused(ConnectionFailed):
     code = "connection_refused"
     summary = "Connection refused"
@@ -95,6 +103,24 @@ class ProtocolError(WebmailError):
 
     code = "protocol_error"
     summary = "The mail server sent an unexpected answer"
+
+
+class ResponseTooLarge(ProtocolError):
+    """The server sent more than the engine accepts for one command: a literal, a line, a
+    number of responses, folders or capabilities above the limits of :mod:`.imap_limits`.
+    The connection is dropped; nothing already cached is touched."""
+
+    code = "response_too_large"
+    summary = "The mail server sent more than is accepted"
+
+
+class ServerTooSlow(WebmailError):
+    """The session outlived its overall deadline (:attr:`.imap_session.ServerSettings.deadline`):
+    a server that keeps sending a trickle of bytes never trips the per-read timeout, so the
+    session is cut at the deadline. What was stored before stays stored."""
+
+    code = "too_slow"
+    summary = "The mail server took too long"
 
 
 class FolderNotFound(WebmailError):

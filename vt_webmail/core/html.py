@@ -437,7 +437,7 @@ def _prepare(html, cid_urls, allow_remote, keep_style):
     if keep_style:
         styles = [style for container in (head, body) if container is not None
                   for style in container.iter("style")]
-    if body is None or (not len(body) and not (body.text or "").strip()):
+    if body is None or (len(body) == 0 and not (body.text or "").strip()):
         return PreparedBody("", False)
     kept_styles = []
     for style in styles:

@@ -14,9 +14,12 @@ turns every failure into a typed :mod:`.exceptions` error. :class:`ImapSession` 
   very large folder fails), or with ESEARCH when offered (RFC 4731, one compact answer);
 * QRESYNC ``VANISHED`` responses, which imapclient does not parse, are read from imaplib's
   untagged responses;
-* FETCH responses are parsed by :mod:`.fetch_parser` (same result as imapclient's parser, three
-  times faster), with imapclient's parser as the fallback; section names are canonical whatever
-  the server echoed (Courier quotes header field names).
+* FETCH responses are parsed by :mod:`.fetch_parser` (same result as imapclient's parser, twice
+  as fast), with imapclient's parser as the fallback; section names are canonical whatever
+  the server echoed (Courier quotes header field names);
+* nothing a server sends is trusted: every session has an overall deadline, and sizes, counts
+  and numbers are bounded (:mod:`.imap_limits`); an answer that names a UID nobody asked for,
+  a number no RFC allows, or contradicts itself is a :class:`~.exceptions.ProtocolError`.
 
 Answers are read the way RFC 3501, 7162 and 4315 allow, not the way one server happens to give
 them: SELECT's ``[UIDNEXT]`` and ``[HIGHESTMODSEQ]`` codes are optional (Courier sends no UIDNEXT;
@@ -36,13 +39,26 @@ import socket
 import ssl
 from dataclasses import dataclass, field
 
-from imapclient import IMAPClient
 from imapclient import exceptions as imapclient_errors
+from imapclient.imap_utf7 import decode as decode_utf7
+from imapclient.imap_utf7 import encode as encode_utf7
 from imapclient.imapclient import SocketTimeout
 from imapclient.response_parser import parse_fetch_response
 
 from . import exceptions, oauth
-from .fetch_parser import FetchParseError, canonical_keys, parse_fetch
+from .fetch_parser import FetchLimitError, FetchParseError, canonical_keys, parse_fetch
+from .imap_limits import (
+    DEFAULT_DEADLINE,
+    HEADER_LITERAL_KEEP,
+    MAX_CAPABILITIES,
+    MAX_FOLDERS,
+    MAX_NUMBER32,
+    MAX_NUMBER63,
+    Guard,
+    GuardedIMAPClient,
+    SequenceSet,
+    checked_number,
+)
 
 #: Longest command line we send. Dovecot accepts 64 KB, some servers 8 KB (RFC 7162 asks
 #: clients to stay under 8192 octets).
@@ -54,6 +70,11 @@ SEARCH_WINDOW = 50_000
 #: (servers without CONDSTORE), and UIDNEXT for servers whose SELECT does not say it.
 STATUS_ITEMS = ("MESSAGES", "UIDNEXT", "UIDVALIDITY", "UNSEEN")
 DEFAULT_TIMEOUT = 30.0
+#: Messages in one folder: above, a SELECT is refused (the UID lists of a sync are in memory).
+MAX_MESSAGES = 2_000_000
+#: Text of the FETCH answers that imapclient's (slow, recursive) parser may still be given when
+#: the fast one refuses them.
+FALLBACK_PARSE_BYTES = 1024 * 1024
 
 #: Header fields the message list needs, fetched with BODY.PEEK[HEADER.FIELDS (...)]: raw bytes
 #: keep every character (ENVELOPE drops 8-bit bytes) and parse faster than ENVELOPE.
@@ -82,6 +103,10 @@ ROLE_BY_NAME = {
 #: OpenSSL's X509_V_ERR_HOSTNAME_MISMATCH, _EMAIL_MISMATCH and _IP_ADDRESS_MISMATCH
 _NAME_MISMATCH_CODES = {62, 63, 64}
 _ESEARCH_ALL = re.compile(rb"\bALL\s+([\d:,]+)", re.IGNORECASE)
+_UNEXPECTED = re.compile(r"unexpected (tagged )?response", re.IGNORECASE)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+#: What an unsolicited FETCH response may carry (RFC 3501 7.4.2, RFC 7162 3.2.4).
+_UNSOLICITED_ITEMS = {b"SEQ", b"FLAGS", b"MODSEQ"}
 #: A NO for a folder that is not there: RFC 5530's [NONEXISTENT] code, or the words of servers
 #: that do not send it (Cyrus: "Mailbox does not exist", Courier: "Mailbox does not exist, or
 #: must be subscribed to.")
@@ -105,6 +130,12 @@ class ServerSettings:
     #: an OAuth 2.0 access token: log in with SASL OAUTHBEARER or XOAUTH2 instead of the
     #: password (see :mod:`.oauth`)
     access_token: str = field(default=None, repr=False)
+    #: the outgoing-connection policy (:class:`.net_policy.Policy`); None: no check (the
+    #: engine used on its own, in tests and tools)
+    policy: object = field(default=None, repr=False, compare=False)
+    #: seconds the whole session may last, whatever the server does (see :mod:`.imap_limits`);
+    #: ``timeout`` bounds each read, this bounds them all
+    deadline: float = DEFAULT_DEADLINE
 
     def __post_init__(self):
         if self.security not in ("ssl", "starttls", "none"):
@@ -255,6 +286,9 @@ def translate_errors(host, *, connecting=False):
     except imapclient_errors.LoginError as exc:
         raise exceptions.LoginRejected(_text(exc), host=host)
     except (imaplib.IMAP4.abort, EOFError, ConnectionError) as exc:
+        if _UNEXPECTED.search(_text(exc)):
+            # imaplib's words for an answer to a command never sent, or not IMAP at all
+            raise exceptions.ProtocolError(_text(exc)[:300], host=host)
         if connecting:
             raise exceptions.ConnectionFailed(_text(exc), host=host)
         raise exceptions.ServerGone(_text(exc), host=host)
@@ -264,9 +298,12 @@ def translate_errors(host, *, connecting=False):
         raise exceptions.ServerGone(exc.strerror or str(exc), host=host)
     except (imaplib.IMAP4.error, imapclient_errors.IMAPClientError) as exc:
         raise exceptions.ProtocolError(_text(exc), host=host)
-    except (ValueError, AssertionError, IndexError, KeyError) as exc:
+    except RecursionError:
+        # imapclient's parsers recurse once per parenthesis
+        raise exceptions.ProtocolError("parentheses nested too deeply", host=host)
+    except (ValueError, AssertionError, IndexError, KeyError, TypeError, AttributeError) as exc:
         # imapclient's parsers raise these on malformed server responses
-        raise exceptions.ProtocolError(f"malformed response ({exc})", host=host)
+        raise exceptions.ProtocolError(f"malformed response ({str(exc)[:200]})", host=host)
 
 
 def _raise_if_no_folder(exc, folder, host):
@@ -278,6 +315,23 @@ def _greeting_text(welcome):
     text = welcome.decode("utf-8", "replace") if isinstance(welcome, bytes) else str(welcome or "")
     text = re.sub(r"^\*?\s*(OK|PREAUTH)\s*", "", text.strip(), flags=re.IGNORECASE)
     return re.sub(r"^\[[^\]]*\]\s*", "", text)[:200]
+
+
+def _folder_name(raw):
+    """The name of a LIST entry as ``str``, or None when it cannot be used: not modified UTF-7
+    that encodes back to the same bytes (SELECT would then name another folder), or with
+    control characters."""
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        return str(raw)  # imapclient reads the name "2024" as a number
+    if not isinstance(raw, bytes):
+        return None
+    try:
+        name = decode_utf7(raw)
+        if encode_utf7(name) != raw:
+            return None
+    except (ValueError, UnicodeError):
+        return None
+    return name if name and not _CONTROL.search(name) else None
 
 
 def _number(value):
@@ -308,22 +362,31 @@ def connect(settings):
     :raises exceptions.ConnectionFailed: and its subclasses, for every way of not getting
         through (host not found, refused, timeout, TLS, certificate, host name)
     :raises exceptions.LoginRejected: when the server refuses the credentials
+    :raises exceptions.ServerTooSlow: when ``settings.deadline`` passes first
     """
     timeout = SocketTimeout(connect=settings.timeout, read=settings.timeout)
     client = None
+    # the session's deadline and size limits, from before the greeting (see .imap_limits)
+    guard = Guard(settings.host, settings.deadline)
     with translate_errors(settings.host, connecting=True):
+        # checked before anything is tried; then only the addresses checked are connected to
+        addresses = settings.policy.resolve(settings.host, settings.port) \
+            if settings.policy is not None else None
         context = make_ssl_context(settings) if settings.security != "none" else None
-        if settings.security == "ssl":
-            client = IMAPClient(settings.host, settings.port, ssl=True, ssl_context=context,
-                                timeout=timeout)
-        else:
-            client = IMAPClient(settings.host, settings.port, ssl=False, timeout=timeout)
+        client = GuardedIMAPClient(settings.host, settings.port, addresses=addresses,
+                                   ssl=settings.security == "ssl", ssl_context=context,
+                                   timeout=timeout, guard=guard)
     try:
         with translate_errors(settings.host, connecting=True):
             if settings.security == "starttls":
                 if not client.has_capability("STARTTLS"):
                     raise exceptions.StartTLSUnavailable(host=settings.host)
-                client.starttls(context)
+                try:
+                    client.starttls(context)
+                except imaplib.IMAP4.error as exc:
+                    # offered, then refused: never go on in clear text
+                    raise exceptions.TLSHandshakeFailed(f"STARTTLS refused: {_text(exc)}",
+                                                        host=settings.host)
         with translate_errors(settings.host):
             if settings.access_token:
                 _oauth_login(client, settings)
@@ -371,6 +434,9 @@ class ImapSession:
     def __init__(self, client, host):
         self.client = client
         self.host = host
+        #: the connection's deadline and limits (:mod:`.imap_limits`); a client made elsewhere
+        #: gets the default deadline from now
+        self.guard = getattr(client, "guard", None) or Guard(host)
         #: the text of the server's greeting, its response code left out (often names the
         #: software: "Courier-IMAP ready. ...")
         self.greeting = _greeting_text(getattr(client, "welcome", b""))
@@ -381,9 +447,13 @@ class ImapSession:
         with translate_errors(host):
             # post-login list: from the LOGIN answer's [CAPABILITY] code when the server sent
             # one (Dovecot does), else imapclient asks with CAPABILITY
+            announced = self.client.capabilities()
+            if len(announced) > MAX_CAPABILITIES:
+                raise self.guard.refuse(f"{len(announced):,} capabilities (at most "
+                                        f"{MAX_CAPABILITIES:,} are accepted)")
             self.capabilities = frozenset(
-                cap.decode().upper() for cap in self.client.capabilities()
-            )
+                cap.decode("ascii", "replace").upper() for cap in announced
+                if isinstance(cap, bytes))
             wanted = [cap for cap in ("QRESYNC", "CONDSTORE") if cap in self.capabilities]
             enabled = set()
             if wanted and "ENABLE" in self.capabilities:
@@ -399,29 +469,76 @@ class ImapSession:
     def __enter__(self):
         return self
 
-    def __exit__(self, *exc_info):
-        self.logout()
+    def __exit__(self, exc_type, *exc_info):
+        if exc_type is None:
+            self.logout()
+        else:
+            # after a failure, waiting for the server's LOGOUT answer would give a hostile
+            # server one more chance to stall: close
+            self.close()
 
     def logout(self):
-        """Log out, or just close the socket if the server is already gone."""
+        """Log out, or just close the socket if the server is already gone, or broke a
+        limit (it may still be sending the rest of what was refused)."""
+        if self.guard.broken or self.guard.expired:
+            self.close()
+            return
         try:
             self.client.logout()
         except Exception:  # any failure here means the connection is dead
-            with contextlib.suppress(Exception):
-                self.client.shutdown()
+            self.close()
+
+    def close(self):
+        """Close the connection without a word to the server."""
+        with contextlib.suppress(Exception):
+            self.client.shutdown()
+        self.guard.disarm()
+
+    def time_left(self):
+        """Seconds before the session's deadline."""
+        return self.guard.remaining()
 
     # -- folders -------------------------------------------------------------------------------
 
     def list_folders(self):
-        """LIST every folder; returns :class:`FolderInfo` entries with their role."""
-        with translate_errors(self.host):
-            entries = self.client.list_folders()
+        """LIST every folder; returns :class:`FolderInfo` entries with their role.
+
+        A folder whose name cannot be used is left out: not valid modified UTF-7 (RFC 3501
+        5.1.3: the name would not round-trip, so SELECT would name another folder), or with
+        control characters (NUL included, which no database text column takes).
+
+        :raises exceptions.ResponseTooLarge: above :data:`.imap_limits.MAX_FOLDERS` folders
+        :raises exceptions.ProtocolError: for a list without INBOX
+        """
+        # three records per folder at most: a name sent as a literal takes three
+        with translate_errors(self.host), \
+                self.guard.limits(records=3 * MAX_FOLDERS + 10,
+                                  what=f"LIST responses ({MAX_FOLDERS:,} folders at most)"):
+            self.client.folder_encode = False  # names come back as the bytes sent
+            try:
+                entries = self.client.list_folders()
+            finally:
+                self.client.folder_encode = True
             self.round_trips += 1
+        if len(entries) > MAX_FOLDERS:
+            raise exceptions.ResponseTooLarge(
+                f"{len(entries):,} folders (at most {MAX_FOLDERS:,} are accepted)",
+                host=self.host)
+        if not any(isinstance(name, bytes) and name.upper() == b"INBOX"
+                   for _flags, _delimiter, name in entries):
+            # every account has an INBOX (RFC 3501 5.1): a list without it is not one to mirror
+            # (the caller drops the cache of every folder it does not name)
+            raise exceptions.ProtocolError("the folder list has no INBOX", host=self.host)
         folders = []
-        for flags, delimiter, name in entries:
-            name = name.decode("utf-8", "replace") if isinstance(name, bytes) else name
-            delimiter = delimiter.decode() if isinstance(delimiter, bytes) else (delimiter or "")
-            folders.append(FolderInfo(name, delimiter, tuple(flags), folder_role(name, flags)))
+        for flags, delimiter, raw_name in entries:
+            name = _folder_name(raw_name)
+            if name is None:
+                continue
+            flags = tuple(flag for flag in flags if isinstance(flag, bytes)) \
+                if isinstance(flags, tuple) else ()
+            delimiter = delimiter.decode("ascii", "replace") if isinstance(delimiter, bytes) \
+                else ""
+            folders.append(FolderInfo(name, delimiter, flags, folder_role(name, flags)))
         return folders
 
     def select(self, folder, *, readonly=True):
@@ -436,21 +553,34 @@ class ImapSession:
             self._discard_untagged()
         self.selected = folder
         self.selected_readonly = readonly
-        exists = self.selected_exists = _number(info.get(b"EXISTS")) or 0
+        if b"EXISTS" not in info:
+            raise exceptions.ProtocolError(f"no EXISTS for {folder}", host=self.host)
+        exists = self.selected_exists = self._checked(_number(info[b"EXISTS"]), "EXISTS", low=0)
+        if exists > MAX_MESSAGES:
+            raise exceptions.ResponseTooLarge(
+                f"{exists:,} messages in {folder} (at most {MAX_MESSAGES:,} are accepted)",
+                host=self.host)
         uidvalidity = _number(info.get(b"UIDVALIDITY"))
         if uidvalidity is None:
             # required by RFC 3501, but STATUS knows it too
             uidvalidity = self.status(folder, ("UIDVALIDITY",)).uidvalidity
             if uidvalidity is None:
                 raise exceptions.ProtocolError(f"no UIDVALIDITY for {folder}", host=self.host)
+        uidnext = _number(info.get(b"UIDNEXT"))
         # [HIGHESTMODSEQ] is absent from a folder without mod-sequences ([NOMODSEQ], RFC 7162)
         modseq = _number(info.get(b"HIGHESTMODSEQ")) if self.condstore else None
         return SelectInfo(
-            uidvalidity=uidvalidity,
-            uidnext=_number(info.get(b"UIDNEXT")),
+            uidvalidity=self._checked(uidvalidity, "UIDVALIDITY"),
+            uidnext=None if uidnext is None else self._checked(uidnext, "UIDNEXT"),
             exists=exists,
-            highestmodseq=modseq or None,
+            highestmodseq=None if not modseq else self._checked(
+                modseq, "HIGHESTMODSEQ", high=MAX_NUMBER63),
         )
+
+    def _checked(self, value, what, *, low=1, high=MAX_NUMBER32):
+        """``value`` if an int in ``[low, high]``; a :class:`~.exceptions.ProtocolError` if
+        not (``None`` included: a number the server sent but that could not be read)."""
+        return checked_number(value, what, self.host, low=low, high=high)
 
     def status(self, folder, items=STATUS_ITEMS):
         """STATUS of ``folder`` (one round trip; the folder need not be selected).
@@ -464,8 +594,12 @@ class ImapSession:
                 _raise_if_no_folder(exc, folder, self.host)
                 raise
             self.round_trips += 1
-        values = {(key.decode() if isinstance(key, bytes) else str(key)).upper(): _number(value)
-                  for key, value in answer.items()}
+        values = {}
+        for key, value in answer.items():
+            key = (key.decode("ascii", "replace") if isinstance(key, bytes) else str(key)).upper()
+            if key in ("MESSAGES", "UNSEEN", "UIDNEXT", "UIDVALIDITY"):
+                values[key] = self._checked(_number(value), f"STATUS {key}",
+                                            low=0 if key in ("MESSAGES", "UNSEEN") else 1)
         return FolderStatus(messages=values.get("MESSAGES"), uidnext=values.get("UIDNEXT"),
                             uidvalidity=values.get("UIDVALIDITY"), unseen=values.get("UNSEEN"))
 
@@ -482,13 +616,7 @@ class ImapSession:
             return uidnext
         if not exists:
             return 1
-        with translate_errors(self.host):
-            typ, data = self.client._imap.fetch(str(int(exists)), "(UID)")
-            self.round_trips += 1
-            if typ != "OK":
-                raise exceptions.ProtocolError(f"FETCH failed: {_text(data)}", host=self.host)
-            parsed = self._parse_fetch([line for line in data if line is not None])
-        uids = [values[b"UID"] for values in parsed.values() if b"UID" in values]
+        uids = self._uids_by_number(int(exists), int(exists))
         return max(uids) + 1 if uids else 1
 
     def server_id(self):
@@ -526,52 +654,102 @@ class ImapSession:
 
     # -- searching -----------------------------------------------------------------------------
 
-    def search_uids(self, low=1, high=None):
+    def search_uids(self, low=1, high=None, *, max_count=MAX_MESSAGES):
         """UIDs of the selected folder in ``[low, high]`` (``high=None``: up to the last).
 
         Uses ESEARCH (one compact answer) when offered, else windows of :data:`SEARCH_WINDOW`
         UIDs up to ``high`` (give ``high`` as UIDNEXT - 1 then), so no answer line nears
         imaplib's 1 MB limit.
+
+        :param max_count: how many UIDs the range can hold at most (the folder's EXISTS)
+        :raises exceptions.ProtocolError: for an answer with more UIDs than ``max_count``, or
+            UIDs outside a window asked for, or anything but UIDs
         """
         low = max(int(low), 1)
         if "ESEARCH" in self.capabilities:
             upper = "*" if high is None else str(int(high))
             answer = self._uid_search_raw(["RETURN", "(ALL)", "UID", f"{low}:{upper}"],
                                           response="ESEARCH")
-            uids = []
+            found = SequenceSet()
             for line in answer:
                 match = _ESEARCH_ALL.search(line if isinstance(line, bytes) else line.encode())
                 if match:
-                    uids.extend(parse_sequence_set(match.group(1)))
-        else:
+                    found |= self._sequence_set(match.group(1), "ESEARCH")
             if high is None:
-                high = self.next_uid(self.selected, self.selected_exists) - 1
-            uids = []
-            start = low
-            while start <= high:
-                stop = min(start + SEARCH_WINDOW - 1, high)
-                for line in self._uid_search_raw(["UID", f"{start}:{stop}"], response="SEARCH"):
-                    uids.extend(int(token) for token in (line or b"").split())
-                start = stop + 1
-        upper_bound = high if high is not None else float("inf")
-        # "n:*" always matches the highest UID, even below n: filter
-        return sorted({uid for uid in uids if low <= uid <= upper_bound})
+                # "n:*" always matches the highest UID, even below n: clipped
+                found = found.clip(low, MAX_NUMBER32)
+            elif len(found.clip(low, high)) != len(found):
+                raise exceptions.ProtocolError(
+                    f"UIDs outside {low}:{high} in the answer to a search of {low}:{high}",
+                    host=self.host)
+            self._check_count(found, max_count)
+            return list(found)
+        if high is None:
+            high = self.next_uid(self.selected, self.selected_exists) - 1
+        uids = []
+        start = low
+        while start <= high:
+            stop = min(start + SEARCH_WINDOW - 1, high)
+            for line in self._uid_search_raw(["UID", f"{start}:{stop}"], response="SEARCH"):
+                for token in (line or b"").split():
+                    uid = self._checked(_number(token), "UID in a SEARCH answer")
+                    if not start <= uid <= stop:
+                        raise exceptions.ProtocolError(
+                            f"UID {uid} in the answer to a search of {start}:{stop}",
+                            host=self.host)
+                    uids.append(uid)
+            self._check_count(uids, max_count)
+            start = stop + 1
+        return sorted(set(uids))
+
+    def _sequence_set(self, text, what):
+        try:
+            return SequenceSet.parse(text)
+        except ValueError as exc:
+            raise exceptions.ProtocolError(f"{what}: {exc}", host=self.host)
+
+    def _check_count(self, uids, max_count):
+        if len(uids) > max_count:
+            raise exceptions.ProtocolError(
+                f"{len(uids):,} UIDs found where the folder has {max_count:,} messages",
+                host=self.host)
 
     def search(self, criteria, charset="UTF-8"):
         """Server-side UID SEARCH with imapclient criteria (e.g. ``["TEXT", "invoice"]``)."""
         with translate_errors(self.host):
             result = self.client.search(criteria, charset=charset)
             self.round_trips += 1
-        return sorted(int(uid) for uid in result)
+        if len(result) > MAX_MESSAGES:
+            raise exceptions.ResponseTooLarge(f"{len(result):,} messages found", host=self.host)
+        return sorted({self._checked(_number(uid), "UID in a SEARCH answer") for uid in result})
 
     def list_uids(self, low, high):
         """Every UID of the selected folder in ``[low, high]``, from ``UID FETCH low:high
         (UID)``: slower than SEARCH, and what every server answers right (GNU Mailutils'
         SEARCH goes wrong after an expunge gap). Used to reconcile a cache whose count
-        disagrees with the server's."""
+        disagrees with the server's. A folder of more than :data:`SEARCH_WINDOW` messages is
+        read in windows of message numbers (``FETCH 1:50000 (UID)``...), so that no answer is
+        larger than a window."""
         if high < low:
             return []
-        return sorted(self.fetch(f"{int(low)}:{int(high)}", ["UID"]))
+        if self.selected_exists <= SEARCH_WINDOW:
+            return sorted(self.fetch(f"{int(low)}:{int(high)}", ["UID"]))
+        uids = set()
+        for start in range(1, self.selected_exists + 1, SEARCH_WINDOW):
+            stop = min(start + SEARCH_WINDOW - 1, self.selected_exists)
+            uids.update(uid for uid in self._uids_by_number(start, stop) if low <= uid <= high)
+        return sorted(uids)
+
+    def _uids_by_number(self, start, stop):
+        """UIDs of the messages numbered ``start`` to ``stop`` (``FETCH start:stop (UID)``)."""
+        with translate_errors(self.host):
+            typ, data = self.client._imap.fetch(f"{int(start)}:{int(stop)}", "(UID)")
+            self.round_trips += 1
+            if typ != "OK":
+                raise exceptions.ProtocolError(f"FETCH failed: {_text(data)}", host=self.host)
+            parsed = self._parse_fetch([line for line in data if line is not None])
+        return [self._checked(values[b"UID"], "UID") for values in parsed.values()
+                if b"UID" in values]
 
     def _uid_search_raw(self, args, response):
         imap = self.client._imap
@@ -592,7 +770,11 @@ class ImapSession:
         """UID FETCH ``items`` for a UID set string (``"1:*"``, ``"4,7:9"``) or UID iterable.
 
         :returns: ``{uid: {item: value}}`` as parsed by imapclient; responses without a UID
-            (unsolicited ones) are dropped
+            (unsolicited ones) are dropped, and so are unsolicited flag updates of UIDs outside
+            the set
+        :raises exceptions.ProtocolError: for an answer about a UID outside the set that
+            carries what was asked (only flag updates may come unasked, RFC 3501 7.4.2), a UID,
+            RFC822.SIZE or MODSEQ out of range
         """
         result = {}
         sets = [uid_set] if isinstance(uid_set, str) else uid_sets(uid_set)
@@ -604,6 +786,7 @@ class ImapSession:
         args = [uid_set, "(" + " ".join(items) + ")"]
         if modifiers:
             args.append("(" + " ".join(modifiers) + ")")
+        asked = self._sequence_set(uid_set.replace("*", str(MAX_NUMBER32)), "UID set")
         with translate_errors(self.host):
             typ, data = self.client._imap.uid("FETCH", *args)
             self.round_trips += 1
@@ -611,39 +794,72 @@ class ImapSession:
                 raise exceptions.ProtocolError(f"UID FETCH failed: {_text(data)}",
                                                host=self.host)
             parsed = self._parse_fetch([line for line in data if line is not None])
-        # unsolicited FETCH responses (flag changes by another client) carry no UID: dropped
-        return {values.pop(b"UID"): values for values in parsed.values() if b"UID" in values}
+        result = {}
+        for values in parsed.values():
+            if b"UID" not in values:
+                # unsolicited FETCH responses (flag changes by another client) without a UID
+                continue
+            uid = self._checked(values.pop(b"UID"), "UID")
+            if uid not in asked:
+                if set(values) - _UNSOLICITED_ITEMS:
+                    raise exceptions.ProtocolError(
+                        f"an answer about UID {uid}, which was not asked for", host=self.host)
+                continue
+            if b"RFC822.SIZE" in values:
+                values[b"RFC822.SIZE"] = self._checked(values[b"RFC822.SIZE"], "RFC822.SIZE",
+                                                       low=0, high=MAX_NUMBER63)
+            if b"MODSEQ" in values:
+                modseq = values[b"MODSEQ"]
+                self._checked(modseq[0] if isinstance(modseq, tuple) and len(modseq) == 1
+                              else None, "MODSEQ", low=0, high=MAX_NUMBER63)
+            result[uid] = values
+        return result
 
-    @staticmethod
-    def _parse_fetch(lines):
+    def _parse_fetch(self, lines):
         try:
-            return parse_fetch(lines)
-        except FetchParseError:
-            # whatever the fast parser does not know, imapclient's may still read
+            # header literals may have been cut (HEADER_LITERAL_KEEP): shorter than announced
+            return parse_fetch(lines, short_literals=self.guard.current.literal_keep is not None,
+                               check=self.guard.check)
+        except FetchLimitError as exc:
+            raise exceptions.ResponseTooLarge(str(exc), host=self.host)
+        except FetchParseError as exc:
+            # whatever the fast parser does not know, imapclient's may still read; it reads a
+            # character at a time and recurses once per parenthesis: small answers only
+            size = sum(len(item[0]) if isinstance(item, tuple) else len(item) for item in lines)
+            if size > FALLBACK_PARSE_BYTES:
+                raise exceptions.ProtocolError(f"unreadable FETCH answer ({exc})",
+                                               host=self.host)
             return canonical_keys(
                 parse_fetch_response(lines, normalise_times=False, uid_is_key=False))
 
     def fetch_summaries(self, uids):
-        """FLAGS, INTERNALDATE, RFC822.SIZE, BODYSTRUCTURE and the list headers of ``uids``."""
-        return self.fetch(uids, SUMMARY_ITEMS)
+        """FLAGS, INTERNALDATE, RFC822.SIZE, BODYSTRUCTURE and the list headers of ``uids``.
 
-    def fetch_flag_changes(self, since_modseq, high):
-        """Flags changed since ``since_modseq`` among UIDs ``1:high``, and the vanished ones.
+        A header block longer than :data:`.imap_limits.HEADER_LITERAL_KEEP` bytes is cut there
+        (the rest is read and dropped): one mail with huge headers must not stop a folder.
+        """
+        with self.guard.limits(literal_keep=HEADER_LITERAL_KEEP):
+            return self.fetch(uids, SUMMARY_ITEMS)
 
-        ``UID FETCH 1:high (FLAGS) (CHANGEDSINCE m VANISHED)`` (VANISHED with QRESYNC only).
+    def fetch_flag_changes(self, since_modseq, high, low=1):
+        """Flags changed since ``since_modseq`` among UIDs ``low:high``, and the vanished ones.
+
+        ``UID FETCH low:high (FLAGS) (CHANGEDSINCE m VANISHED)`` (VANISHED with QRESYNC only).
         The upper bound is explicit on purpose: in ``1:*`` the ``*`` is the highest UID *now*
         in the folder (RFC 3501 6.4.8), so a strict server (Cyrus) leaves out a top UID that
-        was just expunged, and never reports it vanished.
+        was just expunged, and never reports it vanished. ``vanished`` is a
+        :class:`~.imap_limits.SequenceSet` (``VANISHED (EARLIER) 1:4294967295`` is never
+        expanded), clipped to ``low:high``.
         """
         if not self.condstore:
             raise ValueError("CHANGEDSINCE needs CONDSTORE")
-        if high < 1:
-            return FlagChanges(flags={}, vanished=[])
+        if high < low:
+            return FlagChanges(flags={}, vanished=SequenceSet())
         modifiers = [f"CHANGEDSINCE {int(since_modseq)}"]
         if self.qresync:
             modifiers.append("VANISHED")
-        flags = self.fetch(f"1:{int(high)}", ["UID", "FLAGS"], modifiers)
-        vanished = self._pop_vanished()
+        flags = self.fetch(f"{int(low)}:{int(high)}", ["UID", "FLAGS"], modifiers)
+        vanished = self._pop_vanished().clip(low, high)
         return FlagChanges(
             flags={uid: tuple(values.get(b"FLAGS", ())) for uid, values in flags.items()},
             vanished=vanished,
@@ -663,7 +879,10 @@ class ImapSession:
 
         :raises exceptions.MessageGone: when the UID is no longer in the folder
         :raises exceptions.MessageTooLarge: when ``max_size`` is given and exceeded
+        :raises exceptions.ResponseTooLarge: when the server sends a larger body than the size
+            it gave (or than :data:`.imap_limits.MAX_LITERAL` without ``max_size``)
         """
+        limits = {}
         if max_size is not None:
             sizes = self.fetch([uid], ["UID", "RFC822.SIZE"])
             if uid not in sizes:
@@ -674,18 +893,21 @@ class ImapSession:
                     f"{size / 1e6:.1f} MB, above the {max_size / 1e6:.0f} MB limit",
                     host=self.host,
                 )
-        response = self.fetch([uid], ["UID", "BODY.PEEK[]"])
+            limits = {"literal": min(self.guard.current.literal, max_size + 64 * 1024)}
+        with self.guard.limits(**limits):
+            response = self.fetch([uid], ["UID", "BODY.PEEK[]"])
         if uid not in response or b"BODY[]" not in response[uid]:
             raise exceptions.MessageGone(f"UID {uid}", host=self.host)
         return response[uid][b"BODY[]"]
 
     def _pop_vanished(self):
         lines = self.client._imap.untagged_responses.pop("VANISHED", [])
-        vanished = []
+        vanished = SequenceSet()
         for line in lines:
-            text = line.decode() if isinstance(line, bytes) else str(line)
-            text = re.sub(r"^\(EARLIER\)\s*", "", text.strip(), flags=re.IGNORECASE)
-            vanished.extend(parse_sequence_set(text))
+            if not isinstance(line, bytes):
+                continue
+            text = re.sub(rb"^\(EARLIER\)\s*", b"", line.strip(), flags=re.IGNORECASE)
+            vanished |= self._sequence_set(text, "VANISHED")
         return vanished
 
     def _discard_untagged(self):
@@ -766,4 +988,6 @@ class ImapSession:
             response = self.client.append(folder, message, flags=flags, msg_time=msg_time)
             self.round_trips += 1
         match = re.search(rb"APPENDUID \d+ (\d+)", response or b"")
-        return int(match.group(1)) if match else None
+        uid = int(match.group(1)) if match and len(match.group(1)) <= 10 else None
+        # a UID out of range is as good as none: the copy is found by the next refresh
+        return uid if uid and uid <= MAX_NUMBER32 else None

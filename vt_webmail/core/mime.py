@@ -73,17 +73,15 @@ def decode_words(text):
     text = _SPACE_BETWEEN_WORDS.sub(r"\1\2", text)
     try:
         parts = email.header.decode_header(text)
-    except (ValueError, AssertionError, IndexError):
+    except Exception:  # HeaderParseError (damaged base64) and others: keep the raw text
         return text
     decoded = []
     for chunk, charset in parts:
         if isinstance(chunk, str):
             decoded.append(chunk)
-            continue
-        try:
-            decoded.append(chunk.decode(charset or "ascii", "replace"))
-        except LookupError:
-            decoded.append(decode_bytes(chunk))
+        else:
+            # as a body's text: never raises, whatever the label (NUL, "rot13", "x-unknown")
+            decoded.append(decode_text(chunk, charset)[0])
     return "".join(decoded)
 
 
@@ -157,8 +155,11 @@ def parse_list_headers(raw):
     :returns: :class:`ListHeaders`; never raises on bad input
     """
     result = ListHeaders()
+    raw, cut = bounded_header_block(raw or b"")
+    if cut:
+        result.notes.append(cut)
     try:
-        headers = split_header_block(raw or b"")
+        headers = split_header_block(raw)
     except Exception as exc:  # nothing in a header block may lose the mail
         result.notes.append(f"unreadable header block: {exc}")
         return result
@@ -194,11 +195,44 @@ def parse_list_headers(raw):
 
 
 
+def bounded_header_block(raw, limit=None):
+    """``(header block, note)``: ``raw`` itself and None when it is at most ``limit`` bytes
+    (:data:`MAX_HEADER_BYTES`); else its whole fields up to ``limit`` bytes, plus the MIME and
+    list fields found beyond (up to :data:`MAX_FIELD_BYTES` each), and a note saying so."""
+    limit = limit or MAX_HEADER_BYTES
+    if len(raw) <= limit:
+        return raw, None
+    # cut where a field starts (after a line end not followed by a folding space)
+    end = raw.rfind(b"\n", 0, limit)
+    while end > 0 and raw[end + 1:end + 2] in (b" ", b"\t"):
+        end = raw.rfind(b"\n", 0, end)
+    head = raw[:end + 1] if end > 0 else b""
+    wanted = [match.group(0) for match in _WANTED_FIELD.finditer(raw, len(head))
+              if len(match.group(0)) <= MAX_FIELD_BYTES]
+    kept = b"".join(field if field.endswith(b"\n") else field + b"\r\n" for field in wanted)
+    return head + kept + b"\r\n", (
+        f"the header block is {len(raw) / 1e6:.1f} MB long: only its first "
+        f"{limit // 1024} KB and its main fields were read")
+
+
 # -- whole messages -----------------------------------------------------------------------------
 
 #: Multipart nesting deeper than this is not read (real mail nests 3 or 4 levels; a mail bomb
 #: nests thousands).
 MAX_DEPTH = 40
+#: Parts of a message that are read (attachments listed): a mail bomb of 10,000 parts would
+#: otherwise make as many attachments.
+MAX_PARTS = 2000
+#: A header block longer than this is cut (see :func:`bounded_header_block`): the stdlib keeps
+#: each header line as objects many times its size (10 MB of headers: 200 MB, 2 s).
+MAX_HEADER_BYTES = 256 * 1024
+#: Longest single header field kept from beyond :data:`MAX_HEADER_BYTES`.
+MAX_FIELD_BYTES = 64 * 1024
+_MULTIPART = re.compile(rb"(?im)^content-type[ \t]*:[ \t]*multipart/")
+#: Header fields kept from beyond :data:`MAX_HEADER_BYTES`: the MIME structure and the list's.
+_WANTED_FIELD = re.compile(
+    rb"(?im)^(?:content-[a-z0-9-]*|mime-version|from|to|cc|subject|date|message-id|"
+    rb"in-reply-to|references|reply-to)[ \t]*:[^\r\n]*(?:\r?\n[ \t][^\r\n]*)*(?:\r?\n)?")
 
 _CRLF_COMPAT = email.policy.compat32.clone(linesep="\r\n", max_line_length=0)
 _CID_REFERENCE = re.compile(r"""cid:\s*([^"'\s)>]+)""", re.IGNORECASE)
@@ -311,7 +345,7 @@ def decode_text(data, charset):
     name = _CHARSET_ALIASES.get(label, label)
     try:
         codec = codecs.lookup(name)
-    except LookupError:
+    except (LookupError, ValueError):  # ValueError: a NUL in the label
         codec = None
     if codec is None or not codec._is_text_encoding or codec.name in _NOT_CHARSETS:
         return decode_bytes(data), f"unknown charset {label[:40]!r}: read as UTF-8 or Windows-1252"
@@ -365,8 +399,15 @@ def _parse_into(result, raw):
         raw = raw.encode("utf-8", "surrogateescape")
     raw = bytes(raw or b"")
     header_block, body_start = _split_head(raw)
+    if len(header_block) > MAX_HEADER_BYTES:
+        header_block, note = bounded_header_block(header_block)
+        result.notes.append(note)
+        raw = header_block + raw[body_start:]
+        body_start = len(header_block)
     result.headers = parse_list_headers(header_block)
     result.notes.extend(result.headers.notes)
+    if _MULTIPART.search(header_block):
+        raw = _bounded_parts(raw, body_start, result.notes)
 
     message = _message_from_bytes(raw, result.notes)
     if message is None:
@@ -375,7 +416,11 @@ def _parse_into(result, raw):
         return
 
     nodes, leaves = _walk(message, result.notes)
-    html_part, text_part = _find_bodies(message, leaves)
+    if len(leaves) > MAX_PARTS:
+        result.notes.append(f"the message has {len(leaves):,} parts: only the first "
+                            f"{MAX_PARTS:,} were read")
+        del leaves[MAX_PARTS:]
+    html_part, text_part = _find_bodies(message, leaves, many=len(nodes) > MAX_PARTS)
     extra_html, extra_text = [], []
     text_alternative = None  # the multipart/alternative that holds the text body
     for part, ancestors in leaves:
@@ -430,6 +475,21 @@ def _parse_into(result, raw):
                 result.notes.append(note)
 
 
+def _bounded_parts(raw, body_start, notes):
+    """``raw`` cut before its part delimiter number 1.1 x :data:`MAX_PARTS` (a line that starts
+    with ``--``; a tenth more for the closing delimiters of nested multiparts): the stdlib's
+    parser spends ~0.5 ms on each part (25 MB of tiny parts: minutes); what follows is not
+    read."""
+    position = body_start
+    for _count in range(MAX_PARTS + MAX_PARTS // 10):
+        position = raw.find(b"\n--", position)
+        if position < 0:
+            return raw
+        position += 3
+    notes.append(f"the message has more than {MAX_PARTS:,} parts: the rest was not read")
+    return raw[:position - 2]
+
+
 def _split_head(raw):
     """``(header block, offset of the body)`` of a raw message."""
     if raw.startswith((b"\r\n", b"\n")):
@@ -450,6 +510,9 @@ def _message_from_bytes(raw, notes):
     """
     try:
         modern = email.message_from_bytes(raw, policy=email.policy.default)
+    except RecursionError:
+        # parts nested a thousand deep: the legacy parser recurses the same way
+        return None
     except Exception:  # the modern parser has bugs on hostile input
         modern = None
     modern_damage = _structure_damage(modern) if modern is not None else None
@@ -500,11 +563,12 @@ def _walk(message, notes):
     return nodes, leaves
 
 
-def _find_bodies(message, leaves):
-    """``(html part, text part)``: ``get_body`` first, then the first inline text leaves."""
+def _find_bodies(message, leaves, many=False):
+    """``(html part, text part)``: ``get_body`` first (not for ``many`` parts: it reads every
+    part's headers again), then the first inline text leaves."""
     html_part = text_part = None
     found = False
-    if hasattr(message, "get_body"):
+    if hasattr(message, "get_body") and not many:
         try:
             html_part = message.get_body(("html",))
             text_part = message.get_body(("plain",))
@@ -629,11 +693,17 @@ def _strip_cid(value):
 
 
 def _content_type(part):
+    # asked several times of each part, and policy.default parses the header at each call:
+    # kept on the part
+    cached = getattr(part, "_vt_content_type", None)
+    if cached:
+        return cached
     value = _safe(part.get_content_type)
-    if value:
-        return value
-    raw = _header(part, "content-type") or "text/plain"
-    return str(raw).partition(";")[0].strip().lower() or "text/plain"
+    if not value:
+        raw = _header(part, "content-type") or "text/plain"
+        value = str(raw).partition(";")[0].strip().lower() or "text/plain"
+    part._vt_content_type = value
+    return value
 
 
 def _is_attachment(part):

@@ -26,6 +26,7 @@ loopback address (the test harness's local authorization server). Nothing here l
 import base64
 import binascii
 import hashlib
+import http.client
 import ipaddress
 import json
 import secrets
@@ -37,7 +38,7 @@ import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field, replace
 
-from . import exceptions
+from . import exceptions, net_policy
 
 #: An access token this close to its expiry is refreshed before use (seconds).
 EXPIRY_MARGIN = 120
@@ -147,7 +148,8 @@ def authorize_url(provider, client, *, state, code_challenge, login_hint=None):
     return provider.authorize_url + separator + urllib.parse.urlencode(params)
 
 
-def exchange_code(provider, client, code, code_verifier, *, timeout=DEFAULT_TIMEOUT):
+def exchange_code(provider, client, code, code_verifier, *, timeout=DEFAULT_TIMEOUT,
+                  policy=None):
     """Trade an authorization code for tokens.
 
     :returns: :class:`Tokens` with a refresh token and the identity of the id_token
@@ -160,7 +162,7 @@ def exchange_code(provider, client, code, code_verifier, *, timeout=DEFAULT_TIME
         "code": code,
         "redirect_uri": client.redirect_uri,
         "code_verifier": code_verifier,
-    }, timeout)
+    }, timeout, policy)
     tokens = _tokens(answer, client)
     if not tokens.refresh_token:
         raise exceptions.OAuthError(
@@ -169,7 +171,7 @@ def exchange_code(provider, client, code, code_verifier, *, timeout=DEFAULT_TIME
     return tokens
 
 
-def refresh(provider, client, refresh_token, *, timeout=DEFAULT_TIMEOUT):
+def refresh(provider, client, refresh_token, *, timeout=DEFAULT_TIMEOUT, policy=None):
     """A new access token from ``refresh_token``.
 
     :returns: :class:`Tokens`; its ``refresh_token`` is the new one when the provider rotates
@@ -181,7 +183,7 @@ def refresh(provider, client, refresh_token, *, timeout=DEFAULT_TIMEOUT):
     params = {"grant_type": "refresh_token", "refresh_token": refresh_token}
     if provider.name == "microsoft":
         params["scope"] = " ".join(provider.scopes)  # Microsoft asks for the scopes again
-    return _tokens(_token_request(provider, client, params, timeout), client)
+    return _tokens(_token_request(provider, client, params, timeout, policy), client)
 
 
 def identity_from_id_token(id_token, client_id):
@@ -294,7 +296,7 @@ def _is_loopback(host):
         return False
 
 
-def _token_request(provider, client, params, timeout):
+def _token_request(provider, client, params, timeout, policy):
     check_endpoint(provider.token_url)
     host = _host(provider.token_url)
     body = urllib.parse.urlencode({
@@ -304,9 +306,7 @@ def _token_request(provider, client, params, timeout):
         "Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json",
     })
     try:
-        # the scheme was checked above (check_endpoint): no file:// or ftp:// here
-        with urllib.request.urlopen(request, timeout=timeout,
-                                    context=ssl.create_default_context()) as response:
+        with _open(request, timeout, policy) as response:
             raw = response.read(1_000_000)
     except urllib.error.HTTPError as exc:
         raw = exc.read(100_000)
@@ -328,6 +328,8 @@ def _token_request(provider, client, params, timeout):
         raise exceptions.ConnectionFailed(str(reason), host=host)
     except TimeoutError:
         raise exceptions.ConnectionTimeout(host=host)
+    except exceptions.WebmailError:
+        raise
     except OSError as exc:
         raise exceptions.ConnectionFailed(exc.strerror or str(exc), host=host)
     try:
@@ -337,6 +339,49 @@ def _token_request(provider, client, params, timeout):
     if not isinstance(answer, dict) or not isinstance(answer.get("access_token"), str):
         raise exceptions.OAuthError("the token endpoint gave no access token", host=host)
     return answer
+
+
+def _open(request, timeout, policy):
+    """urlopen for a token request: no redirect followed, and with a policy only the
+    addresses it allows are connected to (TLS verified against the host name)."""
+    parts = urllib.parse.urlsplit(request.full_url)
+    https = parts.scheme == "https"
+    port = parts.port or (443 if https else 80)
+    # the scheme was checked (check_endpoint): no file:// or ftp:// reaches this
+    addresses = policy.resolve(parts.hostname, port) if policy is not None else None
+    context = ssl.create_default_context()
+
+    class PinnedHTTPS(http.client.HTTPSConnection):
+        def connect(self):
+            if addresses is None:
+                return super().connect()
+            sock = net_policy.connect_pinned(addresses, self.port, self.timeout)
+            self.sock = self._context.wrap_socket(sock, server_hostname=self.host)
+            return None
+
+    class PinnedHTTP(http.client.HTTPConnection):
+        def connect(self):
+            if addresses is None:
+                return super().connect()
+            self.sock = net_policy.connect_pinned(addresses, self.port, self.timeout)
+            return None
+
+    class Handler(urllib.request.HTTPSHandler, urllib.request.HTTPHandler):
+        def https_open(self, req):
+            return self.do_open(PinnedHTTPS, req, context=context)
+
+        def http_open(self, req):
+            return self.do_open(PinnedHTTP, req)
+
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, req, fp, code, msg, headers, newurl):
+            return None  # a token endpoint answers, it does not send elsewhere
+
+    opener = urllib.request.OpenerDirector()
+    for handler in (Handler(context=context), NoRedirect(), urllib.request.HTTPErrorProcessor(),
+                    urllib.request.HTTPDefaultErrorHandler()):
+        opener.add_handler(handler)
+    return opener.open(request, timeout=timeout)
 
 
 def _oauth_error(raw, status):

@@ -17,7 +17,7 @@ import smtplib
 import socket
 from dataclasses import dataclass, field
 
-from . import exceptions, oauth
+from . import exceptions, net_policy, oauth
 from .imap_session import ServerSettings, make_ssl_context, translate_errors
 
 _BCC_HEADER = re.compile(rb"^(?:resent-)?bcc:.*(?:\r?\n[ \t].*)*\r?\n",
@@ -102,15 +102,19 @@ def _connect(settings):
     # smtplib would take socket.getfqdn() for EHLO: a reverse DNS lookup with no timeout
     local_name = socket.gethostname() or "localhost"
     with _errors(host, stage="connect"):
+        # checked before anything is tried; then only the addresses checked are connected to
+        addresses = settings.policy.resolve(host, settings.port) \
+            if settings.policy is not None else None
         context = make_ssl_context(settings) if settings.security != "none" else None
         # the constructor connects and reads the greeting (smtplib verifies the certificate
         # against ``host``, the name it connected to)
         if settings.security == "ssl":
-            client = smtplib.SMTP_SSL(host, settings.port, local_hostname=local_name,
-                                      timeout=settings.timeout, context=context)
+            client = _PinnedSMTP_SSL(host, settings.port, local_hostname=local_name,
+                                     timeout=settings.timeout, context=context,
+                                     addresses=addresses)
         else:
-            client = smtplib.SMTP(host, settings.port, local_hostname=local_name,
-                                  timeout=settings.timeout)
+            client = _PinnedSMTP(host, settings.port, local_hostname=local_name,
+                                 timeout=settings.timeout, addresses=addresses)
     try:
         with _errors(host, stage="connect"):
             client.ehlo_or_helo_if_needed()
@@ -123,6 +127,28 @@ def _connect(settings):
         _close(client)
         raise
     return client
+
+
+class _PinnedSMTP(smtplib.SMTP):
+    """smtplib's client connecting to the addresses the policy checked (see
+    :mod:`.net_policy`); ``_get_socket`` is smtplib's own hook for this (SMTP_SSL uses it)."""
+
+    def __init__(self, *args, addresses=None, **kwargs):
+        self._addresses = addresses
+        super().__init__(*args, **kwargs)
+
+    def _get_socket(self, host, port, timeout):
+        if self._addresses is None:
+            return super()._get_socket(host, port, timeout)
+        return net_policy.connect_pinned(self._addresses, port, timeout)
+
+
+class _PinnedSMTP_SSL(_PinnedSMTP, smtplib.SMTP_SSL):
+    def _get_socket(self, host, port, timeout):
+        if self._addresses is None:
+            return smtplib.SMTP_SSL._get_socket(self, host, port, timeout)
+        sock = net_policy.connect_pinned(self._addresses, port, timeout)
+        return self.context.wrap_socket(sock, server_hostname=self._host)
 
 
 def _transaction(client, host, envelope_from, recipients, data):

@@ -31,6 +31,13 @@ models in production, a dict in tests) up to date:
 UIDNEXT comes from SELECT's ``[UIDNEXT]`` code, else from STATUS (Courier sends it there
 only), else from the last message's UID. The state is saved only at the end of a complete
 pass, so a partial pass is always redone.
+
+**Nothing cached is dropped on a server's word unless its answers agree with each other**: a
+UIDVALIDITY change must be the same in two answers (STATUS and SELECT) before the folder's cache
+is dropped, and cached UIDs missing from a listing are removed only when the listing holds as
+many messages as the server counts (EXISTS, or a STATUS asked again after expunges). A server
+that contradicts itself gets a :class:`~.exceptions.ProtocolError`, and the cache stays as it
+was.
 """
 
 import datetime
@@ -39,7 +46,8 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from .imap_session import HEADER_KEY
+from . import exceptions
+from .imap_session import HEADER_KEY, SEARCH_WINDOW
 from .mime import parse_list_headers
 
 DEFAULT_BATCH_SIZE = 1000
@@ -197,7 +205,7 @@ def has_attachments(bodystructure):
         return False
     try:
         return _walk_attachments(bodystructure)
-    except (TypeError, IndexError, AttributeError, ValueError):
+    except (TypeError, IndexError, AttributeError, ValueError, RecursionError):
         return False
 
 
@@ -257,12 +265,8 @@ def _pairs(value):
 def summary_from_fetch(uid, values):
     """Build a :class:`MessageSummary` from one message of a summaries FETCH; never raises."""
     headers = parse_list_headers(values.get(HEADER_KEY) or b"")
-    internal_date = values.get(b"INTERNALDATE")
-    if isinstance(internal_date, datetime.datetime) and internal_date.tzinfo is None:
-        internal_date = internal_date.replace(tzinfo=datetime.timezone.utc)
-    date = headers.date
-    if date is not None and date.tzinfo is None:
-        date = date.replace(tzinfo=datetime.timezone.utc)
+    internal_date = _utc(values.get(b"INTERNALDATE"))
+    date = _utc(headers.date)
     if date is None or date.year < 1971:
         date = internal_date
     return MessageSummary(
@@ -282,6 +286,20 @@ def summary_from_fetch(uid, values):
         references=headers.references,
         note=headers.note,
     )
+
+
+def _utc(value):
+    """An aware datetime in UTC (naive ones are taken as UTC), or None: for a datetime that
+    cannot be moved to UTC (``0001-01-01 00:00 +0100`` would fall before year 1) or that is
+    not one."""
+    if not isinstance(value, datetime.datetime):
+        return None
+    try:
+        if value.tzinfo is None:
+            return value.replace(tzinfo=datetime.timezone.utc)
+        return value.astimezone(datetime.timezone.utc)
+    except (OverflowError, ValueError):
+        return None
 
 
 class _BatchWriter:
@@ -398,11 +416,25 @@ def sync_folder(session, folder, state, store, *, batch_size=None, first_batch_s
             return done(state)
 
     info = session.select(folder, readonly=True)
+    if info.uidnext is not None and info.exists > info.uidnext - 1:
+        # UIDs are unique and below UIDNEXT (RFC 3501 2.3.1.1): one answer, two numbers
+        raise exceptions.ProtocolError(
+            f"{folder} holds {info.exists:,} messages below UIDNEXT {info.uidnext:,}",
+            host=session.host)
     uidnext = info.uidnext or (status and status.uidnext) \
         or session.next_uid(folder, info.exists)
     modseq = info.highestmodseq if session.condstore else None
 
     if state.uidvalidity != info.uidvalidity:
+        if state.uidvalidity is not None and info.exists and store.cached_count(folder):
+            # about to drop the cache: the server must say the same twice
+            again = status.uidvalidity if status is not None else session.status(
+                folder, ("UIDVALIDITY",)).uidvalidity
+            if again != info.uidvalidity:
+                raise exceptions.ProtocolError(
+                    f"the UIDVALIDITY of {folder} changes from one answer to the next "
+                    f"({again}, then {info.uidvalidity}): the cached mail is kept",
+                    host=session.host)
         if state.uidvalidity is not None or store.cached_count(folder):
             store.reset(folder, info.uidvalidity)
             result.reset = True
@@ -418,22 +450,25 @@ def sync_folder(session, folder, state, store, *, batch_size=None, first_batch_s
         return done(state)
 
     flags_read_at = state.flags_read_at
+    gone, present_count = [], None
     if complete:
         known_high = state.uidnext - 1
         if status is None and modseq is not None and state.highestmodseq is not None:
             if modseq != state.highestmodseq:
-                changes = session.fetch_flag_changes(state.highestmodseq, known_high)
-                _apply_flags(store, folder, result, changes.flags, known_high)
-                if changes.vanished:
-                    result.removed += store.remove(folder, changes.vanished)
+                _read_flag_changes(session, store, folder, result, state.highestmodseq,
+                                   known_high)
         else:
-            _read_all_flags(session, store, folder, result, known_high)
+            gone, present_count = _read_all_flags(session, store, folder, result, known_high)
             flags_read_at = now
 
     high = uidnext - 1
     low = state.uidnext or 1
-    if high >= low:
-        server_uids = session.search_uids(low, high)
+    server_uids = session.search_uids(low, high, max_count=info.exists) if high >= low else []
+    if gone:
+        # the flags' answer left out cached UIDs: gone, if the server's own count agrees
+        _check_listing(session, folder, present_count + len(server_uids), info.exists)
+        result.removed += store.remove(folder, gone)
+    if server_uids:
         cached = store.cached_uids(folder, min_uid=low)
         missing = [uid for uid in server_uids if uid not in cached]
         result.new += _fetch_new(session, store, folder, info.uidvalidity, missing,
@@ -444,8 +479,10 @@ def sync_folder(session, folder, state, store, *, batch_size=None, first_batch_s
 
     if store.cached_count(folder) != info.exists:
         # the cache and the server disagree, whatever the steps above believed: list the
-        # UIDs of the SELECT snapshot and make the cache match, both ways
+        # UIDs of the SELECT snapshot and make the cache match, both ways (if the server's
+        # listing and its count agree)
         present = set(session.list_uids(1, high))
+        _check_listing(session, folder, len(present), info.exists)
         cached = store.cached_uids(folder)
         gone = sorted(uid for uid in cached if uid not in present)
         if gone:
@@ -475,23 +512,61 @@ def _apply_flags(store, folder, result, flags_by_uid, known_high):
         result.changed += store.set_flags(folder, flags)
 
 
+def _uid_windows(cached, known_high, size):
+    """``(low, high)`` UID ranges that cover ``1:known_high``, each holding at most ``size`` of
+    the (sorted) ``cached`` UIDs: one range for a folder of up to ``size`` messages."""
+    windows, low = [], 1
+    for start in range(0, max(len(cached), 1), size):
+        chunk = cached[start:start + size]
+        last = start + size >= len(cached)
+        high = known_high if last or not chunk else chunk[-1]
+        windows.append((low, high))
+        low = high + 1
+    return windows
+
+
+def _read_flag_changes(session, store, folder, result, since, known_high):
+    """With CONDSTORE: the flags changed since ``since`` and (QRESYNC) the vanished UIDs, one
+    FETCH per :data:`~.imap_session.SEARCH_WINDOW` cached UIDs."""
+    cached = sorted(uid for uid in store.cached_uids(folder) if uid <= known_high)
+    for low, high in _uid_windows(cached, known_high, SEARCH_WINDOW):
+        changes = session.fetch_flag_changes(since, high, low=low)
+        _apply_flags(store, folder, result, changes.flags, known_high)
+        if changes.vanished:
+            gone = [uid for uid in cached if low <= uid <= high and uid in changes.vanished]
+            if gone:
+                result.removed += store.remove(folder, gone)
+
+
 def _read_all_flags(session, store, folder, result, known_high):
     """Without CONDSTORE: read the flags of every cached UID up to ``known_high``, one FETCH per
-    :data:`FLAGS_BATCH_SIZE` of them, and drop the cached UIDs the answers leave out."""
+    :data:`FLAGS_BATCH_SIZE` of them.
+
+    :returns: ``(gone, present)``: the cached UIDs the answers left out (removed by the caller
+        once the server's count confirms them), and how many UIDs the answers held
+    """
     cached = sorted(uid for uid in store.cached_uids(folder) if uid <= known_high)
-    low = 1
     present = set()
-    for start in range(0, max(len(cached), 1), FLAGS_BATCH_SIZE):
-        chunk = cached[start:start + FLAGS_BATCH_SIZE]
-        last = start + FLAGS_BATCH_SIZE >= len(cached)
-        high = known_high if last or not chunk else chunk[-1]
+    for low, high in _uid_windows(cached, known_high, FLAGS_BATCH_SIZE):
         flags = session.fetch_flags(low, high)
         present.update(flags)
         _apply_flags(store, folder, result, flags, known_high)
-        low = high + 1
-    gone = [uid for uid in cached if uid not in present]
-    if gone:
-        result.removed += store.remove(folder, gone)
+    return [uid for uid in cached if uid not in present], len(present)
+
+
+def _check_listing(session, folder, listed, exists):
+    """Raise unless ``listed`` UIDs (a listing of the whole SELECT snapshot) can be the
+    ``exists`` messages SELECT counted: the same number, or fewer when a fresh STATUS counts
+    that many (another client expunged mail meanwhile)."""
+    if listed == exists:
+        return
+    if listed < exists:
+        now = session.status(folder, ("MESSAGES",)).messages
+        if now is not None and listed >= now:
+            return
+    raise exceptions.ProtocolError(
+        f"the server counts {exists:,} messages in {folder} but lists {listed:,}: the cached "
+        "mail is kept", host=session.host)
 
 
 def _fetch_new(session, store, folder, uidvalidity, uids, size, batch_size, pipeline):

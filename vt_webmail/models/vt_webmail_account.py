@@ -17,7 +17,7 @@ from odoo.tools import SQL
 
 from odoo.addons.base.models.ir_mail_server import MailDeliveryException
 
-from ..core import compose, smtp
+from ..core import compose, net_policy, smtp
 from ..core import exceptions as core_errors
 from ..core.imap_session import ServerSettings, connect, translate_errors
 from ..core.sync import summary_from_fetch, sync_folder
@@ -39,6 +39,13 @@ SECRET_COLUMNS = {"password": "password_crypt", "smtp_password": "smtp_password_
 #: First key of the PostgreSQL advisory lock that serialises refreshes of one account
 #: (the second key is the account id). Any constant unlikely to collide will do.
 SYNC_LOCK_CLASS = 0x76776D  # "vwm"
+#: The outgoing-connection policy (core/net_policy.py): the Odoo configuration file's option,
+#: when set, else the system parameter an administrator sets in Settings.
+ALLOWED_HOSTS_OPTION = "vt_webmail_allowed_hosts"
+ALLOWED_HOSTS_PARAMETER = "vt_webmail.allowed_hosts"
+#: Connection tests a user may run per minute (they probe a host and port of their choice);
+#: the system parameter vt_webmail.connection_tests_per_minute changes it.
+CONNECTION_TESTS_PER_MINUTE = 10
 #: Extensions the connection test reports, offered or missing (see _missing_feature_messages).
 SERVER_FEATURES = ("IDLE", "CONDSTORE", "QRESYNC", "MOVE", "UIDPLUS", "SPECIAL-USE", "ESEARCH")
 #: Folders are listed again (LIST) at most this often by scheduled refreshes.
@@ -133,6 +140,12 @@ class VtWebmailAccount(models.Model):
         ("imap_port_range", "CHECK(imap_port BETWEEN 1 AND 65535)",
          "The IMAP port must be between 1 and 65535."),
     ]
+
+    @api.model
+    def _secret_columns(self):
+        """The encrypted columns of the table (see secret_box): passwords, and OAuth tokens
+        (``vt_webmail_account_oauth``)."""
+        return tuple(SECRET_COLUMNS.values())
 
     def init(self):
         # the encrypted secrets live in columns no field maps (see secret_box)
@@ -261,6 +274,10 @@ class VtWebmailAccount(models.Model):
         """
         self.ensure_one()
         self.check_access("read")
+        # sudo: a technical setting, not a secret
+        limit = self.env["ir.config_parameter"].sudo().get_param(
+            "vt_webmail.connection_tests_per_minute", CONNECTION_TESTS_PER_MINUTE)
+        self.env["vt_webmail.connection.test"]._check_rate(int(limit))
         try:
             with self._imap_connect() as session:
                 offered = [cap for cap in SERVER_FEATURES if cap in session.capabilities]
@@ -560,6 +577,8 @@ class VtWebmailAccount(models.Model):
             verify_certificate=self.verify_certificate,
             ca_pem=self.ca_certificate or None,
             timeout=self._network_timeout(),
+            policy=self._net_policy(),
+            deadline=self._session_deadline(),
             **self._credentials(self.login),
         )
 
@@ -590,6 +609,23 @@ class VtWebmailAccount(models.Model):
             token = self._oauth_access_token(rejected=settings.access_token)
             return connect(dataclasses.replace(settings, access_token=token))
 
+    @api.model
+    def _net_policy(self, default_ports=net_policy.MAIL_PORTS):
+        """The outgoing-connection policy (see core/net_policy.py): the configuration file's
+        ``vt_webmail_allowed_hosts``, else the system parameter ``vt_webmail.allowed_hosts``.
+
+        :raises core_errors.HostRefused: the setting cannot be read (nothing is allowed then)
+        """
+        text = tools.config.get(ALLOWED_HOSTS_OPTION)
+        if not text:
+            # sudo: a technical setting, not a secret
+            text = self.env["ir.config_parameter"].sudo().get_param(ALLOWED_HOSTS_PARAMETER)
+        try:
+            return net_policy.Policy.from_text(text or "", default_ports)
+        except ValueError as exc:
+            raise core_errors.HostRefused(
+                f"the setting of the allowed mail servers cannot be read ({exc})")
+
     def _provider_label(self):
         """Google, Microsoft 365 (or "the provider") as the account's form names it."""
         label = dict(self._fields["auth_method"]._description_selection(self.env)).get(
@@ -605,12 +641,29 @@ class VtWebmailAccount(models.Model):
         except ValueError:
             return 30.0
 
+    def _session_deadline(self):
+        """Seconds a whole IMAP session may last, whatever the server sends (system parameter
+        ``vt_webmail.session_deadline``, default 60): a refresh cut there keeps what it stored,
+        and the next one goes on."""
+        # sudo: a technical setting, not a secret
+        value = self.env["ir.config_parameter"].sudo().get_param(
+            "vt_webmail.session_deadline", "60")
+        try:
+            return max(float(value), 1.0)
+        except ValueError:
+            return 60.0
+
     def _error_message(self, exc):
         """A translated, plain-words sentence for an engine error."""
         host = exc.host or self.imap_host
         messages = {
             "host_not_found": self.env._(
                 "The server name %s could not be found. Check the spelling.", host),
+            "host_refused": self.env._(
+                "Connecting to %(host)s is not allowed on this Odoo server. An administrator "
+                "chooses the mail servers accounts may use (Settings > Webmail > Allowed mail "
+                "servers).%(detail)s", host=host,
+                detail=f" ({exc.detail})" if exc.detail else ""),
             "connection_refused": self.env._(
                 "%s refused the connection. Check the port and the security mode.", host),
             "timeout": self.env._(
@@ -645,6 +698,14 @@ class VtWebmailAccount(models.Model):
             "protocol_error": self.env._(
                 "%(host)s sent an answer that could not be understood: %(detail)s",
                 host=host, detail=exc.detail or ""),
+            "response_too_large": self.env._(
+                "%(host)s sent more than the webmail accepts (%(detail)s), so the connection "
+                "was closed. The mail already here is kept.", host=host,
+                detail=exc.detail or ""),
+            "too_slow": self.env._(
+                "%(host)s took longer than %(seconds)s seconds to answer, so the connection was "
+                "closed. What was received is kept, and the next refresh goes on from there.",
+                host=host, seconds=round(self._session_deadline())),
             "folder_not_found": self.env._(
                 "The folder does not exist on %s any more.", host),
             "message_gone": self.env._(
@@ -817,6 +878,7 @@ class VtWebmailAccount(models.Model):
             verify_certificate=self.verify_certificate,
             ca_pem=self.ca_certificate or None,
             timeout=self._network_timeout(),
+            policy=self._net_policy(),
             **self._credentials((self.smtp_login or self.login or "").strip() or None,
                                 "smtp_password"),
         )

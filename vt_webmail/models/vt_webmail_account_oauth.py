@@ -23,7 +23,7 @@ from odoo.exceptions import AccessError, UserError
 from odoo.tools import SQL
 
 from ..core import exceptions as core_errors
-from ..core import oauth
+from ..core import net_policy, oauth
 from . import secret_box
 
 _logger = logging.getLogger(__name__)
@@ -33,6 +33,8 @@ AUTH_METHODS = [
     ("google", "Google (OAuth 2.0)"),
     ("microsoft", "Microsoft 365 (OAuth 2.0)"),
 ]
+#: The encrypted token columns (no field maps them).
+TOKEN_COLUMNS = ("oauth_refresh_token_crypt", "oauth_access_token_crypt")
 #: First key of the advisory lock that serialises token refreshes of one account.
 OAUTH_LOCK_CLASS = 0x76776F  # "vwo"
 #: The route a provider sends the user back to (register it at the provider).
@@ -75,12 +77,16 @@ class VtWebmailAccount(models.Model):
     def init(self):
         result = super().init()
         # the tokens live in columns no field maps, like the passwords (see secret_box)
-        for column in ("oauth_refresh_token_crypt", "oauth_access_token_crypt"):
+        for column in TOKEN_COLUMNS:
             self.env.cr.execute(SQL(
                 "ALTER TABLE %s ADD COLUMN IF NOT EXISTS %s varchar",
                 SQL.identifier(self._table), SQL.identifier(column),
             ))
         return result
+
+    @api.model
+    def _secret_columns(self):
+        return (*super()._secret_columns(), *TOKEN_COLUMNS)
 
     # -- compute / onchange ---------------------------------------------------------------------
 
@@ -240,7 +246,8 @@ class VtWebmailAccount(models.Model):
             if not refresh_token:
                 raise core_errors.GrantRevoked("not signed in")
             tokens = oauth.refresh(self._oauth_provider(), self._oauth_client(), refresh_token,
-                                   timeout=self._network_timeout())
+                                   timeout=self._network_timeout(),
+                                   policy=self._net_policy(net_policy.HTTPS_PORTS))
         except core_errors.GrantRevoked as exc:
             self.write({"needs_sign_in": True, "last_error": self._error_message(exc)})
             if commit:

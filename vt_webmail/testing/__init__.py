@@ -1,5 +1,5 @@
 """Real servers for tests and the demo (no ORM): Dovecot, Cyrus, Courier, aiosmtpd, an OAuth 2.0
-authorization server, a throwaway PKI.
+authorization server, a throwaway PKI, and a scripted IMAP server that misbehaves on purpose.
 
 Usable from plain pytest (``vt_webmail/tests/core``) and from Odoo test cases
 (``vt_webmail/tests/common.py``) alike. Importing this package needs ``imapclient``,
@@ -10,6 +10,7 @@ from .certs import TestPKI, make_test_pki
 from .courier import CourierServer, CourierUnavailable, find_courier
 from .cyrus import CyrusServer, CyrusUnavailable
 from .dovecot import DovecotServer, DovecotUnavailable, find_dovecot
+from .hostile_imap import SCENARIOS, HostileImapServer
 from .imap_server import ImapTestServer, ServerUnavailable, free_port, server_required
 from .net import SilentServer, closed_port
 from .oauth_server import OAuthServer
@@ -29,8 +30,10 @@ __all__ = [
     "CyrusUnavailable",
     "DovecotServer",
     "DovecotUnavailable",
+    "HostileImapServer",
     "ImapTestServer",
     "OAuthServer",
+    "SCENARIOS",
     "ServerUnavailable",
     "SilentServer",
     "TestPKI",

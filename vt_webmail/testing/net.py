@@ -37,6 +37,11 @@ class SilentServer:
                 return
             self._accepted.append(conn)
 
+    def accepted_count(self):
+        """How many connections were accepted so far (a short wait lets the last one land)."""
+        self._thread.join(0.2)
+        return len(self._accepted)
+
     def close(self):
         self._sock.close()
         for conn in self._accepted:

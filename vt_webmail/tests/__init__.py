@@ -1,5 +1,6 @@
 from . import test_account
 from . import test_sync
+from . import test_hostile
 from . import test_body
 from . import test_qualify
 from . import test_compose
@@ -10,3 +11,5 @@ from . import test_body_frame
 from . import test_tours
 from . import test_compose_tour
 from . import test_oauth
+from . import test_net_policy
+from . import test_secret_keys

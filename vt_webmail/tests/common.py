@@ -17,6 +17,7 @@ import unittest
 
 from odoo.tests import new_test_user
 
+from ..models.vt_webmail_account import ALLOWED_HOSTS_PARAMETER
 from ..testing import IMAP_SERVERS, ServerUnavailable, server_required
 from ..testing.smtpd import SMTPServer
 
@@ -90,6 +91,8 @@ class WebmailCase:
             cls.smtp = SMTPServer({SMTP_LOGIN: SMTP_PASSWORD}, pki=cls.imap_server.pki,
                                   **cls.smtp_options).start()
             cls.addClassCleanup(cls.smtp.close)
+        # the test servers are on loopback: allowed as an administrator would allow them
+        cls.env["ir.config_parameter"].sudo().set_param(ALLOWED_HOSTS_PARAMETER, "127.0.0.1")
         cls.user = new_test_user(cls.env, login=f"webmail_user_{next(_numbers)}",
                                  groups="base.group_user", name="Wendy Webmail",
                                  email="wendy@example.com")

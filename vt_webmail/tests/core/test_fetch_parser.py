@@ -67,11 +67,23 @@ def test_literal_and_escapes():
     [b"1 (UID 1 FLAGS (\\Seen)"],                 # unbalanced
     [b"x (UID 1)"],                                # no message number
     [b"1 (UID 1 BODY[] {5}", b")"],                # a literal announced, its data missing
-    [b"1 (UID 1 INTERNALDATE \"yesterday\")"],     # unreadable date
+    [(b"1 (UID 1 BODY[] {5}", b"abc"), b")"],      # a literal shorter than announced
+    [b"1 (UID one)"],                              # a UID that is not a number
+    [b"1 (UID 1 BODYSTRUCTURE NIL)"],              # a body structure that is not a list
+    [b'1 (UID 1 X ab"cd")'],                       # a quote inside a word
+    [b'1 (UID 1 X "abc)'],                         # a quoted string left open
 ])
 def test_malformed_raises(data):
     with pytest.raises(FetchParseError):
         parse_fetch(data)
+    with pytest.raises(Exception):  # noqa: B017 (imapclient raises several kinds)
+        parse_fetch_response(data, False, False)
+
+
+def test_unreadable_internaldate_is_none_as_in_imapclient():
+    data = [b'1 (UID 1 INTERNALDATE "yesterday")']
+    assert parse_fetch(data)[1][b"INTERNALDATE"] is None
+    _same(parse_fetch(data), parse_fetch_response(data, False, False))
 
 
 def test_session_falls_back_to_imapclient(mailbox, monkeypatch):
@@ -79,7 +91,7 @@ def test_session_falls_back_to_imapclient(mailbox, monkeypatch):
     uid = mailbox.append(b"Subject: f\r\n\r\nx\r\n")
     calls = []
 
-    def refuse(lines):
+    def refuse(lines, **_options):
         calls.append(lines)
         raise FetchParseError("pretend")
 

@@ -158,11 +158,14 @@ def test_server_killed_mid_sync_then_next_sync_completes():
         store = KillingStore()
         with pytest.raises(exceptions.ServerGone), connect(settings) as session:
             sync_folder(session, "INBOX", None, store, batch_size=10, first_batch_size=10)
-        assert len(store.messages["INBOX"]) == 20
+        # the batch fetched while the second was being stored may have made it too: fetching
+        # and storing overlap (core.sync._BatchWriter)
+        kept = len(store.messages["INBOX"])
+        assert kept in (20, 30)
         server.start()
         with connect(settings) as session:
             result = sync_folder(session, "INBOX", store.state("INBOX"), store, batch_size=10)
-        assert result.new == 20
+        assert result.new == 40 - kept
         assert sorted(store.messages["INBOX"]) == uids
 
 
