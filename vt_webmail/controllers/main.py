@@ -13,8 +13,9 @@ the body kept when the mail was fetched, cleaned for the frame (style sheets kep
 frame, plugin or ``<base>`` and no load but the part route, ``data:`` images and, for a mail
 whose remote images the user allowed (or whose sender they trust), http(s) images; the CSP's
 own ``sandbox``, ``frame-ancestors 'self'``, ``nosniff``, ``no-referrer``, ``no-store``. It is
-a pure read: it never connects to the mail server and never writes (the form reads the body,
-fetching it if needed, before it loads the frame); a body never fetched is a notice.
+a pure read: it never connects to the mail server and never writes (the form calls
+``action_open``, which fetches the body if needed, before it loads the frame); a body never
+fetched is a notice.
 
 Parts: ``X-Content-Type-Options: nosniff`` always, and a ``Content-Security-Policy`` that
 forbids any script or sub-resource, so a part is never run as a page of this site even when

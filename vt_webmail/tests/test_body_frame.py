@@ -58,7 +58,7 @@ class TestBodyFrame(WebmailCase, HttpCase):
 
     def test_owner_only(self):
         _account, (message,) = self._synced(samples.styled_newsletter())
-        message.mapped("body_html")  # what the form reads before the frame loads
+        message.action_open()  # what the form calls before the frame loads
         response = self._get(message.id, self.user.login)
         self.assertIn("Everything must go.", response.text)
         # another user, and an administrator, get nothing, as for an id that never existed
@@ -77,7 +77,7 @@ class TestBodyFrame(WebmailCase, HttpCase):
 
     def test_headers_exact(self):
         _account, (message,) = self._synced(samples.styled_newsletter())
-        message.mapped("body_html")
+        message.action_fetch_body()
         response = self._get(message.id, self.user.login)
         headers = response.headers
         self.assertEqual(headers["Content-Type"], "text/html; charset=utf-8")
@@ -98,6 +98,7 @@ class TestBodyFrame(WebmailCase, HttpCase):
     def test_style_sheet_in_the_frame_only(self):
         """body_html (XML-RPC, quoting, Qualify) is cleaned for a page: no sheet, class, id."""
         _account, (message,) = self._synced(samples.styled_newsletter())
+        message.action_fetch_body()
         body = message.read(["body_html"])[0]["body_html"]
         self.assertIn("Everything must go.", body)
         for marker in ("<style", "class=", "id=", "data-vt-body", ".o_form_view"):
@@ -108,7 +109,7 @@ class TestBodyFrame(WebmailCase, HttpCase):
 
     def test_pure_read_with_the_server_stopped(self):
         account, (read, unread) = self._synced(samples.styled_newsletter(), raw_mail("Unread"))
-        read.browse(read.id).mapped("body_html")  # that one only (not its prefetch group)
+        read.action_fetch_body()
         self.assertEqual((read.body_state, unread.body_state), ("done", "none"))
         self.imap_server.stop()
         self.addCleanup(self.imap_server.start)
@@ -128,7 +129,7 @@ class TestBodyFrame(WebmailCase, HttpCase):
         _account, (first, second) = self._synced(
             samples.styled_newsletter(),
             samples.styled_newsletter(message_id="<styled-2@example.net>"))
-        (first | second).mapped("body_html")
+        (first | second).action_fetch_body()
         self.authenticate(self.user.login, self.user.login)
         self.assertBlocked(first, True)
         self.assertBlocked(second, True)
@@ -142,7 +143,7 @@ class TestBodyFrame(WebmailCase, HttpCase):
 
     def test_hostile_mail_in_the_frame(self):
         _account, (message,) = self._synced(samples.hostile_html())
-        message.mapped("body_html")
+        message.action_fetch_body()
         message.action_show_images()  # even with its remote content allowed
         response = self._get(message.id, self.user.login)
         self.assertEqual(response.headers["Content-Security-Policy"], self._csp(True))

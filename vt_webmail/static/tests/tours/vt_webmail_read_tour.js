@@ -288,6 +288,19 @@ tours.add("vt_webmail_switch_account_tour", {
     ],
 });
 
+/** Wait (5 s at most) until the frame is sized to its mail: the frame's load event and its
+ * ResizeObserver may come a moment after the mail's text is in the frame. */
+async function fitted(frame) {
+    const deadline = Date.now() + 5000;
+    while (Date.now() < deadline) {
+        const scroller = frame.contentDocument?.scrollingElement;
+        if (scroller && scroller.scrollHeight <= frame.clientHeight + 1) {
+            return;
+        }
+        await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+}
+
 function check(condition, message) {
     if (!condition) {
         throw new Error(message);
@@ -306,8 +319,9 @@ tours.add("vt_webmail_style_frame_tour", {
         {
             content: "Its style sheet applies inside the frame, and nowhere else",
             trigger: `${FRAME} .promo:contains('Everything must go.')`,
-            run() {
+            async run() {
                 const frame = document.querySelector(".o_vt_webmail_body_frame");
+                await fitted(frame);
                 const flags = frame.getAttribute("sandbox").split(/\s+/).sort().join(" ");
                 check(flags === "allow-popups allow-popups-to-escape-sandbox allow-same-origin",
                       `sandbox flags: ${flags}`);
