@@ -19,6 +19,7 @@ from odoo.addons.base.models.ir_mail_server import MailDeliveryException
 from ..core import addresses, compose, net_policy, smtp
 from ..core import exceptions as core_errors
 from ..core.imap_session import ServerSettings, connect
+from ..core.session_scope import SESSIONS
 from ..core.sync import summary_from_fetch, sync_folder
 from . import secret_box
 from .sync_store import OdooSyncStore, commit
@@ -591,11 +592,27 @@ class VtWebmailAccount(models.Model):
                 "access_token": self._oauth_access_token()}
 
     def _imap_connect(self, settings=None):
-        """A logged-in :class:`~..core.imap_session.ImapSession` (a context manager).
+        """A logged-in :class:`~..core.imap_session.ImapSession`, as a context manager.
 
-        With OAuth 2.0, a token the server refuses is renewed once and the login tried again
-        (a token revoked early, a clock off by minutes).
+        Inside :meth:`_imap_request` (one request) every block gets the request's session of
+        this account, logged in once; outside one, or with explicit ``settings`` (a test of
+        settings being edited), a session of its own, logged out at the end of the block.
         """
+        self.ensure_one()
+        if settings is not None:
+            return self._imap_open(settings)
+        return SESSIONS.borrow((self.env.cr.dbname, self.id), self._imap_open)
+
+    @api.model
+    def _imap_request(self):
+        """One request (a context manager): inside it, each account logs in at most once and
+        its session is logged out at the end (see ``core/session_scope.py``). The public
+        actions that talk to the server open one; helpers just call :meth:`_imap_connect`."""
+        return SESSIONS.request()
+
+    def _imap_open(self, settings=None):
+        """Log in now. With OAuth 2.0, a token the server refuses is renewed once and the
+        login tried again (a token revoked early, a clock off by minutes)."""
         self.ensure_one()
         settings = settings or self._imap_settings()
         try:
@@ -767,7 +784,14 @@ class VtWebmailAccount(models.Model):
         if original and forwarded:
             raise UserError(self.env._("A mail is either a reply or a forward, not both."))
         files = self._decode_attachments(attachments)
+        with self._imap_request():  # one login for the original's body, Reply-To, Sent copy
+            return self._send_mail_in_request(original, forwarded, files, to, cc, bcc, subject,
+                                   body_html, reply_all)
+
+    def _send_mail_in_request(self, original, forwarded, files, to, cc, bcc, subject, body_html,
+                   reply_all):
         if forwarded:
+            forwarded._fetch_bodies()
             files = forwarded._forward_files() + files
         to, cc, bcc = (self._text_arg(to, "to"), self._text_arg(cc, "cc"),
                        self._text_arg(bcc, "bcc"))
@@ -790,6 +814,11 @@ class VtWebmailAccount(models.Model):
         """
         self.ensure_one()
         self._check_sender()
+        with self._imap_request():  # the Sent copy and the \\Answered flag: one login
+            return self._send_in_request(to=to, cc=cc, bcc=bcc, subject=subject,
+                                     body_html=body_html, files=files, original=original)
+
+    def _send_in_request(self, *, to, cc, bcc, subject, body_html, files, original):
         to, cc, bcc = to or "", cc or "", bcc or ""
         message = self._build_outgoing(to=to, cc=cc, bcc=bcc, subject=subject,
                                        body_html=body_html, files=files, original=original)

@@ -14,7 +14,7 @@ from odoo.tools import email_normalize, html2plaintext, html_escape, html_saniti
 from ..core import compose
 from ..core import exceptions as core_errors
 from ..core import qualify as qualify_rules
-from ..core.html import prepare_body
+from ..core.html import page_body, prepare_body
 from ..core.mime import merge_notes, parse_message
 from ..core.search import imap_criteria
 from ..core.sync import summary_from_fetch
@@ -37,6 +37,31 @@ QUALIFY_MODEL_SELECTION = [("crm.lead", "Lead/Opportunity"), ("res.partner", "Co
 QUALIFY_MAX_CANDIDATES = 50
 #: Qualify: Message-Ids of a reply's thread looked up for the record it was qualified on.
 QUALIFY_MAX_REFERENCES = 50
+
+
+def _frame_html(html):
+    """Odoo's sanitizer over a body cleaned for the sandboxed frame (``keep_style=True``).
+
+    Without Odoo's tag whitelist (``sanitize_tags=False``): it is what kills ``<style>``, which
+    the frame keeps; lxml's cleaner under it still removes scripts, frames, plugins, forms,
+    ``<meta>``, ``<link>``, every ``on*`` attribute and ``javascript:`` URL, and empties a style
+    sheet with script-like content. ``class``, ``id`` and inline styles are kept as they are.
+    """
+    return html_sanitize(html, sanitize_tags=False, sanitize_style=False, strip_classes=False)
+
+
+def _page_html(html):
+    """A body kept for the frame, cleaned for a page (``body_html``): ``core.html.page_body``,
+    then Odoo's sanitizer as for any HTML put into a page (its tag whitelist, classes stripped,
+    inline styles kept to its list of properties)."""
+    if not html:
+        return html
+    return html_sanitize(page_body(html), sanitize_style=True, strip_classes=True)
+
+
+def _notice_html(notice):
+    """A short notice shown in place of a body."""
+    return html_sanitize(f"<p><em>{html_escape(notice)}</em></p>")
 
 
 class VtWebmailMessage(models.Model):
@@ -73,9 +98,18 @@ class VtWebmailMessage(models.Model):
 
     body_html = fields.Html(
         string="Body", compute="_compute_body_html", sanitize=False,
-        help="The sanitized body, fetched from the server on first read and then kept.",
+        help="The sanitized body as kept (False when it was never fetched: action_open or "
+             "action_fetch_body fetch it); without the mail's style sheets, classes and ids, "
+             "fit to put inside a page.",
     )
+    # the body as the sandboxed frame shows it (/vt_webmail/body/<id>): style sheets kept;
+    # body_html is made from it (see _page_html)
     body_cache = fields.Html(sanitize=False, readonly=True, prefetch=False, copy=False)
+    body_notice = fields.Char(
+        readonly=True, copy=False,
+        help="Why the body could not be fetched the last time it was tried (the server could "
+             "not be reached); the next open tries again.",
+    )
     body_state = fields.Selection(
         [("none", "Not fetched"), ("done", "Fetched"), ("error", "Could not be fetched")],
         default="none", required=True, readonly=True,
@@ -83,7 +117,8 @@ class VtWebmailMessage(models.Model):
     has_remote_images = fields.Boolean(readonly=True)
     body_cache_remote = fields.Html(
         sanitize=False, readonly=True, prefetch=False, copy=False,
-        help="The sanitized body with its remote images, kept for mails that have some.",
+        help="The sanitized body with its remote images, kept for mails that have some "
+             "(as the frame shows it, like body_cache).",
     )
     images_allowed = fields.Boolean(
         string="Remote images allowed", readonly=True, copy=False,
@@ -150,14 +185,19 @@ class VtWebmailMessage(models.Model):
 
     # -- compute ---------------------------------------------------------------------------------
 
-    @api.depends("body_cache", "body_cache_remote", "body_state", "show_remote_images")
+    @api.depends("body_cache", "body_cache_remote", "body_state", "body_notice",
+                 "show_remote_images")
     def _compute_body_html(self):
-        notices = self.filtered(lambda m: m.body_state == "none")._fetch_bodies()
+        # a pure read: what is kept, never a fetch (action_open and action_fetch_body fetch)
         for message in self:
+            if message.body_state == "none":
+                message.body_html = _notice_html(message.body_notice) \
+                    if message.body_notice else False
+                continue
             body = message.body_cache
             if message.show_remote_images and message.body_cache_remote:
                 body = message.body_cache_remote
-            message.body_html = notices.get(message.id) or body or False
+            message.body_html = _page_html(body) or False
 
     @api.depends("images_allowed", "email_from_normalized", "user_id")
     def _compute_show_remote_images(self):
@@ -170,8 +210,7 @@ class VtWebmailMessage(models.Model):
 
     @api.depends("attachment_ids", "body_cache")
     def _compute_file_attachment_ids(self):
-        # the attachments are kept when the body is fetched
-        self.filtered(lambda m: m.body_state == "none").mapped("body_html")
+        # the attachments are kept when the body is fetched (action_open, action_fetch_body)
         for message in self:
             shown = {int(part_id) for part_id in re.findall(
                 rf"/vt_webmail/part/{message.id}/(\d+)(?!\d)", message.body_cache or "")}
@@ -215,37 +254,41 @@ class VtWebmailMessage(models.Model):
                     value["display_name"] = f"{value['display_name']} ({unread[value['id']]})"
         return result
 
-    def web_read(self, specification):
-        """Opening a mail in the web client marks it read, as every webmail does.
+    def action_open(self):
+        """Open these mails, as the Webmail form does when it shows one (part of the XML-RPC
+        API): the body and its parts are fetched if they were never fetched, and \\Seen is
+        set, in one IMAP session per account. Reads (``read``, ``web_read``, ``search_read``)
+        never do either: they return what is kept.
 
-        Only the Webmail views ask for it (context key ``vt_webmail_mark_read``); ``read``,
-        ``search_read`` and XML-RPC never change a flag.
+        Never raises because of the server: a mail stays readable from the cache; when its
+        body could not be fetched, ``body_html`` says why (``body_notice``) and the next call
+        tries again, and the flag is left for then too.
+
+        :returns: True
         """
-        if self.env.context.get("vt_webmail_mark_read") and len(self) == 1 \
-                and not self.is_seen:
+        self._check_owner()
+        with self.env["vt_webmail.account"]._imap_request():
+            unreachable = self._fetch_bodies()
+            unseen = self.filtered(lambda m: not m.is_seen and m.account_id not in unreachable)
             try:
-                self._set_flag("\\Seen", True)
+                unseen._set_flag("\\Seen", True)
             except UserError:
                 # the mail stays readable from the cache when the server is unreachable
-                _logger.info("Could not mark message %s read on the server", self.id)
-        if {"body_html", "attachment_ids", "file_attachment_ids"} & set(specification):
-            # the body is fetched first: its parts are the attachments read with it
-            self.mapped("body_html")
-        return super().web_read(specification)
+                _logger.info("Could not mark messages %s read on the server", unseen.ids)
+        return True
 
-    # marking read writes: the web client must not call this on a read-only cursor
-    web_read._readonly = False
+    def action_fetch_body(self):
+        """Fetch the bodies and parts of these mails if they were never fetched, with
+        BODY.PEEK (flags untouched), in one IMAP session per account (part of the XML-RPC API;
+        Qualify and replies use it too). Never raises because of the server: see
+        :meth:`action_open`.
 
-    @api.model
-    @api.readonly
-    def web_search_read(self, domain, specification, offset=0, limit=None, order=None,
-                        count_limit=None):
-        """The list reads its rows through ``web_read`` too: listing a folder that holds a
-        single unread mail must not mark it read (only opening the mail does)."""
-        unmarked = self.with_context(vt_webmail_mark_read=False)
-        return super(VtWebmailMessage, unmarked).web_search_read(
-            domain, specification, offset=offset, limit=limit, order=order,
-            count_limit=count_limit)
+        :returns: True
+        """
+        self._check_owner()
+        with self.env["vt_webmail.account"]._imap_request():
+            self._fetch_bodies()
+        return True
 
     # -- actions (written back to the IMAP server) ------------------------------------------
 
@@ -277,10 +320,11 @@ class VtWebmailMessage(models.Model):
         if not destination or set(self.account_id.ids) != set(destination.account_id.ids):
             raise UserError(self.env._("Mail can only be moved to a folder of its own account."))
         moving = self.filtered(lambda m: m.folder_id != destination)
-        for (account, folder), messages in moving._by_folder().items():
-            with self._imap_errors(account), account._imap_connect() as session:
-                session.select(folder.name, readonly=False)
-                session.move(messages.mapped("uid"), destination.name)
+        with self.env["vt_webmail.account"]._imap_request():
+            for (account, folder), messages in moving._by_folder().items():
+                with self._imap_errors(account), account._imap_connect() as session:
+                    session.select(folder.name, readonly=False)
+                    session.move(messages.mapped("uid"), destination.name)
         moving._forget()
         return True
 
@@ -288,14 +332,15 @@ class VtWebmailMessage(models.Model):
         """Delete these messages: to the account's Trash, or for good when they are in the
         Trash already or the account has none (\\Deleted, then EXPUNGE)."""
         self._check_owner()
-        for (account, folder), messages in self._by_folder().items():
-            trash = account.folder_ids.filtered(lambda f: f.role == "trash")[:1]
-            with self._imap_errors(account), account._imap_connect() as session:
-                session.select(folder.name, readonly=False)
-                if trash and folder != trash:
-                    session.move(messages.mapped("uid"), trash.name)
-                else:
-                    session.delete(messages.mapped("uid"))
+        with self.env["vt_webmail.account"]._imap_request():
+            for (account, folder), messages in self._by_folder().items():
+                trash = account.folder_ids.filtered(lambda f: f.role == "trash")[:1]
+                with self._imap_errors(account), account._imap_connect() as session:
+                    session.select(folder.name, readonly=False)
+                    if trash and folder != trash:
+                        session.move(messages.mapped("uid"), trash.name)
+                    else:
+                        session.delete(messages.mapped("uid"))
         self._forget()
         return True
 
@@ -441,7 +486,8 @@ class VtWebmailMessage(models.Model):
         """Forget the kept bodies (and their parts): the next read fetches them again."""
         self._purge_attachments()
         # sudo: callers checked the owner; the cache is the addon's own
-        self.sudo().write({"body_cache": False, "body_cache_remote": False, "body_state": "none"})
+        self.sudo().write({"body_cache": False, "body_cache_remote": False, "body_state": "none",
+                           "body_notice": False})
 
     @api.model
     def _server_search_folder(self, domain):
@@ -497,10 +543,11 @@ class VtWebmailMessage(models.Model):
         field_name = {"\\Seen": "is_seen", "\\Flagged": "is_flagged",
                       "\\Answered": "is_answered"}[flag]
         todo = self.filtered(lambda m: m[field_name] != value)
-        for (account, folder), messages in todo._by_folder().items():
-            with self._imap_errors(account), account._imap_connect() as session:
-                session.select(folder.name, readonly=False)
-                session.set_flags(messages.mapped("uid"), [flag], add=value)
+        with self.env["vt_webmail.account"]._imap_request():
+            for (account, folder), messages in todo._by_folder().items():
+                with self._imap_errors(account), account._imap_connect() as session:
+                    session.select(folder.name, readonly=False)
+                    session.set_flags(messages.mapped("uid"), [flag], add=value)
         # sudo: the owner was checked above; users have no write access to the cache itself
         todo.sudo().write({field_name: value})
         todo.folder_id.sudo()._update_counts()
@@ -513,20 +560,19 @@ class VtWebmailMessage(models.Model):
         folders._update_counts()
 
     def _fetch_bodies(self):
-        """Fetch, parse and keep the bodies of these messages (BODY.PEEK: flags untouched).
+        """Fetch, parse and keep the bodies of these messages that were never fetched
+        (BODY.PEEK: flags untouched), in the request's IMAP session of each account (see
+        ``vt_webmail.account._imap_request``); never raises because of the server.
 
-        One IMAP session per account; reading never raises. A message that cannot be shown
-        for good (gone from the server, too large) keeps a short notice as its body with
-        ``body_state = 'error'``; when the server cannot be reached or refuses the login, the
-        notice is returned for this read only and the next read tries again.
+        A message that cannot be shown for good (gone from the server, too large) keeps a
+        short notice as its body with ``body_state = 'error'``; when the server cannot be
+        reached or refuses the login, ``body_notice`` says so and the next call tries again.
 
-        :returns: ``{message id: notice}`` for the messages not fetched this time
+        :returns: the accounts whose server could not be reached (a recordset)
         """
-        notices = {}
-        if not self:
-            return notices
+        unreachable = self.env["vt_webmail.account"]
         # the caller could read these messages (record rules): the cache may be filled as sudo
-        messages = self.sudo()
+        messages = self.sudo().filtered(lambda m: m.body_state == "none")
         for account in messages.account_id:
             mine = messages.filtered(lambda m, account=account: m.account_id == account)
             try:
@@ -538,10 +584,10 @@ class VtWebmailMessage(models.Model):
             except (core_errors.WebmailError, UserError) as exc:
                 notice = account._error_message(exc) \
                     if isinstance(exc, core_errors.WebmailError) else str(exc)
-                body = html_sanitize(f"<p><em>{html_escape(notice)}</em></p>")
-                for message in mine.filtered(lambda m: m.body_state == "none"):
-                    notices[message.id] = body
-        return notices
+                mine.filtered(lambda m: m.body_state == "none").write(
+                    {"body_notice": notice[:500]})
+                unreachable |= account
+        return unreachable.with_env(self.env)
 
     def _fetch_one_body(self, session):
         self.ensure_one()
@@ -568,27 +614,45 @@ class VtWebmailMessage(models.Model):
             })
             if part.content_id:
                 cid_urls[part.content_id] = f"/vt_webmail/part/{self.id}/{attachment.id}"
-        prepared = prepare_body(parsed.html, cid_urls, allow_remote_images=False)
-        body = html_sanitize(prepared.html, sanitize_style=True, strip_classes=True)
+        prepared = prepare_body(parsed.html, cid_urls, allow_remote_images=False,
+                                keep_style=True)
+        body = _frame_html(prepared.html)
         body_remote = False
         if prepared.has_remote_images:
             # the same body with its remote images, for "Show images" and trusted senders;
             # Odoo's sanitizer has the last word on this one too
-            allowed = prepare_body(parsed.html, cid_urls, allow_remote_images=True)
-            body_remote = html_sanitize(allowed.html, sanitize_style=True, strip_classes=True)
+            allowed = prepare_body(parsed.html, cid_urls, allow_remote_images=True,
+                                   keep_style=True)
+            body_remote = _frame_html(allowed.html)
         notes = merge_notes(self.parse_note, *parsed.notes)
         self.sudo().write({
             "body_cache": body,
             "body_cache_remote": body_remote,
             "body_state": "done",
+            "body_notice": False,
             "has_remote_images": prepared.has_remote_images,
             "parse_note": notes[:500] or False,
         })
 
+    def _frame_body(self):
+        """The kept body as the sandboxed frame shows it; a pure read, never a fetch.
+
+        :returns: ``(html, remote)``: ``html`` is None when the body was never fetched;
+            ``remote`` is True when it is the version with remote images (allowed for this
+            mail, or its sender is trusted)
+        """
+        self.ensure_one()
+        if self.body_state == "none":
+            return None, False
+        if self.show_remote_images and self.body_cache_remote:
+            return self.body_cache_remote, True
+        return self.body_cache or "", False
+
     def _store_body_error(self, notice):
         self.sudo().write({
-            "body_cache": html_sanitize(f"<p><em>{html_escape(notice)}</em></p>"),
+            "body_cache": _notice_html(notice),
             "body_state": "error",
+            "body_notice": False,
         })
 
     @api.model
@@ -618,7 +682,11 @@ class VtWebmailMessage(models.Model):
     def _open_compose(self, mode):
         self.ensure_one()
         self._check_owner()
-        return self.env["vt_webmail.compose"]._create_from_message(self, mode)._action_open()
+        # the quoted body, its parts and the Reply-To come from the server: one session
+        with self.env["vt_webmail.account"]._imap_request():
+            self._fetch_bodies()
+            wizard = self.env["vt_webmail.compose"]._create_from_message(self, mode)
+        return wizard._action_open()
 
     def _reply_recipients(self, reply_all):
         """``(to, cc)`` lists of a reply (see ``core.compose.reply_recipients``); the user's
@@ -713,13 +781,16 @@ class VtWebmailMessage(models.Model):
         """
         self._check_owner()
         results = []
-        for message in self:
-            try:
-                # one mail failing (server gone, no right to post) must not undo the others
-                with self.env.cr.savepoint():
-                    results.append(message._qualify_by_rules())
-            except (UserError, AccessError) as exc:
-                results.append(dict(self._qualify_result(message), error=str(exc)))
+        with self.env["vt_webmail.account"]._imap_request():
+            # the bodies first, one session per account (not one per mail), tried once
+            self.filtered(lambda m: not m.qualified_model)._fetch_bodies()
+            for message in self.with_context(vt_webmail_bodies_fetched=True):
+                try:
+                    # one mail failing (server gone, no right to post) must not undo the others
+                    with self.env.cr.savepoint():
+                        results.append(message._qualify_by_rules())
+                except (UserError, AccessError) as exc:
+                    results.append(dict(self._qualify_result(message), error=str(exc)))
         return results
 
     def action_open_qualify(self):
@@ -935,6 +1006,8 @@ class VtWebmailMessage(models.Model):
         message is created directly (``_message_create``), as mail.thread's own ``_message_log``
         does, without ``_notify_thread`` and without subscribing anyone."""
         self.ensure_one()
+        if not self.env.context.get("vt_webmail_bodies_fetched"):
+            self._fetch_bodies()  # in the caller's request session, when it opened one
         body = self.body_html
         if self.body_state != "done":
             raise UserError(self.env._(

@@ -210,7 +210,7 @@ class VtWebmailCompose(models.TransientModel):
         """A compose window answering or forwarding ``message`` (the caller's, checked)."""
         message.ensure_one()
         message._check_owner()
-        original_html = message.body_html or ""  # fetched from the server on first read
+        original_html = message.body_html or ""  # fetched by the caller (_open_compose)
         date = message.date and fields.Datetime.context_timestamp(self, message.date)
         values = {"account_id": message.account_id.id, "mode": mode}
         if mode == "forward":
