@@ -13,7 +13,7 @@ import odoo
 from odoo.cli import Command
 from odoo.tools import config
 
-from ..models import secret_box
+from ..tools import secret_box
 
 
 class VtWebmailRekey(Command):

@@ -24,7 +24,7 @@ from odoo.tools import SQL
 
 from ..core import exceptions as core_errors
 from ..core import net_policy, oauth
-from . import secret_box
+from ..tools import secret_box
 
 _logger = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ from odoo.exceptions import AccessError
 from odoo.tools import SQL
 
 from ..core.sync import FolderState
-from .bigint_field import BigInteger
+from ..tools.bigint_field import BigInteger
 
 #: The special folders, in their order in the folder list.
 ROLE_ORDER = {"inbox": 0, "drafts": 1, "sent": 2, "archive": 3, "junk": 4, "trash": 5, "all": 6}

@@ -313,7 +313,7 @@ class TestQualifyLogging(QualifyCase, TransactionCase):
         self.assertTrue(ok.body_html)
         self.imap_server.stop()
         self.addCleanup(self.imap_server.start)
-        with mute_logger("odoo.addons.vt_webmail.models.vt_webmail_message"):
+        with mute_logger("odoo.addons.vt_webmail.models.vt_webmail_message_imap"):
             first, second = (ok | broken).action_qualify()
         self.assertFalse(first["error"])
         self.assertEqual(first["model"], "res.partner")

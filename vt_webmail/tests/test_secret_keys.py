@@ -13,7 +13,7 @@ from odoo.tests import tagged
 from odoo.tests.common import TransactionCase
 from odoo.tools import config
 
-from ..models import secret_box
+from ..tools import secret_box
 from .common import WebmailCase
 
 OPTION = secret_box.CONFIG_OPTION

@@ -11,8 +11,8 @@ from odoo.tools import mute_logger
 
 from ..core.mime import parse_list_headers
 from ..core.sync import MessageSummary
-from ..models.sync_store import OdooSyncStore
 from ..models.vt_webmail_account import SYNC_LOCK_CLASS
+from ..tools.sync_store import OdooSyncStore
 from .common import WebmailCase, on_every_imap_server, raw_mail
 
 

@@ -8,7 +8,7 @@ from odoo.exceptions import UserError
 from ..core import addresses, compose
 from ..core import exceptions as core_errors
 from ..core.mime import ListHeaders
-from ..models.bigint_field import BigInteger
+from ..tools.bigint_field import BigInteger
 
 _logger = logging.getLogger(__name__)
 

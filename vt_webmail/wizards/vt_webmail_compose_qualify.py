@@ -6,7 +6,7 @@ the answer to it (see ``vt_webmail.message._qualify_thread_suggestion``).
 
 from odoo import api, fields, models
 
-from ..models.vt_webmail_message import QUALIFY_MODEL_SELECTION
+from ..models.vt_webmail_message_qualify import QUALIFY_MODEL_SELECTION
 
 
 class VtWebmailCompose(models.TransientModel):

@@ -2,9 +2,9 @@
 report of a bulk qualification."""
 
 from odoo import api, fields, models
-from odoo.exceptions import AccessError, UserError
+from odoo.exceptions import UserError
 
-from ..models.vt_webmail_message import QUALIFY_MODEL_SELECTION
+from ..models.vt_webmail_message_qualify import QUALIFY_MODEL_SELECTION
 
 #: Choice kinds, in the order the preview lists them.
 CHOICE_KINDS = [
@@ -77,15 +77,14 @@ class VtWebmailQualify(models.TransientModel):
         other records with the address, then "create a lead instead"."""
         self.ensure_one()
         message = self.message_id
-        party, decision, records = message._qualify_decide()
+        proposal = message._qualify_proposal()
+        party, rules_record = proposal["party"], proposal["target"]
         values, explanation = [], []
         if message.qualified_model:
             self.current_placement = self.env._(
                 "Already qualified on %s. Choosing it again changes nothing.",
                 message.qualified_record_name)
-        suggestion = message._qualify_thread_suggestion()
-        rules_record = records[(decision.target.kind, decision.target.id)] \
-            if decision.target else None
+        suggestion = proposal["thread"]
         if suggestion:
             record = suggestion["record"]
             same = rules_record is not None and record == rules_record
@@ -95,22 +94,21 @@ class VtWebmailQualify(models.TransientModel):
             explanation.append(reason + (" " + self.env._("The rules agree.") if same else ""))
             values.append(self._choice_values(record, "thread", RULE_THREAD, reason))
         if party is not None:
-            rules_words = message._qualify_explain(party, decision)
+            rules_words = proposal["explanation"]
             if suggestion and not (rules_record and rules_record == suggestion["record"]):
                 explanation.append(self.env._("By the rules alone: %s", rules_words))
             elif not suggestion:
                 explanation.append(rules_words)
             if rules_record is not None:
-                values.append(self._choice_values(rules_record, "rules", decision.rule,
+                values.append(self._choice_values(rules_record, "rules", proposal["rule"],
                                                   rules_words))
             else:
                 values.append({
-                    "kind": "create_contact", "rule": decision.rule, "reason": rules_words,
+                    "kind": "create_contact", "rule": proposal["rule"], "reason": rules_words,
                     "label": self.env._("New contact '%(name)s' <%(address)s> (the rules' "
                                         "choice)", name=party.name, address=party.address),
                 })
-            for candidate in decision.alternatives:
-                record = records[(candidate.kind, candidate.id)]
+            for record in proposal["alternatives"]:
                 values.append(self._choice_values(record, "candidate", RULE_CHOSEN, ""))
             if self.env["crm.lead"].with_user(message.user_id).has_access("create"):
                 values.append({
@@ -119,7 +117,7 @@ class VtWebmailQualify(models.TransientModel):
                                         message.subject or party.name),
                 })
         else:
-            explanation.append(message._qualify_explain(party, decision))
+            explanation.append(proposal["explanation"])
         # the same record once, at its first (best) place
         seen, unique = set(), []
         for value in values:
@@ -160,16 +158,15 @@ class VtWebmailQualify(models.TransientModel):
                               "proposal": message.qualified_record_name,
                               "reason": self.env._("Already qualified: it stays there.")})
                 continue
-            party, decision, records = message._qualify_decide()
-            if decision.target:
-                proposal = self._record_label(records[(decision.target.kind,
-                                                       decision.target.id)])
-            elif party:
-                proposal = self.env._("New contact '%s'", party.name)
+            proposal = message._qualify_proposal()
+            if proposal["target"]:
+                words = self._record_label(proposal["target"])
+            elif proposal["party"]:
+                words = self.env._("New contact '%s'", proposal["party"].name)
             else:
-                proposal = self.env._("Nothing: this mail has no sender address")
-            lines.append({"message_id": message.id, "state": "pending", "proposal": proposal,
-                          "reason": message._qualify_explain(party, decision)})
+                words = self.env._("Nothing: this mail has no sender address")
+            lines.append({"message_id": message.id, "state": "pending", "proposal": words,
+                          "reason": proposal["explanation"]})
         self.line_ids = [fields.Command.create(v) for v in lines]
 
     # -- confirming ----------------------------------------------------------------------------
@@ -189,24 +186,8 @@ class VtWebmailQualify(models.TransientModel):
         choice = self.choice_id or self.choice_ids[:1]
         if not choice:
             raise UserError(self.env._("Choose where to log this mail."))
-        if choice.res_id and choice.res_model == message.qualified_model \
-                and choice.res_id == message.qualified_res_id:
-            result = dict(message._qualify_result(message), already_qualified=True)
-        else:
-            party = message._qualify_party()
-            if party is None:
-                raise UserError(self.env._("This mail has no sender address."))
-            created = False
-            if choice.kind == "create_contact":
-                target, created = message._qualify_create_contact(party), True
-            elif choice.kind == "create_lead":
-                target = message._qualify_create_lead(party)
-            else:
-                target = message._qualify_readable(choice.res_model, choice.res_id)
-                if not target:
-                    raise AccessError(self.env._("You cannot see the record chosen for this "
-                                                 "mail any more."))
-            result = message._qualify_to(target, choice.rule, party=party, created=created)
+        result = message._qualify_choose(choice.kind, choice.rule, choice.res_model,
+                                         choice.res_id)
         return self._notify_done(message, result)
 
     def _notify_done(self, message, result):
