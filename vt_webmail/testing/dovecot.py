@@ -23,6 +23,7 @@ import os
 import pwd
 import shutil
 import subprocess
+import time
 
 from .imap_server import SPECIAL_FOLDERS, ImapTestServer, ServerUnavailable, free_port
 
@@ -102,13 +103,19 @@ class DovecotServer(ImapTestServer):
     def log_path(self):
         return self.root / "dovecot.log"
 
-    def logins(self, login):
+    def logins(self, login, expected=None, wait=3.0):
         """How many times ``login`` has logged in so far (Dovecot's log; for counting the
-        sessions a piece of code opens)."""
+        sessions a piece of code opens). With ``expected``, waits up to ``wait`` seconds for
+        that count: Dovecot writes its log a moment after the login."""
         needle = f"Login: user=<{login}>,"
-        with contextlib.suppress(FileNotFoundError):
-            return sum(needle in line for line in self.log_path.read_text().splitlines())
-        return 0
+        deadline = time.monotonic() + wait
+        while True:
+            count = 0
+            with contextlib.suppress(FileNotFoundError):
+                count = sum(needle in line for line in self.log_path.read_text().splitlines())
+            if expected is None or count == expected or time.monotonic() >= deadline:
+                return count
+            time.sleep(0.05)
 
     def _command(self):
         return [self.binary, "-F", "-c", str(self.root / "dovecot.conf")]

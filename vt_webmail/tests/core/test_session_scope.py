@@ -16,13 +16,8 @@ def settings_for(mailbox):
 
 
 def logins(mailbox, expected=None):
-    """The mailbox's logins in Dovecot's log (which is written a moment after the login)."""
-    deadline = time.monotonic() + 3
-    count = mailbox.server.logins(mailbox.login)
-    while expected is not None and count != expected and time.monotonic() < deadline:
-        time.sleep(0.05)
-        count = mailbox.server.logins(mailbox.login)
-    return count
+    """The mailbox's logins in Dovecot's log (waiting a moment for ``expected``)."""
+    return mailbox.server.logins(mailbox.login, expected)
 
 
 def test_outside_a_request_each_borrow_logs_in_and_out(mailbox):
