@@ -639,8 +639,20 @@ with registry.cursor() as cr:
             sql = (odoo.tools.SQL("SELECT COUNT(*) FROM (%s) t", query.select(""))
                    if count > 1 else query.select("COUNT(*)"))
         else:
-            query = Message._search(domain, offset=offset, limit=limit, order=Message._order)
-            sql = query.select()
+            # the query search_fetch() runs for web_search_read: the list's columns with the ids
+            seen = []
+            execute = type(cr).execute
+
+            def capture(self, query, params=None, log_exceptions=True, seen=seen):
+                seen.append(query)
+                return execute(self, query, params, log_exceptions)
+
+            type(cr).execute = capture
+            try:
+                Message.search_fetch(domain, spec["fields"], offset=offset, limit=limit)
+            finally:
+                type(cr).execute = execute
+            sql = next(q for q in seen if isinstance(q, odoo.tools.SQL) and "ORDER BY" in q.code)
         cr.execute(odoo.tools.SQL("EXPLAIN (ANALYZE, BUFFERS) %s", sql))
         plan = "\n".join(row[0] for row in cr.fetchall())
         print("=== " + title)
@@ -670,7 +682,8 @@ def explain(tree, accounts, args):
             queries.append((f"Text filter {term!r}", text, 0, per_page, 0))
             queries.append((f"Text filter {term!r}: pager count", text, 0, None, COUNT_LIMIT))
         spec = {"addons": f"{odoo_path}/addons,{odoo_path}/odoo/addons,{tree.addons_dir}",
-                "db": tree.db, "uid": rpc.uid, "queries": queries}
+                "db": tree.db, "uid": rpc.uid, "queries": queries,
+                "fields": list(tree.data["list_spec"])}
         done = subprocess.run([str(python), "-c", EXPLAIN_SCRIPT, json.dumps(spec)],
                               cwd=str(odoo_path), capture_output=True, text=True, timeout=600,
                               check=False)
