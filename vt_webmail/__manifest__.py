@@ -1,7 +1,7 @@
 {
     "name": "Webmail",
     "summary": "Read and send your own IMAP mail in Odoo; log any mail on a lead or contact",
-    "version": "18.0.1.1.0",
+    "version": "18.0.1.3.0",
     "category": "Productivity/Discuss",
     "author": "vt_webmail developers",
     "website": "https://github.com/vt-webmail/vt_webmail",
@@ -32,6 +32,10 @@
         "web.assets_backend": [
             "vt_webmail/static/src/compose/**/*",
             "vt_webmail/static/src/webmail/**/*",
+            ("remove", "vt_webmail/static/src/**/*.dark.scss"),
+        ],
+        "web.assets_web_dark": [
+            "vt_webmail/static/src/**/*.dark.scss",
         ],
         "web.assets_tests": [
             "vt_webmail/static/tests/tours/vt_webmail_reply_tour.js",

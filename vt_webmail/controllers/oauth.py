@@ -27,11 +27,11 @@ from werkzeug.exceptions import NotFound
 from odoo import http
 from odoo.exceptions import UserError
 from odoo.http import request
-from odoo.tools import consteq, email_normalize
+from odoo.tools import consteq
 from odoo.tools.misc import hmac
 
+from ..core import addresses, net_policy, oauth
 from ..core import exceptions as core_errors
-from ..core import net_policy, oauth
 
 _logger = logging.getLogger(__name__)
 
@@ -94,7 +94,7 @@ class VtWebmailOAuthController(http.Controller):
             _logger.info("Webmail account %s: sign-in refused by the provider: %s",
                          account.id, exc)
             return self._page(account, account._error_message(exc), ok=False)
-        expected = email_normalize(account.email or "")
+        expected = addresses.normalize(account.email or "")
         if not tokens.identity or tokens.identity != expected:
             _logger.info("Webmail account %s: signed in as another mailbox; refused",
                          account.id)

@@ -35,6 +35,7 @@ from email.message import EmailMessage
 import lxml.html
 from lxml import etree
 
+from . import addresses
 from .html import html_to_text
 from .mime import decode_words
 
@@ -57,7 +58,6 @@ _LIST_TAG = re.compile(r"^\[[^\]]{1,60}\]\s*")
 #: A Message-ID as RFC 5322 writes it (printable ASCII, no space, no angle bracket inside)
 _MESSAGE_ID = re.compile(r"<[!-;=?-~]+>")
 _CONTROLS = re.compile(r"[\x00-\x1f\x7f]")
-_NEEDS_QUOTES = re.compile(r'[][()<>@,:;".\\]')
 _MIME_TOKEN = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]*")
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
@@ -160,9 +160,10 @@ def recipients(message, bcc=()):
     values = [str(value) for name in ("To", "Cc", "Bcc") for value in message.get_all(name, [])]
     values += [bcc] if isinstance(bcc, str) else [str(value) for value in bcc]
     seen, result = set(), []
-    for _name, address in email.utils.getaddresses(values):
-        if address and "@" in address and address.lower() not in seen:
-            seen.add(address.lower())
+    for _name, address in addresses.parse(values):
+        key = addresses.normalize_address(address)
+        if key not in seen:
+            seen.add(key)
             result.append(address)
     return result
 
@@ -208,12 +209,6 @@ def embed_images(html, resolve, *, domain="vt-webmail.invalid"):
     inner = (std_html.escape(root.text, quote=False) if root.text else "") + "".join(
         lxml.html.tostring(child, encoding="unicode", method="html") for child in root)
     return inner, related
-
-
-def format_address(name, address):
-    """``Name <address>`` for a header or an address field, the name quoted when it needs it
-    (``"Doe, John" <john@example.com>``); the bare address when there is no name."""
-    return _format_address(" ".join(str(name or "").split()), str(address or "").strip())
 
 
 def reply_subject(subject):
@@ -276,9 +271,10 @@ def reply_recipients(original_from, original_to, original_cc, own_address, reply
     :param reply_all: bool
     :returns: ``(to, cc)``, two lists of ``"Name <addr>"`` strings
     """
-    own = {address.lower() for _name, address in _entries(own_address)}
+    own = {addresses.normalize_address(address) for _name, address in _entries(own_address)}
     senders = _entries(reply_to) or _entries(original_from)
-    if senders and all(address.lower() in own for _name, address in senders):
+    if senders and all(addresses.normalize_address(address) in own
+                       for _name, address in senders):
         to = _entries(original_to)
         cc = _entries(original_cc) if reply_all else []
     else:
@@ -288,11 +284,13 @@ def reply_recipients(original_from, original_to, original_cc, own_address, reply
     result = ([], [])
     for target, entries in zip(result, (to, cc), strict=True):
         for name, address in entries:
-            if address.lower() not in seen:
-                seen.add(address.lower())
-                target.append(_format_address(name, address))
+            key = addresses.normalize_address(address)
+            if key not in seen:
+                seen.add(key)
+                target.append(addresses.format_address(name, address))
     if not result[0] and not result[1] and senders:
-        result[0].extend(_format_address(name, address) for name, address in senders[:1])
+        result[0].extend(addresses.format_address(name, address)
+                         for name, address in senders[:1])
     return result
 
 
@@ -328,32 +326,10 @@ def forward_html(*, headers, html):
 
 # -- internals ----------------------------------------------------------------------------------
 
-def _pairs(value):
-    """``[(name, addr)]`` of a header string or an iterable of them.
-
-    An entry ``Name <addr>`` with no other ``@`` is one address even when the name has an
-    unquoted comma (``Doe, John <john@example.com>``, as people type it); anything else is
-    read as an address list.
-    """
-    if not value:
-        return []
-    values = [value] if isinstance(value, str) else [str(item) for item in value if item]
-    pairs = []
-    for item in values:
-        item = " ".join(item.split())  # no line break may reach a header
-        name, bracket, rest = item.partition("<")
-        if (bracket and rest.endswith(">") and "<" not in rest and "@" not in name
-                and "," in name):
-            pairs.append((name.strip().strip('"').strip(), rest[:-1].strip()))
-        else:
-            pairs.extend(email.utils.getaddresses([item]))
-    return pairs
-
-
 def _entries(value):
     """``[(name, addr)]`` of a header string or an iterable of them; names decoded."""
-    return [(" ".join(decode_words(name).split()), address.strip())
-            for name, address in _pairs(value) if address and "@" in address]
+    return [(" ".join(decode_words(name).split()), address)
+            for name, address in addresses.parse(value)]
 
 
 def _addresses(value):
@@ -364,7 +340,7 @@ def _addresses(value):
     result = []
     values = [value] if isinstance(value, str) else [str(item) for item in value or () if item]
     typed = " ".join(" ".join(values).split())
-    for name, address in _pairs(value):
+    for name, address in addresses.split(value):
         if not name and not address:
             continue
         address = address.strip()
@@ -383,14 +359,6 @@ def _addresses(value):
         result.append(Address(display_name=_header_text(decode_words(name)),
                               username=local, domain=domain))
     return result
-
-
-def _format_address(name, address):
-    if not name:
-        return address
-    if _NEEDS_QUOTES.search(name):
-        name = '"{}"'.format(name.replace("\\", "\\\\").replace('"', '\\"'))
-    return f"{name} <{address}>"
 
 
 def _message_ids(value):

@@ -123,6 +123,14 @@ class ServerTooSlow(WebmailError):
     summary = "The mail server took too long"
 
 
+class FolderReadOnly(ProtocolError):
+    """The server opens the folder read-only (``[READ-ONLY]`` to a SELECT: a shared folder the
+    user may only read): nothing in it can be changed."""
+
+    code = "folder_read_only"
+    summary = "The folder can only be read on the server"
+
+
 class FolderNotFound(WebmailError):
     code = "folder_not_found"
     summary = "The folder does not exist on the server"

@@ -7,21 +7,42 @@ plugins, forms and their controls, ``on*`` handlers, ``javascript:`` and other n
 and, unless remote images are allowed, keeps the browser from loading anything from the network
 by itself: no tracking pixel fires and no read receipt is leaked by merely opening a mail.
 
-Decisions, and why:
+A body is shown in two places, cleaned for each:
 
-* ``<style>`` blocks are dropped (``keep_style=True`` keeps them, cleaned): a mail's style sheet
-  applies to the whole page it is injected into and could restyle or hide the web client, and
-  Odoo's ``html_sanitize`` kills them anyway. ``class`` attributes go with them (they only meant
-  something to those style sheets, and would otherwise pick up the web client's Bootstrap
-  classes). Inline ``style`` attributes stay, cleaned of ``url()`` loads, ``expression()``,
-  bindings and ``position: fixed|sticky|absolute`` (a mail must not overlay the page).
-* ``id``, ``name`` and ``data-*`` attributes are dropped: ids and names of injected markup can
-  clobber the page's own DOM names (``document.cookie`` shadowed by ``<img name=cookie>``), and
-  ``data-*`` attributes may mean something to the web client's widgets.
+* **In a sandboxed frame** (``keep_style=True``, what the Webmail form shows): the frame is a
+  document of its own (:func:`frame_document`), served with :func:`frame_headers`: a
+  Content-Security-Policy that allows no script, form, frame, plugin or ``<base>``, and loads
+  nothing but the addon's part route, ``data:`` images and, once allowed, remote images; and
+  the iframe's ``sandbox`` (:data:`FRAME_SANDBOX`) without ``allow-scripts``. There a mail's
+  CSS can only restyle the mail, so its ``<style>`` sheets (cleaned: no ``@import``, no
+  ``url()`` loads but parts, ``data:`` images and allowed remote images), ``class`` and ``id``
+  attributes and positioned inline styles stay: it looks as its sender meant it to.
+* **Inside a page** (:func:`page_body`: the ``body_html`` field over XML-RPC, quoted replies,
+  the chatter after Qualify): a mail's style sheet would apply to the whole page it is put into
+  and could restyle or hide it, so ``<style>`` blocks are dropped, and ``class`` attributes
+  with them (they only meant something to those sheets, and would pick up the web client's
+  Bootstrap classes); inline ``position: fixed|sticky|absolute`` goes too (a mail must not
+  overlay the page). ``keep_style=False`` cleans this way from the start.
+
+Decisions that hold in both, and why:
+
+* Inline ``style`` attributes stay, cleaned of ``url()`` loads (as for the sheets),
+  ``expression()`` and bindings.
+* ``name`` and ``data-*`` attributes are dropped: names of injected markup can clobber DOM
+  names (``document.cookie`` shadowed by ``<img name=cookie>``; in the frame,
+  ``document.body`` read by the page that sizes it), and ``data-*`` attributes may mean
+  something to the web client's widgets. ``id`` only clobbers the page's own names when the
+  mail is injected into it: :func:`page_body` drops it, the frame keeps it (mail style sheets
+  select on it: ``#bodyTable``).
 * Only ``http``, ``https``, ``mailto`` and ``tel`` links are kept; relative links would point at
   the Odoo server itself. Links open in a new tab without a referrer.
 * Blocked resources are kept in ``data-vt-remote-<attribute>`` (``src``, ``srcset``,
   ``background``, ``poster``, ``style``) so a viewer can load them later on request.
+* For the frame, the mail's ``<body>`` becomes a ``<div data-vt-body="MODE">`` that keeps the
+  body's attributes (``bgcolor``, ``text``, ``link``, margins...), MODE being the rendering
+  mode its doctype asked for (``quirks``, ``limited-quirks``, ``no-quirks``, as HTML defines
+  them); :func:`frame_document` gives both back to the frame's own ``<body>`` and doctype, so
+  the mail renders as it would on its own.
 """
 
 import html as std_html
@@ -52,12 +73,31 @@ DROP_ATTRIBUTES = frozenset({
 RESOURCE_ATTRIBUTES = ("src", "background", "poster", "lowsrc", "dynsrc")
 LINK_SCHEMES = frozenset({"http", "https", "mailto", "tel"})
 REMOTE_ATTRIBUTE = "data-vt-remote-{}"
+#: The ``src`` of an image not loaded (remote and blocked, or an unknown ``cid:``) in the frame:
+#: an empty GIF that loads nothing and shows as a broken image.
+MISSING_IMAGE = "data:image/gif;base64,"
+#: The attribute that marks the mail's ``<body>`` (a ``<div>`` in the cleaned HTML) and holds
+#: its rendering mode: one of :data:`DOCUMENT_MODES`.
+BODY_MARKER = "data-vt-body"
+DOCUMENT_MODES = ("quirks", "limited-quirks", "no-quirks")
+
+#: The iframe's ``sandbox`` flags, in the web client and in the frame route's CSP ``sandbox``
+#: (which applies when the route is opened on its own). Without ``allow-scripts`` nothing in the
+#: frame ever runs, and without ``allow-forms``, ``allow-modals`` or ``allow-top-navigation*``
+#: it cannot submit, prompt or navigate the page. ``allow-same-origin`` is needed twice: the
+#: page reads the mail's height to size the frame (an opaque-origin frame would have to tell
+#: it with a script, which is what the frame must never run), and the inline images come from
+#: the owner-only part route, which wants the session cookie and answers same-origin requests
+#: only (``Cross-Origin-Resource-Policy``). It gives the frame nothing to use that origin
+#: with: no script runs there (``allow-scripts`` together with ``allow-same-origin`` would be
+#: the dangerous pair, letting a script lift its own sandbox). ``allow-popups`` and
+#: ``allow-popups-to-escape-sandbox``: links open in a new tab, as a normal page.
+FRAME_SANDBOX = "allow-same-origin allow-popups allow-popups-to-escape-sandbox"
 
 _IMAGE_DATA = re.compile(r"data:image/(png|gif|jpe?g|webp|bmp|avif|x-icon)[;,]", re.IGNORECASE)
 _URL_NOISE = re.compile(r"[\x00-\x20\x7f]+")
 _SCHEME = re.compile(r"^([a-z][a-z0-9+.\-]*):", re.IGNORECASE)
 _XML_DECLARATION = re.compile(r"^\s*<\?xml[^>]*>", re.IGNORECASE)
-_DOCUMENT_TAG = re.compile(r"<(?:!doctype|html|head|body)\b", re.IGNORECASE)
 _XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 _TAG_NAME = re.compile(r"[a-z][a-z0-9]*(?:-[a-z0-9]+)*")
 _ATTRIBUTE_NAME = re.compile(r"[a-z][a-z0-9_-]*")
@@ -75,9 +115,67 @@ _CSS_DANGER = re.compile(
     re.IGNORECASE)
 _CSS_POSITION = re.compile(
     r"position\s*:\s*(?:fixed|sticky|absolute)\s*(?:!\s*important)?\s*;?", re.IGNORECASE)
+_CSS_CDO_CDC = re.compile(r"<!--|-->")
+_CSS_MARKUP = re.compile(r"<|\son[a-z]+\s*=", re.IGNORECASE)
 #: Left in a cleaned style only if something escaped the rewriting: then nothing is kept.
 _CSS_RESIDUE = re.compile(r"url\(|image-set\(|//|\\", re.IGNORECASE)
 _PLACEHOLDER = re.compile("\x00(\\d+)\x00")
+
+_BODY_TAG = re.compile(r"<body(?:[\s/][^>]*)?>", re.IGNORECASE)
+_HEAD_PART = re.compile(r"\A\s*(?:<!DOCTYPE[^>]*>\s*)?(?:<html(?:\s[^>]*)?>\s*)?"
+                        r"(?:<head(?:\s[^>]*)?>.*?</head\s*>\s*)?", re.IGNORECASE | re.DOTALL)
+_C1_REFERENCE = re.compile(r"&#(?:[xX]0*([89][0-9a-fA-F])|0*(1[2-5][0-9]));?")
+_MEDIA_QUERY = re.compile(r"[a-zA-Z0-9 ,():.\-]+")
+_HTML_DIR = frozenset({"ltr", "rtl", "auto"})
+_HTML_LANG = re.compile(r"[a-zA-Z0-9\-]{1,35}")
+_DOCTYPE_NAME = re.compile(r"<!DOCTYPE\s+([^\s>]+)", re.IGNORECASE)
+_SAFE_BASE_URL = re.compile(r"https?://[a-zA-Z0-9.\-\[\]:]+/(?:[a-zA-Z0-9._~\-]+/)*")
+#: Public identifiers that put a document in quirks mode (HTML, "The initial insertion mode"),
+#: lower case: those that are a prefix, then those that must match exactly.
+_QUIRKS_PREFIXES = tuple(prefix.lower() for prefix in (
+    "+//Silmaril//dtd html Pro v0r11 19970101//", "-//AS//DTD HTML 3.0 asWedit + extensions//",
+    "-//AdvaSoft Ltd//DTD HTML 3.0 asWedit + extensions//", "-//IETF//DTD HTML 2.0 Level 1//",
+    "-//IETF//DTD HTML 2.0 Level 2//", "-//IETF//DTD HTML 2.0 Strict Level 1//",
+    "-//IETF//DTD HTML 2.0 Strict Level 2//", "-//IETF//DTD HTML 2.0 Strict//",
+    "-//IETF//DTD HTML 2.0//", "-//IETF//DTD HTML 2.1E//", "-//IETF//DTD HTML 3.0//",
+    "-//IETF//DTD HTML 3.2 Final//", "-//IETF//DTD HTML 3.2//", "-//IETF//DTD HTML 3//",
+    "-//IETF//DTD HTML Level 0//", "-//IETF//DTD HTML Level 1//", "-//IETF//DTD HTML Level 2//",
+    "-//IETF//DTD HTML Level 3//", "-//IETF//DTD HTML Strict Level 0//",
+    "-//IETF//DTD HTML Strict Level 1//", "-//IETF//DTD HTML Strict Level 2//",
+    "-//IETF//DTD HTML Strict Level 3//", "-//IETF//DTD HTML Strict//", "-//IETF//DTD HTML//",
+    "-//Metrius//DTD Metrius Presentational//",
+    "-//Microsoft//DTD Internet Explorer 2.0 HTML Strict//",
+    "-//Microsoft//DTD Internet Explorer 2.0 HTML//",
+    "-//Microsoft//DTD Internet Explorer 2.0 Tables//",
+    "-//Microsoft//DTD Internet Explorer 3.0 HTML Strict//",
+    "-//Microsoft//DTD Internet Explorer 3.0 HTML//",
+    "-//Microsoft//DTD Internet Explorer 3.0 Tables//", "-//Netscape Comm. Corp.//DTD HTML//",
+    "-//Netscape Comm. Corp.//DTD Strict HTML//", "-//O'Reilly and Associates//DTD HTML 2.0//",
+    "-//O'Reilly and Associates//DTD HTML Extended 1.0//",
+    "-//O'Reilly and Associates//DTD HTML Extended Relaxed 1.0//",
+    "-//SQ//DTD HTML 2.0 HoTMetaL + extensions//",
+    "-//SoftQuad Software//DTD HoTMetaL PRO 6.0::19990601::extensions to HTML 4.0//",
+    "-//SoftQuad//DTD HoTMetaL PRO 4.0::19971010::extensions to HTML 4.0//",
+    "-//Spyglass//DTD HTML 2.0 Extended//", "-//Sun Microsystems Corp.//DTD HotJava HTML//",
+    "-//Sun Microsystems Corp.//DTD HotJava Strict HTML//", "-//W3C//DTD HTML 3 1995-03-24//",
+    "-//W3C//DTD HTML 3.2 Draft//", "-//W3C//DTD HTML 3.2 Final//", "-//W3C//DTD HTML 3.2//",
+    "-//W3C//DTD HTML 3.2S Draft//", "-//W3C//DTD HTML 4.0 Frameset//",
+    "-//W3C//DTD HTML 4.0 Transitional//", "-//W3C//DTD HTML Experimental 19960712//",
+    "-//W3C//DTD HTML Experimental 970421//", "-//W3C//DTD W3 HTML//",
+    "-//W3O//DTD W3 HTML 3.0//", "-//WebTechs//DTD Mozilla HTML 2.0//",
+    "-//WebTechs//DTD Mozilla HTML//",
+))
+_QUIRKS_EXACT = frozenset({"-//w3o//dtd w3 html strict 3.0//en//",
+                           "-/w3c/dtd html 4.0 transitional/en", "html"})
+_HTML401_LOOSE = ("-//w3c//dtd html 4.01 frameset//", "-//w3c//dtd html 4.01 transitional//")
+_XHTML10_LOOSE = ("-//w3c//dtd xhtml 1.0 frameset//", "-//w3c//dtd xhtml 1.0 transitional//")
+#: What the frame's document starts with, to render in each mode.
+_DOCTYPES = {
+    "quirks": "",
+    "limited-quirks": '<!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.0 Transitional//EN" '
+                      '"http://www.w3.org/TR/xhtml1/DTD/xhtml1-transitional.dtd">\n',
+    "no-quirks": "<!DOCTYPE html>\n",
+}
 
 _LINK = re.compile(r"""(?:https?://|mailto:)[^\s<>"'\x00-\x1f]+""", re.IGNORECASE)
 _TRAILING_PUNCTUATION = ".,;:!?'\"*_]}>"
@@ -118,8 +216,11 @@ def prepare_body(html, cid_urls=None, allow_remote_images=False, *, keep_style=F
         URL, and dropped when unknown
     :param allow_remote_images: let the browser load remote images, backgrounds and CSS images;
         when False they are moved to ``data-vt-remote-*`` attributes
-    :param keep_style: keep cleaned ``<style>`` blocks and ``class`` attributes (only for a
-        viewer that isolates the body, e.g. in a sandboxed iframe)
+    :param keep_style: clean for the sandboxed frame (see the module's docstring): keep
+        cleaned ``<style>`` blocks, ``class`` and ``id`` attributes and positioned inline
+        styles, and mark the body's ``<div>`` with :data:`BODY_MARKER`. Only for a viewer that
+        isolates the body as :func:`frame_document` and :func:`frame_headers` do; anything else
+        must pass the result through :func:`page_body` first.
     :returns: :class:`PreparedBody`; never raises (worst case: the text, escaped)
     """
     try:
@@ -129,6 +230,126 @@ def prepare_body(html, cid_urls=None, allow_remote_images=False, *, keep_style=F
             return PreparedBody(text_to_html(html_to_text(html)), False)
         except Exception:  # even the text could not be read: show the markup as text
             return PreparedBody(text_to_html(re.sub(r"<[^>]*>", " ", str(html or ""))), False)
+
+
+def page_body(html):
+    """A body cleaned for the frame, made fit to be put inside a page.
+
+    Removes what only the frame makes harmless: ``<style>`` blocks, ``class`` and ``id``
+    attributes, the body marker, and ``position: fixed|sticky|absolute`` in inline styles. The
+    result is what ``prepare_body(..., keep_style=False)`` gives, up to the markup that pass
+    normalised already. Running it on a body cleaned for a page changes nothing.
+
+    :param html: str, the output of ``prepare_body(..., keep_style=True)`` (possibly after a
+        sanitizer that kept its ``<style>`` blocks and attributes)
+    :returns: str, one ``<div>`` (``""`` for an empty body); never raises (worst case: text)
+    """
+    try:
+        root = _parse(html)
+        body = root.find("body") if root is not None else None
+        if body is None:
+            return ""
+        top = _body_wrapper(body, marked=False)
+        if top is None or top.tag != "div":
+            top = body
+            top.tag = "div"
+        for element in list(top.iter()):
+            if not isinstance(element.tag, str):
+                continue
+            if element.tag == "style":
+                element.drop_tree()
+                continue
+            for name in ("class", "id", BODY_MARKER):
+                element.attrib.pop(name, None)
+            if element.get("src") == MISSING_IMAGE:
+                del element.attrib["src"]
+            for name in ("style", REMOTE_ATTRIBUTE.format("style")):
+                if element.get(name) is not None:
+                    css = _CSS_POSITION.sub("", element.get(name)).strip()
+                    if css.strip(" ;"):
+                        element.set(name, css)
+                    else:
+                        del element.attrib[name]
+        top.tail = None
+        return lxml.html.tostring(top, encoding="unicode", method="html")
+    except Exception:  # the input was cleaned already: this is only a last resort
+        return text_to_html(html_to_text(html))
+
+
+def frame_document(html):
+    """The whole document the sandboxed frame shows for a body cleaned for it.
+
+    The marked body ``<div>`` (see :data:`BODY_MARKER`) gives its attributes back to the
+    document's ``<body>`` and its rendering mode to the doctype, so that ``bgcolor``, margins
+    and quirks render as they would in the mail on its own. Anything else (a notice, a body
+    cleaned before the frame existed) is the content of a standards-mode ``<body>``.
+
+    Nothing is cleaned here: ``html`` must come from ``prepare_body(..., keep_style=True)``
+    (and a sanitizer after it), and the document must be served with :func:`frame_headers`.
+
+    :param html: str (``None`` or ``""`` give an empty body)
+    :returns: str, a complete HTML document
+    """
+    document = lxml.html.document_fromstring(
+        '<html><head><meta charset="utf-8"><meta name="color-scheme" content="light">'
+        "</head><body></body></html>")
+    body = document.find("body")
+    mode = "no-quirks"
+    root = _parse(html) if html else None
+    source = root.find("body") if root is not None else None
+    if source is not None:
+        wrapper = _body_wrapper(source)
+        if wrapper is not None:
+            mode = wrapper.get(BODY_MARKER)
+            if mode not in DOCUMENT_MODES:
+                mode = "no-quirks"
+            for name, value in wrapper.attrib.items():
+                if name != BODY_MARKER:
+                    body.set(name, value)
+            source = wrapper
+        body.text = source.text
+        body.extend(list(source))
+    return _DOCTYPES[mode] + lxml.html.tostring(document, encoding="unicode", method="html")
+
+
+def frame_policy(base_url, allow_remote_images=False):
+    """The Content-Security-Policy of the frame's document.
+
+    Nothing runs, submits, frames, embeds or sets a ``<base>``; the document loads nothing but
+    images from the addon's part route (``/vt_webmail/part/...`` under ``base_url``), ``data:``
+    images and, when ``allow_remote_images``, images over http(s); its own style sheets apply
+    (``style-src 'unsafe-inline'``), no remote one, no font. Only the Odoo page may frame it,
+    and ``sandbox`` applies :data:`FRAME_SANDBOX` when it is opened on its own.
+
+    :param base_url: the server's root as the browser reaches it, ``https://host[:port]/``;
+        one the policy cannot spell (odd characters) gives ``'self'``, the server's whole
+        origin, instead of its part route (bodies hold no other URL of the server anyway:
+        :func:`prepare_body` drops relative ones)
+    """
+    parts = f"{base_url}vt_webmail/part/" if _SAFE_BASE_URL.fullmatch(base_url or "") \
+        else "'self'"
+    images = f"{parts} data:"
+    if allow_remote_images:
+        images += " http: https:"
+    return (f"default-src 'none'; style-src 'unsafe-inline'; img-src {images}; "
+            f"form-action 'none'; base-uri 'none'; frame-ancestors 'self'; "
+            f"sandbox {FRAME_SANDBOX}")
+
+
+def frame_headers(base_url, allow_remote_images=False):
+    """The HTTP headers of the frame's document: see :func:`frame_policy`; also never sniffed,
+    never cached (showing images changes it), and links opened from it send no referrer.
+
+    :returns: ``[(name, value)]``
+    """
+    return [
+        ("Content-Type", "text/html; charset=utf-8"),
+        ("Content-Security-Policy", frame_policy(base_url, allow_remote_images)),
+        ("X-Content-Type-Options", "nosniff"),
+        ("Referrer-Policy", "no-referrer"),
+        ("X-Frame-Options", "SAMEORIGIN"),  # for browsers without CSP frame-ancestors
+        ("Cache-Control", "no-store"),
+    ]
 
 
 def text_to_html(text):
@@ -221,6 +442,12 @@ def _prepare(html, cid_urls, allow_remote, keep_style):
     kept_styles = []
     for style in styles:
         css = _clean_style_block(style.text or "", context)
+        media = " ".join((style.get("media") or "").split())
+        kind = (style.get("type") or "text/css").strip().lower()
+        if kind != "text/css" or (media and not _MEDIA_QUERY.fullmatch(media)):
+            continue  # the browser would not apply it either; or a media query we cannot read
+        if css and media and media.lower() != "all":
+            css = f"@media {media} {{\n{css}\n}}"
         if css:
             element = etree.Element("style")
             element.text = css
@@ -234,10 +461,44 @@ def _prepare(html, cid_urls, allow_remote, keep_style):
         if _clean_element(element, context):
             stack.extend(reversed(children))
     body.tag = "div"
+    for name, allowed in (("dir", _HTML_DIR.__contains__), ("lang", _HTML_LANG.fullmatch)):
+        value = (root.get(name) or "").strip()
+        if value and body.get(name) is None and allowed(value.lower()):
+            body.set(name, value)  # <html dir="rtl">: the div is all that is left of it
+    if keep_style:
+        body.set(BODY_MARKER, _document_mode(root.getroottree().docinfo))
     for index, style in enumerate(kept_styles):
         body.insert(index, style)
     result = lxml.html.tostring(body, encoding="unicode", method="html")
     return PreparedBody(result, context.has_remote)
+
+
+def _document_mode(docinfo):
+    """The rendering mode the document's doctype asks for (HTML, "The initial insertion mode";
+    no doctype: quirks)."""
+    doctype = (docinfo.doctype or "").strip()
+    name = _DOCTYPE_NAME.match(doctype)
+    if not name or name.group(1).lower() != "html":
+        return "quirks"
+    public = (docinfo.public_id or "").lower()
+    system = docinfo.system_url
+    if (public in _QUIRKS_EXACT or public.startswith(_QUIRKS_PREFIXES)
+            or (system or "").lower() == "http://www.ibm.com/data/dtd/v11/ibmxhtml1-transitional.dtd"
+            or (system is None and public.startswith(_HTML401_LOOSE))):
+        return "quirks"
+    if public.startswith(_XHTML10_LOOSE) or public.startswith(_HTML401_LOOSE):
+        return "limited-quirks"
+    return "no-quirks"
+
+
+def _body_wrapper(body, marked=True):
+    """The one element ``body`` holds (the marked body ``<div>`` when ``marked``), else None."""
+    children = list(body)
+    if (len(children) == 1 and isinstance(children[0].tag, str)
+            and (not marked or children[0].get(BODY_MARKER) is not None)
+            and not (body.text or "").strip() and not (children[0].tail or "").strip()):
+        return children[0]
+    return None
 
 
 def _parse(html):
@@ -249,16 +510,45 @@ def _parse(html):
     html = _XML_INVALID.sub("", _XML_DECLARATION.sub("", str(html)))
     if not html.strip():
         return None
-    if not _DOCUMENT_TAG.search(html):
-        # a fragment: given its body, libxml2 before 2.13 no longer wraps leading text in an
-        # implied <p>, so every version parses it into the same tree
-        html = f"<body>{html}</body>"
+    # "&#149;" is a bullet to browsers (HTML maps references to 0x80-0x9F as windows-1252
+    # does), a C1 control character to libxml2
+    html = _C1_REFERENCE.sub(_windows_1252_reference, html)
+    body_tags = _BODY_TAG.findall(html)
+    end = _HEAD_PART.match(html).end()
+    if not html[end:end + 5].lower().startswith("<body"):
+        # libxml2 before 2.14 wraps text met before any <body> in a <p> of its own ("Hello
+        # <b>you" gains a paragraph and its margins); browsers and libxml2 2.14 do not
+        html = f"{html[:end]}<body>{html[end:]}"
     parser = lxml.html.HTMLParser(remove_comments=True, remove_pis=True, huge_tree=True,
                                   no_network=True, default_doctype=False)
     try:
-        return lxml.html.document_fromstring(html, parser=parser)
+        root = lxml.html.document_fromstring(html, parser=parser)
     except etree.ParserError:  # "Document is empty": only comments or nothing visible
         return None
+    body = root.find("body")
+    if body is not None:
+        # a <body> start tag after the first adds the attributes the body lacks (HTML, "in
+        # body" insertion mode): mail pasted after a tracking table sets its bgcolor so;
+        # libxml2 drops them
+        for tag in body_tags:
+            try:
+                attributes = lxml.html.document_fromstring(
+                    tag + "</body>", parser=parser).find("body").attrib
+            except (etree.ParserError, AttributeError):
+                continue
+            for name, value in attributes.items():
+                if body.get(name) is None:
+                    body.set(name, value)
+    return root
+
+
+def _windows_1252_reference(match):
+    code = int(match.group(1), 16) if match.group(1) else int(match.group(2))
+    if 0x80 <= code <= 0x9F:
+        character = bytes([code]).decode("cp1252", "ignore")
+        if character:  # 0x81, 0x8D, 0x8F, 0x90, 0x9D stay as they are, as in browsers
+            return character
+    return match.group(0)
 
 
 def _clean_element(element, context):
@@ -279,7 +569,8 @@ def _clean_attributes(element, tag, context):
     attributes = element.attrib
     for name, value in list(attributes.items()):
         lname = name.lower()
-        if (lname.startswith(("on", "data-")) or lname in DROP_ATTRIBUTES
+        if (lname.startswith(("on", "data-"))
+                or (lname in DROP_ATTRIBUTES and not (lname == "id" and context.keep_style))
                 or not _ATTRIBUTE_NAME.fullmatch(lname)  # "a<b", "xlink:href", ...
                 or (lname == "class" and not context.keep_style)):
             del attributes[name]
@@ -291,7 +582,8 @@ def _clean_attributes(element, tag, context):
             _clean_srcset(element, name, value, context)
         elif lname == "style":
             _clean_style_attribute(element, name, value, context)
-        elif _DANGEROUS_VALUE.match(_URL_NOISE.sub("", value)):
+        elif _DANGEROUS_VALUE.match(_URL_NOISE.sub("", std_html.unescape(value))):
+            # unescaped: libxml2 leaves HTML 5 references ("&colon;") as they are
             del attributes[name]
     if tag in ("a", "area") and element.get("href"):
         element.set("target", "_blank")
@@ -299,10 +591,18 @@ def _clean_attributes(element, tag, context):
 
 
 def _scheme(url):
-    """``(scheme or "", cleaned url)``: control characters and spaces removed, as browsers do."""
+    """``(scheme or "", cleaned url)``: control characters and spaces removed, as browsers do.
+
+    A URL whose scheme reads differently once HTML 5 references are decoded (libxml2 leaves
+    "&colon;" as it is, a browser would not) has none: it is dropped wherever a scheme counts.
+    """
     cleaned = _URL_NOISE.sub("", url).replace("\\", "/")
     match = _SCHEME.match(cleaned)
-    return (match.group(1).lower() if match else ""), cleaned
+    scheme = match.group(1).lower() if match else ""
+    decoded = _SCHEME.match(_URL_NOISE.sub("", std_html.unescape(url)).replace("\\", "/"))
+    if (decoded.group(1).lower() if decoded else "") != scheme:
+        return "", cleaned
+    return scheme, cleaned
 
 
 def _url_kind(url):
@@ -333,13 +633,23 @@ def _clean_resource(element, name, value, context):
             element.set(name, url)
         else:
             del element.attrib[name]
+            _mark_missing_image(element, name, context)
     elif kind == "remote":
         context.has_remote = True
         if not context.allow_remote:
             del element.attrib[name]
             element.set(REMOTE_ATTRIBUTE.format(name.lower()), value.strip())
+            _mark_missing_image(element, name, context)
     elif kind != "image-data":
         del element.attrib[name]
+
+
+def _mark_missing_image(element, name, context):
+    """In the frame, an image not loaded shows as the browser shows one that failed (its
+    frame, its alt text, its size), as in the mail on its own: an empty image that loads
+    nothing. In a page the web client's style marks it instead."""
+    if context.keep_style and name.lower() == "src" and element.tag == "img":
+        element.set("src", MISSING_IMAGE)
 
 
 def _clean_srcset(element, name, value, context):
@@ -369,12 +679,17 @@ def _clean_style_attribute(element, name, value, context):
 
 
 def _clean_style_block(css, context):
+    # "<!--" and "-->" around a sheet (old mail hides it from old browsers so) mean nothing
+    css = _CSS_CDO_CDC.sub(" ", css)
     css = _CSS_IMPORT.sub("", _CSS_COMMENT.sub("", css))
     cleaned, remote = _clean_css(css, context, allow_remote=context.allow_remote, block=True)
     if remote:
         context.has_remote = True
-    # a "<" could close the <style> element in the browser: CSS never needs one
-    return (cleaned or "").replace("<", "")
+    # a "<" could close the <style> element in the browser, and a sheet that reads like
+    # markup is an attempt at it (mXSS): CSS never needs either
+    if not cleaned or _CSS_MARKUP.search(cleaned):
+        return ""
+    return cleaned
 
 
 def _clean_css(css, context, *, allow_remote, block=False):
@@ -425,7 +740,7 @@ def _clean_css(css, context, *, allow_remote, block=False):
 
     css = _CSS_IMAGE_SET.sub(replace_image_set, css)
     css = _CSS_URL.sub(replace_url, css)
-    if not block:
+    if not block and not context.keep_style:  # in the frame, a mail can only overlay itself
         css = _CSS_POSITION.sub("", css)
     if _CSS_RESIDUE.search(css):
         return None, remote

@@ -29,7 +29,9 @@ from a server goes through the bounds of this module, in one place:
   expanded: ``1:4294967295`` is 12 bytes on the wire and four billion integers in a list.
 
 imapclient has no public way to choose its imaplib class: :class:`GuardedIMAPClient` extends its
-``_create_IMAP4``, here only. A refused answer leaves the connection in the middle of a
+``_create_IMAP4``, here only; the same class holds the three raw commands imapclient has no
+method for (UID FETCH of a range, ESEARCH, reading VANISHED), so that nothing else in the engine
+touches imapclient's private ``_imap``. A refused answer leaves the connection in the middle of a
 response: :attr:`Guard.broken` is set, and the session closes the socket instead of sending
 LOGOUT.
 """
@@ -43,6 +45,7 @@ import threading
 import time
 
 from imapclient import IMAPClient, imap4, tls
+from imapclient.exceptions import IMAPClientError
 
 from . import exceptions, net_policy
 
@@ -325,7 +328,8 @@ class GuardedIMAPClient(IMAPClient):
     """An IMAPClient whose imaplib object is a :class:`GuardedIMAP4` watched by ``guard``.
 
     imapclient's ``_create_IMAP4`` is the only way to choose that object: it is extended here,
-    and nowhere else.
+    and nowhere else. Every command with a public imapclient method goes through that method;
+    :meth:`uid_command`, :meth:`fetch_numbers` and :meth:`pop_untagged` are for the rest.
     """
 
     def __init__(self, host, port, *, guard, addresses=None, **kwargs):
@@ -345,6 +349,45 @@ class GuardedIMAPClient(IMAPClient):
                                guard=self.guard, addresses=self.addresses)
         return _GuardedPlain(self.host, self.port, connect_timeout, guard=self.guard,
                              addresses=self.addresses)
+
+    # -- the three things imapclient has no public method for --------------------------------
+    # Its fetch() takes no UID range ("1:*" raises ValueError) and parses with its recursive
+    # parser (the engine has a faster one, :mod:`.fetch_parser`); its search() knows no ESEARCH
+    # (RFC 4731); and it gives no access to untagged responses it does not parse (QRESYNC's
+    # VANISHED, RFC 7162). These go through its imaplib object here, and nowhere else.
+
+    def uid_command(self, command, *args):
+        """Send ``UID <command> <args>`` (imaplib quoting) and return imaplib's data: the
+        untagged responses named ``SEARCH`` for a SEARCH, ``FETCH`` for anything else.
+
+        :raises IMAPClientError: when the server answers NO (imaplib raises its ``error`` on
+            BAD)
+        """
+        typ, data = self._imap.uid(command, *args)
+        if typ != "OK":
+            raise IMAPClientError(f"UID {command} failed: {_first_text(data)}")
+        return data
+
+    def fetch_numbers(self, message_set, items):
+        """``FETCH <message_set> <items>`` by message sequence numbers (imapclient always
+        sends UID FETCH); returns imaplib's data, as :meth:`uid_command`."""
+        typ, data = self._imap.fetch(message_set, items)
+        if typ != "OK":
+            raise IMAPClientError(f"FETCH failed: {_first_text(data)}")
+        return data
+
+    def pop_untagged(self, name):
+        """The untagged responses ``name`` (``"VANISHED"``, ``"ESEARCH"``) of the command just
+        completed, removed from imaplib's store; ``[]`` when there were none. (The store is
+        emptied whenever a command is sent, see :meth:`GuardedIMAP4.send`.)"""
+        return self._imap.untagged_responses.pop(name, [])
+
+
+def _first_text(data):
+    value = data[0] if isinstance(data, (list, tuple)) and data else data
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return str(value)
 
 
 # -- numbers and sequence sets ------------------------------------------------------------------

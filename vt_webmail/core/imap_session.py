@@ -107,11 +107,12 @@ _UNEXPECTED = re.compile(r"unexpected (tagged )?response", re.IGNORECASE)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 #: What an unsolicited FETCH response may carry (RFC 3501 7.4.2, RFC 7162 3.2.4).
 _UNSOLICITED_ITEMS = {b"SEQ", b"FLAGS", b"MODSEQ"}
-#: A NO for a folder that is not there: RFC 5530's [NONEXISTENT] code, or the words of servers
+#: A NO for a folder that is not there: RFC 5530's [NONEXISTENT] code, RFC 3501's [TRYCREATE]
+#: (COPY, MOVE and APPEND to a missing folder), or the words of servers
 #: that do not send it (Cyrus: "Mailbox does not exist", Courier: "Mailbox does not exist, or
 #: must be subscribed to.")
 _NO_FOLDER = re.compile(
-    r"\[NONEXISTENT\]|does ?n[o']t exist|no such (mailbox|folder)|unknown mailbox|"
+    r"\[NONEXISTENT\]|\[TRYCREATE\]|does ?n[o']t exist|no such (mailbox|folder)|unknown mailbox|"
     r"mailbox not found", re.IGNORECASE)
 
 
@@ -285,6 +286,9 @@ def translate_errors(host, *, connecting=False):
         raise exceptions.ConnectionTimeout(host=host)
     except imapclient_errors.LoginError as exc:
         raise exceptions.LoginRejected(_text(exc), host=host)
+    except imaplib.IMAP4.readonly as exc:
+        # an abort for imaplib, which does not close anything: a SELECT answered [READ-ONLY]
+        raise exceptions.FolderReadOnly(_text(exc), host=host)
     except (imaplib.IMAP4.abort, EOFError, ConnectionError) as exc:
         if _UNEXPECTED.search(_text(exc)):
             # imaplib's words for an answer to a command never sent, or not IMAP at all
@@ -550,7 +554,6 @@ class ImapSession:
                 _raise_if_no_folder(exc, folder, self.host)
                 raise
             self.round_trips += 1
-            self._discard_untagged()
         self.selected = folder
         self.selected_readonly = readonly
         if b"EXISTS" not in info:
@@ -668,8 +671,7 @@ class ImapSession:
         low = max(int(low), 1)
         if "ESEARCH" in self.capabilities:
             upper = "*" if high is None else str(int(high))
-            answer = self._uid_search_raw(["RETURN", "(ALL)", "UID", f"{low}:{upper}"],
-                                          response="ESEARCH")
+            answer = self._esearch(["UID", f"{low}:{upper}"])
             found = SequenceSet()
             for line in answer:
                 match = _ESEARCH_ALL.search(line if isinstance(line, bytes) else line.encode())
@@ -690,14 +692,16 @@ class ImapSession:
         start = low
         while start <= high:
             stop = min(start + SEARCH_WINDOW - 1, high)
-            for line in self._uid_search_raw(["UID", f"{start}:{stop}"], response="SEARCH"):
-                for token in (line or b"").split():
-                    uid = self._checked(_number(token), "UID in a SEARCH answer")
-                    if not start <= uid <= stop:
-                        raise exceptions.ProtocolError(
-                            f"UID {uid} in the answer to a search of {start}:{stop}",
-                            host=self.host)
-                    uids.append(uid)
+            with translate_errors(self.host):
+                found = self.client.search(["UID", f"{start}:{stop}"])
+                self.round_trips += 1
+            for number in found:
+                uid = self._checked(_number(number), "UID in a SEARCH answer")
+                if not start <= uid <= stop:
+                    raise exceptions.ProtocolError(
+                        f"UID {uid} in the answer to a search of {start}:{stop}",
+                        host=self.host)
+                uids.append(uid)
             self._check_count(uids, max_count)
             start = stop + 1
         return sorted(set(uids))
@@ -743,25 +747,19 @@ class ImapSession:
     def _uids_by_number(self, start, stop):
         """UIDs of the messages numbered ``start`` to ``stop`` (``FETCH start:stop (UID)``)."""
         with translate_errors(self.host):
-            typ, data = self.client._imap.fetch(f"{int(start)}:{int(stop)}", "(UID)")
+            data = self.client.fetch_numbers(f"{int(start)}:{int(stop)}", "(UID)")
             self.round_trips += 1
-            if typ != "OK":
-                raise exceptions.ProtocolError(f"FETCH failed: {_text(data)}", host=self.host)
             parsed = self._parse_fetch([line for line in data if line is not None])
         return [self._checked(values[b"UID"], "UID") for values in parsed.values()
                 if b"UID" in values]
 
-    def _uid_search_raw(self, args, response):
-        imap = self.client._imap
+    def _esearch(self, args):
+        """The ESEARCH lines answering ``UID SEARCH RETURN (...) <args>`` (imapclient's
+        ``search()`` does not know ESEARCH)."""
         with translate_errors(self.host):
-            typ, data = imap.uid("SEARCH", *args)
+            self.client.uid_command("SEARCH", "RETURN", "(ALL)", *args)
             self.round_trips += 1
-            if typ != "OK":
-                raise exceptions.ProtocolError(f"UID SEARCH failed: {_text(data)}",
-                                               host=self.host)
-            if response == "SEARCH":
-                return [line for line in data if line is not None]
-            lines = imap.untagged_responses.pop(response, [])
+            lines = self.client.pop_untagged("ESEARCH")
         return [line for line in lines if line is not None]
 
     # -- fetching ------------------------------------------------------------------------------
@@ -788,11 +786,8 @@ class ImapSession:
             args.append("(" + " ".join(modifiers) + ")")
         asked = self._sequence_set(uid_set.replace("*", str(MAX_NUMBER32)), "UID set")
         with translate_errors(self.host):
-            typ, data = self.client._imap.uid("FETCH", *args)
+            data = self.client.uid_command("FETCH", *args)
             self.round_trips += 1
-            if typ != "OK":
-                raise exceptions.ProtocolError(f"UID FETCH failed: {_text(data)}",
-                                               host=self.host)
             parsed = self._parse_fetch([line for line in data if line is not None])
         result = {}
         for values in parsed.values():
@@ -901,7 +896,7 @@ class ImapSession:
         return response[uid][b"BODY[]"]
 
     def _pop_vanished(self):
-        lines = self.client._imap.untagged_responses.pop("VANISHED", [])
+        lines = self.client.pop_untagged("VANISHED")
         vanished = SequenceSet()
         for line in lines:
             if not isinstance(line, bytes):
@@ -910,68 +905,60 @@ class ImapSession:
             vanished |= self._sequence_set(text, "VANISHED")
         return vanished
 
-    def _discard_untagged(self):
-        # unsolicited EXISTS/RECENT/FETCH/VANISHED answers would otherwise pile up in imaplib
-        for key in ("FETCH", "VANISHED", "EXISTS", "RECENT", "EXPUNGE"):
-            self.client._imap.untagged_responses.pop(key, None)
-
     # -- changing mail -------------------------------------------------------------------------
+    # imapclient's own methods, each given a compressed UID set string (``uid_sets``); each
+    # checks the command's status (NO and BAD raise, and become typed errors here). The
+    # untagged answers they leave (EXPUNGE, FETCH) are dropped when the next command is sent
+    # (:meth:`.imap_limits.GuardedIMAP4.send`).
 
     def set_flags(self, uids, flags, *, add=True):
-        """Add (or remove) ``flags`` on ``uids`` of the folder selected read-write."""
-        command = "+FLAGS.SILENT" if add else "-FLAGS.SILENT"
-        flag_list = "(" + " ".join(flags) + ")"
+        """Add (or remove) ``flags`` on ``uids`` of the folder selected read-write
+        (``UID STORE +FLAGS.SILENT``).
+
+        :raises exceptions.ProtocolError: the server refused (a folder selected read-only)
+        """
+        store = self.client.add_flags if add else self.client.remove_flags
         with translate_errors(self.host):
             for one_set in uid_sets(uids):
-                typ, data = self.client._imap.uid("STORE", one_set, command, flag_list)
+                store(one_set, list(flags), silent=True)
                 self.round_trips += 1
-                if typ != "OK":
-                    raise exceptions.ProtocolError(f"UID STORE failed: {_text(data)}",
-                                                   host=self.host)
-            self._discard_untagged()
 
     def move(self, uids, destination):
-        """Move ``uids`` to ``destination``: MOVE when offered, else COPY + delete + expunge."""
+        """Move ``uids`` to ``destination``: MOVE when offered, else COPY + delete + expunge.
+
+        :raises exceptions.FolderNotFound: ``destination`` does not exist (nothing moved)
+        :raises exceptions.ProtocolError: the server refused otherwise
+        """
+        atomic = "MOVE" in self.capabilities
+        command = self.client.move if atomic else self.client.copy
         with translate_errors(self.host):
-            if "MOVE" in self.capabilities:
-                for one_set in uid_sets(uids):
-                    typ, data = self.client._imap.uid("MOVE", one_set,
-                                                      self.client._normalise_folder(destination))
-                    self.round_trips += 1
-                    if typ != "OK":
-                        raise exceptions.ProtocolError(f"UID MOVE failed: {_text(data)}",
-                                                       host=self.host)
-                self._discard_untagged()
-                return
             for one_set in uid_sets(uids):
-                typ, data = self.client._imap.uid("COPY", one_set,
-                                                  self.client._normalise_folder(destination))
-                self.round_trips += 1
-                if typ != "OK":
-                    raise exceptions.ProtocolError(f"UID COPY failed: {_text(data)}",
-                                                   host=self.host)
-        self.delete(uids)
+                try:
+                    command(one_set, destination)
+                except imapclient_errors.IMAPClientError as exc:
+                    _raise_if_no_folder(exc, destination, self.host)
+                    raise
+                finally:
+                    self.round_trips += 1
+        if not atomic:
+            self.delete(uids)
 
     def delete(self, uids):
-        """Flag ``uids`` \\Deleted and expunge them (only them with UIDPLUS)."""
+        """Flag ``uids`` \\Deleted and expunge them (only them with UIDPLUS).
+
+        :raises exceptions.ProtocolError: the server refused the STORE or the EXPUNGE
+        """
         self.set_flags(uids, ["\\Deleted"])
         with translate_errors(self.host):
             if "UIDPLUS" in self.capabilities:
                 for one_set in uid_sets(uids):
-                    typ, data = self.client._imap.uid("EXPUNGE", one_set)
+                    self.client.uid_expunge(one_set)
                     self.round_trips += 1
-                    if typ != "OK":
-                        raise exceptions.ProtocolError(f"UID EXPUNGE failed: {_text(data)}",
-                                                       host=self.host)
             else:
                 # without UIDPLUS, EXPUNGE removes every \Deleted mail of the folder, ours and
                 # any another client marked: there is no narrower command
-                typ, data = self.client._imap.expunge()
+                self.client.expunge()
                 self.round_trips += 1
-                if typ != "OK":
-                    raise exceptions.ProtocolError(f"EXPUNGE failed: {_text(data)}",
-                                                   host=self.host)
-            self._discard_untagged()
 
     def append(self, folder, message, flags=(), msg_time=None):
         """APPEND ``message`` (bytes) to ``folder``; return its UID when the server says it."""

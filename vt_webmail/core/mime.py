@@ -2,8 +2,9 @@
 
 :func:`parse_list_headers` turns the raw bytes of ``BODY.PEEK[HEADER.FIELDS (...)]`` into the
 fields of the message list. It is on the sync's hot path (every message of a first sync), so it
-unfolds and splits the block itself and leaves to the stdlib only what needs it: RFC 2047
-encoded words (``email.header``), address lists and dates (``email.utils``). Raw 8-bit bytes are
+unfolds and splits the block itself and leaves to others only what needs them: RFC 2047
+encoded words (``email.header``), address lists (:mod:`.addresses`) and dates
+(``email.utils``). Raw 8-bit bytes are
 kept (UTF-8 when they are, else Windows-1252), where ENVELOPE would drop them. A header that
 cannot be decoded never loses the mail: the field keeps what could be read and ``note`` says
 what went wrong.
@@ -29,12 +30,12 @@ import re
 import urllib.parse
 from dataclasses import dataclass, field
 
+from . import addresses
 from .html import html_to_text, text_to_html
 
 _ENCODED_WORD = re.compile(rb"=\?[^?\s]+\?[bBqQ]\?[^?\s]*\?=")
 _SPACE_BETWEEN_WORDS = re.compile(r"(\?=)\s+(=\?)")
 _FOLD = re.compile(rb"\r?\n[ \t]")
-_NEEDS_QUOTES = re.compile(r'[][()<>@,:;".\\]')
 
 
 @dataclass
@@ -49,12 +50,23 @@ class ListHeaders:
     message_id: str = ""
     in_reply_to: str = ""
     references: str = ""
-    from_address: str = ""  # the first From address, lower case
+    from_address: str = ""  # the first From address, normalised (core.addresses)
     notes: list = field(default_factory=list)
 
     @property
     def note(self):
-        return "; ".join(self.notes)
+        return merge_notes(*self.notes)
+
+
+def merge_notes(*notes):
+    """One note from several: the parts of each (a note joins its parts with ``"; "``), in
+    order, each said once, empty ones left out.
+
+    A mail's stored note joins what the list headers said at sync and what reading the whole
+    message says later, which reads the same headers again: "unreadable date header" once.
+    """
+    parts = (part.strip() for note in notes for part in str(note or "").split("; "))
+    return "; ".join(dict.fromkeys(part for part in parts if part))
 
 
 def decode_bytes(value):
@@ -87,47 +99,25 @@ def decode_words(text):
 
 # A mailbox has few distinct From/To/Cc values (colleagues, lists, one's own address), and
 # parsing an address list is most of this module's time on the sync's hot path: cache it.
-# The common shapes of an address header, read without the stdlib's character-by-character
-# parser (the result is the same: see test_mime's comparison with email.utils.getaddresses).
-_ADDR = r'[^\s<>@",;:()\[\]\\]+@[^\s<>@",;:()\[\]\\]+'
-_BARE_ADDRESS = re.compile(rf"\s*(?:<({_ADDR})>|({_ADDR}))\s*\Z")
-_NAMED_ADDRESS = re.compile(
-    rf'\s*(?:"([^"\\]*)"|([^"<>,;:@()\[\]\\]*?))\s*<({_ADDR})>\s*\Z')
-
-
-def address_pairs(text):
-    """``[(display name, address), ...]`` of an address header, as ``getaddresses`` gives."""
-    match = _BARE_ADDRESS.match(text)
-    if match:
-        return [("", match.group(1) or match.group(2))]
-    match = _NAMED_ADDRESS.match(text)
-    if match:
-        quoted, plain, address = match.groups()
-        return [(quoted if quoted is not None else " ".join(plain.split()), address)]
-    return email.utils.getaddresses([text])
-
-
 @functools.lru_cache(maxsize=8192)
 def read_addresses(text):
-    """Normalise an address list; return ``("Name <addr>, addr2", first address lower-cased)``.
+    """Normalise an address list; return ``("Name <addr>, addr2", first address normalised)``.
 
-    Group syntax (``undisclosed-recipients:;``) is tolerated. The first address, lower-cased,
+    Group syntax (``undisclosed-recipients:;``) is tolerated; an entry that is not an address
+    is kept as written. The first address, normalised (:func:`.addresses.normalize_address`),
     is how a sender is compared everywhere (trusted senders, Qualify).
     """
     if not text:
         return "", ""
     result = []
     first = ""
-    for name, address in address_pairs(text):
+    for name, address in addresses.split(text):
         if not address and not name:
             continue
         if not first and "@" in address:
-            first = address.strip().lower()
-        name = decode_words(name).strip()
+            first = addresses.normalize_address(address)
         # not email.utils.formataddr: it would encode a non-ASCII name back into =?utf-8?...
-        if name and _NEEDS_QUOTES.search(name):
-            name = '"{}"'.format(name.replace("\\", "\\\\").replace('"', '\\"'))
-        result.append(f"{name} <{address}>" if name else address)
+        result.append(addresses.format_address(decode_words(name), address))
     return ", ".join(result), first
 
 

@@ -38,7 +38,7 @@ import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field, replace
 
-from . import exceptions, net_policy
+from . import addresses, exceptions, net_policy
 
 #: An access token this close to its expiry is refreshed before use (seconds).
 EXPIRY_MARGIN = 120
@@ -188,7 +188,8 @@ def refresh(provider, client, refresh_token, *, timeout=DEFAULT_TIMEOUT, policy=
 
 def identity_from_id_token(id_token, client_id):
     """The mailbox address an OpenID ``id_token`` names (``email``, else Microsoft's
-    ``preferred_username``/``upn``), lower case; None when there is none.
+    ``preferred_username``/``upn``), normalised (:func:`.addresses.normalize`); None when
+    there is none.
 
     :raises exceptions.OAuthError: not a JWT, or issued for another client
     """
@@ -206,7 +207,7 @@ def identity_from_id_token(id_token, client_id):
     for claim in ("email", "preferred_username", "upn"):
         value = claims.get(claim)
         if isinstance(value, str) and "@" in value:
-            return value.strip().lower()
+            return addresses.normalize(value) or None
     return None
 
 

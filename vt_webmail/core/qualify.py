@@ -14,7 +14,8 @@ The rules, in the order they are tried (:data:`PRECEDENCE`):
 3. Otherwise a **new contact** is created for the sender.
 
 "First created" is the lowest creation date, then the lowest id (:func:`creation_key`).
-Addresses are compared normalised: lower case, display name ignored (:func:`normalize_address`).
+Addresses are compared normalised, as Odoo's ``email_normalized`` columns hold them: display name
+ignored, lower case (but a non-ASCII local part), see :func:`.addresses.normalize`.
 A candidate that is not active counts as deleted.
 
 Which address: the sender's (vtiger qualified by sender only), except for a mail sent by the
@@ -23,9 +24,10 @@ is used (:func:`counterpart`).
 """
 
 import datetime
-import email.utils
 import re
 from dataclasses import dataclass, field
+
+from . import addresses
 
 #: Candidate kinds, in no particular order (the order is :data:`PRECEDENCE`).
 LEAD = "lead"
@@ -128,32 +130,20 @@ class Decision:
         return self.target is None
 
 
-def normalize_address(text):
-    """The first address in ``text``, lower case, without display name; ``""`` if none.
-
-    ``"Jane Doe <Jane.Doe@Example.COM>"`` gives ``"jane.doe@example.com"``.
-    """
-    if not text:
-        return ""
-    for _name, address in email.utils.getaddresses([str(text)]):
-        address = address.strip()
-        if "@" in address:
-            return address.lower()
-    return ""
-
-
 def parse_party(text, basis=BASIS_SENDER):
     """The first person in an address header: its display name (else its address), address.
 
     :returns: :class:`Party`, or ``None`` when ``text`` has no address
     """
-    for name, address in email.utils.getaddresses([str(text or "")]):
-        address = address.strip()
-        if "@" in address:
-            # the display name, else the address as written; compared in lower case
-            return Party(name=" ".join(name.split()) or address, address=address.lower(),
-                         basis=basis)
-    return None
+    return next(_parties(text, basis), None)
+
+
+def _parties(text, basis):
+    """The :class:`Party` of each address of a header, in order."""
+    for name, address in addresses.parse(str(text or "")):
+        # the display name, else the address as written; compared normalised
+        yield Party(name=name or address, address=addresses.normalize_address(address),
+                    basis=basis)
 
 
 def counterpart(email_from, email_to="", email_cc="", own_addresses=()):
@@ -168,15 +158,13 @@ def counterpart(email_from, email_to="", email_cc="", own_addresses=()):
     :returns: :class:`Party`, or ``None`` when the mail has no usable address
     """
     sender = parse_party(email_from)
-    own = {normalize_address(a) for a in own_addresses} - {""}
+    own = {addresses.normalize(a) for a in own_addresses} - {""}
     if sender is None or sender.address not in own:
         return sender
     for header in (email_to, email_cc):
-        for name, address in email.utils.getaddresses([str(header or "")]):
-            address = address.strip()
-            if "@" in address and address.lower() not in own:
-                return Party(name=" ".join(name.split()) or address, address=address.lower(),
-                             basis=BASIS_RECIPIENT)
+        for party in _parties(header, BASIS_RECIPIENT):
+            if party.address not in own:
+                return party
     return sender
 
 
@@ -200,14 +188,14 @@ def rank(address, candidates):
     :param candidates: iterable of :class:`Candidate`
     :returns: :class:`Decision`
     """
-    wanted = normalize_address(address)
+    wanted = addresses.normalize(address)
     seen = set()
     pools = {LEAD: [], CONTACT: []}
     for candidate in candidates:
         key = (candidate.kind, candidate.id)
         if key in seen or candidate.kind not in pools or not candidate.active:
             continue
-        if not wanted or normalize_address(candidate.email) != wanted:
+        if not wanted or addresses.normalize(candidate.email) != wanted:
             continue
         seen.add(key)
         pools[candidate.kind].append(candidate)

@@ -4,7 +4,8 @@
 ``starttls``: usually 587; ``none``), verifying the certificate and host name with the same
 TLS context as IMAP (:func:`.imap_session.make_ssl_context`), logs in when a login is given, and
 hands the message over. Every failure is one of the :mod:`.exceptions` classes, mapped like
-IMAP's (:func:`.imap_session.translate_errors`) plus the SMTP-specific ones.
+IMAP's (:func:`.imap_session.translate_errors`) plus the SMTP-specific ones, in one place:
+:func:`error_for`, which the Odoo layer also uses for Odoo's own outgoing mail server.
 
 Recipients are all-or-nothing: if the server refuses any of them, the transaction is reset
 before DATA and :class:`~.exceptions.RecipientsRefused` says which, so nobody gets a copy that
@@ -183,56 +184,78 @@ def _transaction(client, host, envelope_from, recipients, data):
     if refused:
         with contextlib.suppress(smtplib.SMTPException, OSError):
             client.rset()
-        error = exceptions.RecipientsRefused(
-            ", ".join(f"{address} ({code} {answer})" for address, (code, answer)
-                      in refused.items()), host=host)
-        error.refused = refused
-        raise error
+        raise _recipients_refused(refused, host)
     client.data(data)  # raises SMTPDataError unless the server says 250
+
+
+def error_for(exc, host, *, stage):
+    """The :mod:`.exceptions` error for an exception met while sending mail: smtplib's, or a
+    socket or TLS error (mapped as for IMAP, :func:`.imap_session.translate_errors`).
+
+    The one SMTP error mapping of the addon: :func:`send` uses it, and so does the Odoo layer
+    for the errors of Odoo's own outgoing mail server (``ir.mail_server``).
+
+    :param stage: ``"connect"`` (up to and including STARTTLS; with Odoo's server, the login
+        too), ``"login"`` or ``"send"`` (MAIL, RCPT, DATA): a refusal is a
+        :class:`~.exceptions.ConnectionFailed`, :class:`~.exceptions.LoginRejected` or
+        :class:`~.exceptions.SendFailed` accordingly
+    :returns: a :class:`~.exceptions.WebmailError` (``exc`` itself when it is one already),
+        or None for any other exception: a bug, to be let through
+    """
+    if isinstance(exc, exceptions.WebmailError):
+        return exc
+    failed = {"connect": exceptions.ConnectionFailed,
+              "login": exceptions.LoginRejected}.get(stage, exceptions.SendFailed)
+    # smtplib's exceptions are OSError subclasses: they are matched before the socket errors
+    if isinstance(exc, smtplib.SMTPServerDisconnected):
+        cause = exc.__context__
+        if isinstance(cause, OSError) and not isinstance(cause, smtplib.SMTPException):
+            # smtplib reports a read timeout (a silent server) or a reset as a disconnection
+            return error_for(cause, host, stage=stage)
+        if stage == "send":
+            return exceptions.SendFailed(f"the connection was lost: {_text(exc)}", host=host)
+        return exceptions.ConnectionFailed(_text(exc), host=host)
+    if isinstance(exc, smtplib.SMTPAuthenticationError):
+        return exceptions.LoginRejected(f"{exc.smtp_code} {_text(exc.smtp_error)}", host=host)
+    if isinstance(exc, smtplib.SMTPNotSupportedError) and stage == "login":
+        return exceptions.LoginRejected("the server offers no login (AUTH)", host=host)
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        return _recipients_refused(
+            {address: (code, _text(answer))
+             for address, (code, answer) in exc.recipients.items()}, host)
+    if isinstance(exc, smtplib.SMTPResponseException):
+        # SMTPConnectError, SMTPHeloError, SMTPSenderRefused, SMTPDataError, AUTH errors
+        return failed(f"{exc.smtp_code} {_text(exc.smtp_error)}", host=host)
+    if isinstance(exc, smtplib.SMTPException):
+        return failed(_text(exc), host=host)
+    if isinstance(exc, OSError):
+        try:
+            with translate_errors(host, connecting=stage == "connect"):
+                raise exc
+        except exceptions.WebmailError as mapped:
+            return mapped
+    return None
 
 
 @contextlib.contextmanager
 def _errors(host, *, stage):
-    """SMTP errors as :mod:`.exceptions`; network and TLS errors as IMAP maps them.
-
-    smtplib's exceptions are OSError subclasses, so they are translated here first, inside
-    :func:`.imap_session.translate_errors`, which handles sockets and TLS.
-    """
+    """:func:`error_for` around a block; anything else as
+    :func:`.imap_session.translate_errors` maps it (malformed answers included)."""
     with translate_errors(host, connecting=stage == "connect"):
         try:
             yield
-        except smtplib.SMTPServerDisconnected as exc:
-            # smtplib reports a read timeout (a silent server) as a disconnection
-            if isinstance(exc.__context__, (TimeoutError, socket.timeout)):
-                raise exceptions.ConnectionTimeout(host=host)
-            if isinstance(exc.__context__, OSError) and not isinstance(
-                    exc.__context__, smtplib.SMTPException):
-                raise exc.__context__
-            if stage == "send":
-                raise exceptions.SendFailed(f"the connection was lost: {_text(exc)}", host=host)
-            raise exceptions.ConnectionFailed(_text(exc), host=host)
-        except smtplib.SMTPAuthenticationError as exc:
-            raise exceptions.LoginRejected(f"{exc.smtp_code} {_text(exc.smtp_error)}", host=host)
-        except smtplib.SMTPNotSupportedError as exc:
-            if stage == "login":
-                raise exceptions.LoginRejected("the server offers no login (AUTH)", host=host)
-            raise exceptions.SendFailed(_text(exc), host=host)
-        except smtplib.SMTPRecipientsRefused as exc:
-            raise exceptions.RecipientsRefused(", ".join(exc.recipients), host=host)
-        except smtplib.SMTPResponseException as exc:
-            # SMTPConnectError, SMTPHeloError, SMTPSenderRefused, SMTPDataError, AUTH errors
-            detail = f"{exc.smtp_code} {_text(exc.smtp_error)}"
-            if stage == "connect":
-                raise exceptions.ConnectionFailed(detail, host=host)
-            if stage == "login":
-                raise exceptions.LoginRejected(detail, host=host)
-            raise exceptions.SendFailed(detail, host=host)
         except smtplib.SMTPException as exc:
-            if stage == "connect":
-                raise exceptions.ConnectionFailed(_text(exc), host=host)
-            if stage == "login":
-                raise exceptions.LoginRejected(_text(exc), host=host)
-            raise exceptions.SendFailed(_text(exc), host=host)
+            raise error_for(exc, host, stage=stage) from exc
+
+
+def _recipients_refused(refused, host):
+    """:class:`~.exceptions.RecipientsRefused` for ``{address: (code, answer)}``; the dict is
+    its ``refused`` attribute."""
+    error = exceptions.RecipientsRefused(
+        ", ".join(f"{address} ({code} {answer})" for address, (code, answer)
+                  in refused.items()), host=host)
+    error.refused = refused
+    return error
 
 
 def _wire_bytes(message):

@@ -8,7 +8,6 @@ import email.message
 import logging
 import mimetypes
 import re
-import smtplib
 from xmlrpc.client import MAXINT
 
 from odoo import api, fields, models, tools
@@ -17,9 +16,10 @@ from odoo.tools import SQL
 
 from odoo.addons.base.models.ir_mail_server import MailDeliveryException
 
-from ..core import compose, net_policy, smtp
+from ..core import addresses, compose, net_policy, smtp
 from ..core import exceptions as core_errors
-from ..core.imap_session import ServerSettings, connect, translate_errors
+from ..core.imap_session import ServerSettings, connect
+from ..core.session_scope import SESSIONS
 from ..core.sync import summary_from_fetch, sync_folder
 from . import secret_box
 from .sync_store import OdooSyncStore, commit
@@ -592,11 +592,27 @@ class VtWebmailAccount(models.Model):
                 "access_token": self._oauth_access_token()}
 
     def _imap_connect(self, settings=None):
-        """A logged-in :class:`~..core.imap_session.ImapSession` (a context manager).
+        """A logged-in :class:`~..core.imap_session.ImapSession`, as a context manager.
 
-        With OAuth 2.0, a token the server refuses is renewed once and the login tried again
-        (a token revoked early, a clock off by minutes).
+        Inside :meth:`_imap_request` (one request) every block gets the request's session of
+        this account, logged in once; outside one, or with explicit ``settings`` (a test of
+        settings being edited), a session of its own, logged out at the end of the block.
         """
+        self.ensure_one()
+        if settings is not None:
+            return self._imap_open(settings)
+        return SESSIONS.borrow((self.env.cr.dbname, self.id), self._imap_open)
+
+    @api.model
+    def _imap_request(self):
+        """One request (a context manager): inside it, each account logs in at most once and
+        its session is logged out at the end (see ``core/session_scope.py``). The public
+        actions that talk to the server open one; helpers just call :meth:`_imap_connect`."""
+        return SESSIONS.request()
+
+    def _imap_open(self, settings=None):
+        """Log in now. With OAuth 2.0, a token the server refuses is renewed once and the
+        login tried again (a token revoked early, a clock off by minutes)."""
         self.ensure_one()
         settings = settings or self._imap_settings()
         try:
@@ -708,6 +724,8 @@ class VtWebmailAccount(models.Model):
                 host=host, seconds=round(self._session_deadline())),
             "folder_not_found": self.env._(
                 "The folder does not exist on %s any more.", host),
+            "folder_read_only": self.env._(
+                "%s lets you read this folder, not change it: nothing was changed.", host),
             "message_gone": self.env._(
                 "This message is no longer on the server (another mail client moved or "
                 "deleted it)."),
@@ -766,7 +784,14 @@ class VtWebmailAccount(models.Model):
         if original and forwarded:
             raise UserError(self.env._("A mail is either a reply or a forward, not both."))
         files = self._decode_attachments(attachments)
+        with self._imap_request():  # one login for the original's body, Reply-To, Sent copy
+            return self._send_mail_in_request(original, forwarded, files, to, cc, bcc, subject,
+                                   body_html, reply_all)
+
+    def _send_mail_in_request(self, original, forwarded, files, to, cc, bcc, subject, body_html,
+                   reply_all):
         if forwarded:
+            forwarded._fetch_bodies()
             files = forwarded._forward_files() + files
         to, cc, bcc = (self._text_arg(to, "to"), self._text_arg(cc, "cc"),
                        self._text_arg(bcc, "bcc"))
@@ -789,6 +814,11 @@ class VtWebmailAccount(models.Model):
         """
         self.ensure_one()
         self._check_sender()
+        with self._imap_request():  # the Sent copy and the \\Answered flag: one login
+            return self._send_in_request(to=to, cc=cc, bcc=bcc, subject=subject,
+                                     body_html=body_html, files=files, original=original)
+
+    def _send_in_request(self, *, to, cc, bcc, subject, body_html, files, original):
         to, cc, bcc = to or "", cc or "", bcc or ""
         message = self._build_outgoing(to=to, cc=cc, bcc=bcc, subject=subject,
                                        body_html=body_html, files=files, original=original)
@@ -865,7 +895,7 @@ class VtWebmailAccount(models.Model):
             raise UserError(self.env._("The mail cannot be built: %s", detail))
 
     def _sender_address(self):
-        return compose.format_address(self.from_name, self.email)
+        return addresses.format_address(self.from_name, self.email)
 
     def _smtp_settings(self):
         """The engine's SMTP settings: the account's own, or its IMAP ones where left empty."""
@@ -1093,38 +1123,21 @@ class VtWebmailAccount(models.Model):
 def _odoo_send_error(exc, host, *, connecting):
     """The engine error matching an exception of Odoo's ``ir.mail_server`` (None: a bug).
 
-    smtplib's errors are OSError subclasses, so they are matched before the socket and TLS
-    errors, which :func:`..core.imap_session.translate_errors` maps as for IMAP.
+    Odoo's own exceptions are read here; smtplib's, the socket's and TLS's are mapped by the
+    engine's one SMTP mapping (:func:`..core.smtp.error_for`; Odoo's ``connect`` logs in too,
+    so a refusal there is a connection failure unless it is the login's).
     """
-    def text(value):
-        return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
-
-    failed = core_errors.ConnectionFailed if connecting else core_errors.SendFailed
     if isinstance(exc, MailDeliveryException):
         # raised while handling the real error, which tells more than Odoo's summary
         cause = exc.__context__
         return (cause is not None and _odoo_send_error(cause, host, connecting=False)) \
-            or core_errors.SendFailed(text(exc.args[-1]), host=host)
-    if isinstance(exc, smtplib.SMTPAuthenticationError):
-        return core_errors.LoginRejected(f"{exc.smtp_code} {text(exc.smtp_error)}", host=host)
-    if isinstance(exc, smtplib.SMTPRecipientsRefused):
-        return core_errors.RecipientsRefused(", ".join(
-            f"{address} ({code} {text(answer)})"
-            for address, (code, answer) in exc.recipients.items()), host=host)
-    if isinstance(exc, smtplib.SMTPServerDisconnected):
-        return failed(f"the connection was lost: {text(exc)}", host=host)
-    if isinstance(exc, smtplib.SMTPResponseException):
-        return failed(f"{exc.smtp_code} {text(exc.smtp_error)}", host=host)
-    if isinstance(exc, smtplib.SMTPException):
-        return failed(text(exc), host=host)
+            or core_errors.SendFailed(_text(exc.args[-1]), host=host)
     if isinstance(exc, UserError):  # no server configured, an unusable certificate
-        return core_errors.SendFailed(text(exc.args[0]), host=host)
+        return core_errors.SendFailed(_text(exc.args[0]), host=host)
     if isinstance(exc, AssertionError):  # Odoo's checks of the sender and recipients
-        return core_errors.SendFailed(text(exc.args[0] if exc.args else exc), host=host)
-    if isinstance(exc, OSError):
-        try:
-            with translate_errors(host, connecting=connecting):
-                raise exc
-        except core_errors.WebmailError as mapped:
-            return mapped
-    return None
+        return core_errors.SendFailed(_text(exc.args[0] if exc.args else exc), host=host)
+    return smtp.error_for(exc, host, stage="connect" if connecting else "send")
+
+
+def _text(value):
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)

@@ -73,15 +73,13 @@ class VtWebmailFolder(models.Model):
             name = folder.name or ""
             folder.label = name.rsplit(folder.delimiter, 1)[-1] if folder.delimiter else name
 
-    @api.depends("label", "unread_count", "role")
+    @api.depends("label", "role")
     def _compute_display_name(self):
+        # the name only: the unread count has a column of its own in the folder list, and
+        # the Webmail search panel adds it there (vt_webmail.message.search_panel_select_range)
         role_labels = dict(self._fields["role"]._description_selection(self.env))
         for folder in self:
-            label = role_labels[folder.role] if folder.role else folder.label
-            if folder.unread_count:
-                folder.display_name = f"{label} ({folder.unread_count})"
-            else:
-                folder.display_name = label
+            folder.display_name = role_labels[folder.role] if folder.role else folder.label
 
     def write(self, vals):
         if not self.env.su and set(vals) - USER_WRITABLE:
@@ -145,4 +143,4 @@ class VtWebmailFolder(models.Model):
             """,
             ids=tuple(self.ids),
         ))
-        self.invalidate_recordset(["message_count", "unread_count", "display_name"])
+        self.invalidate_recordset(["message_count", "unread_count"])

@@ -1,5 +1,4 @@
 import contextlib
-import datetime
 import logging
 import re
 from email import message_from_bytes
@@ -17,8 +16,9 @@ from odoo.tools import SQL, email_normalize, html2plaintext, html_escape, html_s
 from ..core import compose
 from ..core import exceptions as core_errors
 from ..core import qualify as qualify_rules
-from ..core.html import prepare_body
-from ..core.mime import parse_message
+from ..core.html import page_body, prepare_body
+from ..core.mime import merge_notes, parse_message
+from ..core.search import imap_criteria
 from ..core.sync import summary_from_fetch
 from .bigint_field import BigInteger
 from .sync_store import OdooSyncStore
@@ -29,14 +29,6 @@ _logger = logging.getLogger(__name__)
 MAX_BODY_FETCH = 25 * 1024 * 1024
 #: A search on the server lists at most this many mails (the newest).
 SERVER_SEARCH_LIMIT = 500
-#: Text fields searched on the server, and their IMAP SEARCH keys.
-IMAP_TEXT_KEYS = {"subject": "SUBJECT", "email_from": "FROM", "email_to": "TO",
-                  "email_cc": "CC", "search_text": "TEXT"}
-#: Flag fields searched on the server: (key when true, key when false).
-IMAP_FLAG_KEYS = {"is_seen": ("SEEN", "UNSEEN"), "is_flagged": ("FLAGGED", "UNFLAGGED"),
-                  "is_answered": ("ANSWERED", "UNANSWERED")}
-#: Fields that IMAP SEARCH cannot test exactly: also filtered in the cache afterwards.
-IMAP_APPROXIMATE = {"date"}
 #: Image types served inline by the part route (never SVG: it can carry scripts).
 INLINE_IMAGE_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp",
                                 "image/bmp", "image/avif", "image/x-icon"})
@@ -51,6 +43,31 @@ OWNER_STATISTICS = "vt_webmail_message_owner_stats"
 QUALIFY_MAX_CANDIDATES = 50
 #: Qualify: Message-Ids of a reply's thread looked up for the record it was qualified on.
 QUALIFY_MAX_REFERENCES = 50
+
+
+def _frame_html(html):
+    """Odoo's sanitizer over a body cleaned for the sandboxed frame (``keep_style=True``).
+
+    Without Odoo's tag whitelist (``sanitize_tags=False``): it is what kills ``<style>``, which
+    the frame keeps; lxml's cleaner under it still removes scripts, frames, plugins, forms,
+    ``<meta>``, ``<link>``, every ``on*`` attribute and ``javascript:`` URL, and empties a style
+    sheet with script-like content. ``class``, ``id`` and inline styles are kept as they are.
+    """
+    return html_sanitize(html, sanitize_tags=False, sanitize_style=False, strip_classes=False)
+
+
+def _page_html(html):
+    """A body kept for the frame, cleaned for a page (``body_html``): ``core.html.page_body``,
+    then Odoo's sanitizer as for any HTML put into a page (its tag whitelist, classes stripped,
+    inline styles kept to its list of properties)."""
+    if not html:
+        return html
+    return html_sanitize(page_body(html), sanitize_style=True, strip_classes=True)
+
+
+def _notice_html(notice):
+    """A short notice shown in place of a body."""
+    return html_sanitize(f"<p><em>{html_escape(notice)}</em></p>")
 
 
 class VtWebmailMessage(models.Model):
@@ -87,9 +104,18 @@ class VtWebmailMessage(models.Model):
 
     body_html = fields.Html(
         string="Body", compute="_compute_body_html", sanitize=False,
-        help="The sanitized body, fetched from the server on first read and then kept.",
+        help="The sanitized body as kept (False when it was never fetched: action_open or "
+             "action_fetch_body fetch it); without the mail's style sheets, classes and ids, "
+             "fit to put inside a page.",
     )
+    # the body as the sandboxed frame shows it (/vt_webmail/body/<id>): style sheets kept;
+    # body_html is made from it (see _page_html)
     body_cache = fields.Html(sanitize=False, readonly=True, prefetch=False, copy=False)
+    body_notice = fields.Char(
+        readonly=True, copy=False,
+        help="Why the body could not be fetched the last time it was tried (the server could "
+             "not be reached); the next open tries again.",
+    )
     body_state = fields.Selection(
         [("none", "Not fetched"), ("done", "Fetched"), ("error", "Could not be fetched")],
         default="none", required=True, readonly=True,
@@ -97,7 +123,8 @@ class VtWebmailMessage(models.Model):
     has_remote_images = fields.Boolean(readonly=True)
     body_cache_remote = fields.Html(
         sanitize=False, readonly=True, prefetch=False, copy=False,
-        help="The sanitized body with its remote images, kept for mails that have some.",
+        help="The sanitized body with its remote images, kept for mails that have some "
+             "(as the frame shows it, like body_cache).",
     )
     images_allowed = fields.Boolean(
         string="Remote images allowed", readonly=True, copy=False,
@@ -230,14 +257,19 @@ class VtWebmailMessage(models.Model):
 
     # -- compute ---------------------------------------------------------------------------------
 
-    @api.depends("body_cache", "body_cache_remote", "body_state", "show_remote_images")
+    @api.depends("body_cache", "body_cache_remote", "body_state", "body_notice",
+                 "show_remote_images")
     def _compute_body_html(self):
-        notices = self.filtered(lambda m: m.body_state == "none")._fetch_bodies()
+        # a pure read: what is kept, never a fetch (action_open and action_fetch_body fetch)
         for message in self:
+            if message.body_state == "none":
+                message.body_html = _notice_html(message.body_notice) \
+                    if message.body_notice else False
+                continue
             body = message.body_cache
             if message.show_remote_images and message.body_cache_remote:
                 body = message.body_cache_remote
-            message.body_html = notices.get(message.id) or body or False
+            message.body_html = _page_html(body) or False
 
     @api.depends("images_allowed", "email_from_normalized", "user_id")
     def _compute_show_remote_images(self):
@@ -250,8 +282,7 @@ class VtWebmailMessage(models.Model):
 
     @api.depends("attachment_ids", "body_cache")
     def _compute_file_attachment_ids(self):
-        # the attachments are kept when the body is fetched
-        self.filtered(lambda m: m.body_state == "none").mapped("body_html")
+        # the attachments are kept when the body is fetched (action_open, action_fetch_body)
         for message in self:
             shown = {int(part_id) for part_id in re.findall(
                 rf"/vt_webmail/part/{message.id}/(\d+)(?!\d)", message.body_cache or "")}
@@ -276,45 +307,60 @@ class VtWebmailMessage(models.Model):
     @api.model
     def search_panel_select_range(self, field_name, **kwargs):
         """The folders of the search panel are those of the account shown (context key
-        ``vt_webmail_account_id``, set by ``vt_webmail.account.action_open_webmail``)."""
+        ``vt_webmail_account_id``, set by ``vt_webmail.account.action_open_webmail``), each
+        named with its unread count (``Inbox (3)``): a folder's own name has no count."""
         account_id = self.env.context.get("vt_webmail_account_id")
         if field_name == "folder_id" and isinstance(account_id, int):
             kwargs["comodel_domain"] = expression.AND([
                 kwargs.get("comodel_domain") or [], [("account_id", "=", account_id)],
             ])
-        return super().search_panel_select_range(field_name, **kwargs)
+        result = super().search_panel_select_range(field_name, **kwargs)
+        if field_name == "folder_id":
+            values = result.get("values") or []
+            # the panel lists only folders the user may read (super searched them so)
+            unread = dict(self.env["vt_webmail.folder"].browse(
+                [value["id"] for value in values if isinstance(value.get("id"), int)]
+            ).exists().mapped(lambda folder: (folder.id, folder.unread_count)))
+            for value in values:
+                if unread.get(value.get("id")):
+                    value["display_name"] = f"{value['display_name']} ({unread[value['id']]})"
+        return result
 
-    def web_read(self, specification):
-        """Opening a mail in the web client marks it read, as every webmail does.
+    def action_open(self):
+        """Open these mails, as the Webmail form does when it shows one (part of the XML-RPC
+        API): the body and its parts are fetched if they were never fetched, and \\Seen is
+        set, in one IMAP session per account. Reads (``read``, ``web_read``, ``search_read``)
+        never do either: they return what is kept.
 
-        Only the Webmail views ask for it (context key ``vt_webmail_mark_read``); ``read``,
-        ``search_read`` and XML-RPC never change a flag.
+        Never raises because of the server: a mail stays readable from the cache; when its
+        body could not be fetched, ``body_html`` says why (``body_notice``) and the next call
+        tries again, and the flag is left for then too.
+
+        :returns: True
         """
-        if self.env.context.get("vt_webmail_mark_read") and len(self) == 1 \
-                and not self.is_seen:
+        self._check_owner()
+        with self.env["vt_webmail.account"]._imap_request():
+            unreachable = self._fetch_bodies()
+            unseen = self.filtered(lambda m: not m.is_seen and m.account_id not in unreachable)
             try:
-                self._set_flag("\\Seen", True)
+                unseen._set_flag("\\Seen", True)
             except UserError:
                 # the mail stays readable from the cache when the server is unreachable
-                _logger.info("Could not mark message %s read on the server", self.id)
-        if {"body_html", "attachment_ids", "file_attachment_ids"} & set(specification):
-            # the body is fetched first: its parts are the attachments read with it
-            self.mapped("body_html")
-        return super().web_read(specification)
+                _logger.info("Could not mark messages %s read on the server", unseen.ids)
+        return True
 
-    # marking read writes: the web client must not call this on a read-only cursor
-    web_read._readonly = False
+    def action_fetch_body(self):
+        """Fetch the bodies and parts of these mails if they were never fetched, with
+        BODY.PEEK (flags untouched), in one IMAP session per account (part of the XML-RPC API;
+        Qualify and replies use it too). Never raises because of the server: see
+        :meth:`action_open`.
 
-    @api.model
-    @api.readonly
-    def web_search_read(self, domain, specification, offset=0, limit=None, order=None,
-                        count_limit=None):
-        """The list reads its rows through ``web_read`` too: listing a folder that holds a
-        single unread mail must not mark it read (only opening the mail does)."""
-        unmarked = self.with_context(vt_webmail_mark_read=False)
-        return super(VtWebmailMessage, unmarked).web_search_read(
-            domain, specification, offset=offset, limit=limit, order=order,
-            count_limit=count_limit)
+        :returns: True
+        """
+        self._check_owner()
+        with self.env["vt_webmail.account"]._imap_request():
+            self._fetch_bodies()
+        return True
 
     # -- actions (written back to the IMAP server) ------------------------------------------
 
@@ -346,10 +392,11 @@ class VtWebmailMessage(models.Model):
         if not destination or set(self.account_id.ids) != set(destination.account_id.ids):
             raise UserError(self.env._("Mail can only be moved to a folder of its own account."))
         moving = self.filtered(lambda m: m.folder_id != destination)
-        for (account, folder), messages in moving._by_folder().items():
-            with self._imap_errors(account), account._imap_connect() as session:
-                session.select(folder.name, readonly=False)
-                session.move(messages.mapped("uid"), destination.name)
+        with self.env["vt_webmail.account"]._imap_request():
+            for (account, folder), messages in moving._by_folder().items():
+                with self._imap_errors(account), account._imap_connect() as session:
+                    session.select(folder.name, readonly=False)
+                    session.move(messages.mapped("uid"), destination.name)
         moving._forget()
         return True
 
@@ -357,14 +404,15 @@ class VtWebmailMessage(models.Model):
         """Delete these messages: to the account's Trash, or for good when they are in the
         Trash already or the account has none (\\Deleted, then EXPUNGE)."""
         self._check_owner()
-        for (account, folder), messages in self._by_folder().items():
-            trash = account.folder_ids.filtered(lambda f: f.role == "trash")[:1]
-            with self._imap_errors(account), account._imap_connect() as session:
-                session.select(folder.name, readonly=False)
-                if trash and folder != trash:
-                    session.move(messages.mapped("uid"), trash.name)
-                else:
-                    session.delete(messages.mapped("uid"))
+        with self.env["vt_webmail.account"]._imap_request():
+            for (account, folder), messages in self._by_folder().items():
+                trash = account.folder_ids.filtered(lambda f: f.role == "trash")[:1]
+                with self._imap_errors(account), account._imap_connect() as session:
+                    session.select(folder.name, readonly=False)
+                    if trash and folder != trash:
+                        session.move(messages.mapped("uid"), trash.name)
+                    else:
+                        session.delete(messages.mapped("uid"))
         self._forget()
         return True
 
@@ -431,14 +479,18 @@ class VtWebmailMessage(models.Model):
         :param domain: the list's domain. Its ``folder_id`` condition names the folder (else
             the inbox of the account in the domain or the context, else of the default
             account); subject, addresses, text, read/flagged/answered and date conditions
-            become IMAP SEARCH keys; the others are applied to the cache afterwards
+            become IMAP SEARCH keys (``core/search.py``); what the server cannot test exactly
+            is applied to the cache afterwards
         :returns: a window action listing what was found (at most the newest
             :data:`SERVER_SEARCH_LIMIT`), or a notification when nothing was
         """
         domain = list(domain or [])
         folder = self._server_search_folder(domain)
         account = folder.account_id
-        criteria, residual = self._imap_criteria(domain)
+        try:
+            criteria, residual = imap_criteria(domain)
+        except ValueError as exc:
+            raise UserError(self.env._("This search cannot be run on the server: %s", exc))
         with self._imap_errors(account), account._imap_connect() as session:
             info = session.select(folder.name, readonly=True)
             if folder.uidvalidity and folder.uidvalidity != info.uidvalidity:
@@ -506,7 +558,8 @@ class VtWebmailMessage(models.Model):
         """Forget the kept bodies (and their parts): the next read fetches them again."""
         self._purge_attachments()
         # sudo: callers checked the owner; the cache is the addon's own
-        self.sudo().write({"body_cache": False, "body_cache_remote": False, "body_state": "none"})
+        self.sudo().write({"body_cache": False, "body_cache_remote": False, "body_state": "none",
+                           "body_notice": False})
 
     @api.model
     def _server_search_folder(self, domain):
@@ -541,82 +594,6 @@ class VtWebmailMessage(models.Model):
             raise AccessError(self.env._("You can only search your own mail."))
         return folder
 
-    @api.model
-    def _imap_criteria(self, domain):
-        """Translate a domain into IMAP SEARCH criteria (imapclient's nested lists).
-
-        :returns: ``(criteria, residual)``: ``criteria`` select a superset of the domain's
-            mails on the server (``[]``: all); ``residual`` holds the top-level conditions the
-            server could not test exactly, to apply to the cache afterwards. A condition IMAP
-            cannot express under ``|`` or ``!`` widens the search rather than narrowing it.
-        """
-        tokens = expression.normalize_domain(list(domain)) if domain else []
-        residual = []
-
-        def parse(position):
-            token = tokens[position]
-            if token == expression.NOT_OPERATOR:
-                child, position = parse(position + 1)
-                return ("!", child), position
-            if token in (expression.AND_OPERATOR, expression.OR_OPERATOR):
-                left, position = parse(position + 1)
-                right, position = parse(position)
-                return (token, left, right), position
-            return ("leaf", token), position + 1
-
-        def convert(node, top):
-            kind = node[0]
-            if kind == "leaf":
-                criteria, exact = self._imap_leaf(node[1])
-                if top and not exact:
-                    residual.append(node[1])
-                return criteria
-            if kind == "&":
-                left, right = convert(node[1], top), convert(node[2], top)
-                if left is None or right is None:
-                    return left if right is None else right
-                return left + right
-            if kind == "|":
-                left, right = convert(node[1], False), convert(node[2], False)
-                if left is None or right is None:
-                    return None
-                return ["OR", left, right]
-            child = convert(node[1], False)
-            return None if child is None else ["NOT", child]
-
-        if not tokens:
-            return [], []
-        tree, _end = parse(0)
-        return convert(tree, True) or [], residual
-
-    @api.model
-    def _imap_leaf(self, leaf):
-        """``(criteria or None, exact)`` for one domain condition."""
-        if not isinstance(leaf, (list, tuple)) or len(leaf) != 3:
-            return None, False
-        name, operator, value = leaf
-        if name in IMAP_TEXT_KEYS and isinstance(value, str) and value.strip():
-            # no control characters reach the command line
-            text = "".join(ch for ch in value if ch >= " " and ch != "\x7f")[:200].strip()
-            if operator in ("ilike", "like", "=", "=ilike", "=like"):
-                # the server's answer is the one wanted (TEXT also searches bodies)
-                return [IMAP_TEXT_KEYS[name], text], True
-            if operator in ("not ilike", "not like", "!="):
-                return ["NOT", [IMAP_TEXT_KEYS[name], text]], True
-            return None, False
-        if name in IMAP_FLAG_KEYS and operator in ("=", "!=") and isinstance(value, bool):
-            wanted = value if operator == "=" else not value
-            return [IMAP_FLAG_KEYS[name][0 if wanted else 1]], True
-        if name in IMAP_APPROXIMATE and operator in (">=", ">", "<=", "<") and value:
-            try:
-                day = fields.Datetime.to_datetime(value).date()
-            except (ValueError, TypeError):
-                return None, False
-            if operator in (">=", ">"):
-                return ["SENTSINCE", day], False
-            return ["SENTBEFORE", day + datetime.timedelta(days=1)], False
-        return None, False
-
     def _by_folder(self):
         groups = {}
         for message in self:
@@ -638,10 +615,11 @@ class VtWebmailMessage(models.Model):
         field_name = {"\\Seen": "is_seen", "\\Flagged": "is_flagged",
                       "\\Answered": "is_answered"}[flag]
         todo = self.filtered(lambda m: m[field_name] != value)
-        for (account, folder), messages in todo._by_folder().items():
-            with self._imap_errors(account), account._imap_connect() as session:
-                session.select(folder.name, readonly=False)
-                session.set_flags(messages.mapped("uid"), [flag], add=value)
+        with self.env["vt_webmail.account"]._imap_request():
+            for (account, folder), messages in todo._by_folder().items():
+                with self._imap_errors(account), account._imap_connect() as session:
+                    session.select(folder.name, readonly=False)
+                    session.set_flags(messages.mapped("uid"), [flag], add=value)
         # sudo: the owner was checked above; users have no write access to the cache itself
         todo.sudo().write({field_name: value})
         todo.folder_id.sudo()._update_counts()
@@ -654,20 +632,19 @@ class VtWebmailMessage(models.Model):
         folders._update_counts()
 
     def _fetch_bodies(self):
-        """Fetch, parse and keep the bodies of these messages (BODY.PEEK: flags untouched).
+        """Fetch, parse and keep the bodies of these messages that were never fetched
+        (BODY.PEEK: flags untouched), in the request's IMAP session of each account (see
+        ``vt_webmail.account._imap_request``); never raises because of the server.
 
-        One IMAP session per account; reading never raises. A message that cannot be shown
-        for good (gone from the server, too large) keeps a short notice as its body with
-        ``body_state = 'error'``; when the server cannot be reached or refuses the login, the
-        notice is returned for this read only and the next read tries again.
+        A message that cannot be shown for good (gone from the server, too large) keeps a
+        short notice as its body with ``body_state = 'error'``; when the server cannot be
+        reached or refuses the login, ``body_notice`` says so and the next call tries again.
 
-        :returns: ``{message id: notice}`` for the messages not fetched this time
+        :returns: the accounts whose server could not be reached (a recordset)
         """
-        notices = {}
-        if not self:
-            return notices
+        unreachable = self.env["vt_webmail.account"]
         # the caller could read these messages (record rules): the cache may be filled as sudo
-        messages = self.sudo()
+        messages = self.sudo().filtered(lambda m: m.body_state == "none")
         for account in messages.account_id:
             mine = messages.filtered(lambda m, account=account: m.account_id == account)
             try:
@@ -679,10 +656,10 @@ class VtWebmailMessage(models.Model):
             except (core_errors.WebmailError, UserError) as exc:
                 notice = account._error_message(exc) \
                     if isinstance(exc, core_errors.WebmailError) else str(exc)
-                body = html_sanitize(f"<p><em>{html_escape(notice)}</em></p>")
-                for message in mine.filtered(lambda m: m.body_state == "none"):
-                    notices[message.id] = body
-        return notices
+                mine.filtered(lambda m: m.body_state == "none").write(
+                    {"body_notice": notice[:500]})
+                unreachable |= account
+        return unreachable.with_env(self.env)
 
     def _fetch_one_body(self, session):
         self.ensure_one()
@@ -709,27 +686,45 @@ class VtWebmailMessage(models.Model):
             })
             if part.content_id:
                 cid_urls[part.content_id] = f"/vt_webmail/part/{self.id}/{attachment.id}"
-        prepared = prepare_body(parsed.html, cid_urls, allow_remote_images=False)
-        body = html_sanitize(prepared.html, sanitize_style=True, strip_classes=True)
+        prepared = prepare_body(parsed.html, cid_urls, allow_remote_images=False,
+                                keep_style=True)
+        body = _frame_html(prepared.html)
         body_remote = False
         if prepared.has_remote_images:
             # the same body with its remote images, for "Show images" and trusted senders;
             # Odoo's sanitizer has the last word on this one too
-            allowed = prepare_body(parsed.html, cid_urls, allow_remote_images=True)
-            body_remote = html_sanitize(allowed.html, sanitize_style=True, strip_classes=True)
-        notes = "; ".join(filter(None, [self.parse_note] + list(parsed.notes)))
+            allowed = prepare_body(parsed.html, cid_urls, allow_remote_images=True,
+                                   keep_style=True)
+            body_remote = _frame_html(allowed.html)
+        notes = merge_notes(self.parse_note, *parsed.notes)
         self.sudo().write({
             "body_cache": body,
             "body_cache_remote": body_remote,
             "body_state": "done",
+            "body_notice": False,
             "has_remote_images": prepared.has_remote_images,
             "parse_note": notes[:500] or False,
         })
 
+    def _frame_body(self):
+        """The kept body as the sandboxed frame shows it; a pure read, never a fetch.
+
+        :returns: ``(html, remote)``: ``html`` is None when the body was never fetched;
+            ``remote`` is True when it is the version with remote images (allowed for this
+            mail, or its sender is trusted)
+        """
+        self.ensure_one()
+        if self.body_state == "none":
+            return None, False
+        if self.show_remote_images and self.body_cache_remote:
+            return self.body_cache_remote, True
+        return self.body_cache or "", False
+
     def _store_body_error(self, notice):
         self.sudo().write({
-            "body_cache": html_sanitize(f"<p><em>{html_escape(notice)}</em></p>"),
+            "body_cache": _notice_html(notice),
             "body_state": "error",
+            "body_notice": False,
         })
 
     @api.model
@@ -759,7 +754,11 @@ class VtWebmailMessage(models.Model):
     def _open_compose(self, mode):
         self.ensure_one()
         self._check_owner()
-        return self.env["vt_webmail.compose"]._create_from_message(self, mode)._action_open()
+        # the quoted body, its parts and the Reply-To come from the server: one session
+        with self.env["vt_webmail.account"]._imap_request():
+            self._fetch_bodies()
+            wizard = self.env["vt_webmail.compose"]._create_from_message(self, mode)
+        return wizard._action_open()
 
     def _reply_recipients(self, reply_all):
         """``(to, cc)`` lists of a reply (see ``core.compose.reply_recipients``); the user's
@@ -854,13 +853,16 @@ class VtWebmailMessage(models.Model):
         """
         self._check_owner()
         results = []
-        for message in self:
-            try:
-                # one mail failing (server gone, no right to post) must not undo the others
-                with self.env.cr.savepoint():
-                    results.append(message._qualify_by_rules())
-            except (UserError, AccessError) as exc:
-                results.append(dict(self._qualify_result(message), error=str(exc)))
+        with self.env["vt_webmail.account"]._imap_request():
+            # the bodies first, one session per account (not one per mail), tried once
+            self.filtered(lambda m: not m.qualified_model)._fetch_bodies()
+            for message in self.with_context(vt_webmail_bodies_fetched=True):
+                try:
+                    # one mail failing (server gone, no right to post) must not undo the others
+                    with self.env.cr.savepoint():
+                        results.append(message._qualify_by_rules())
+                except (UserError, AccessError) as exc:
+                    results.append(dict(self._qualify_result(message), error=str(exc)))
         return results
 
     def action_open_qualify(self):
@@ -899,6 +901,8 @@ class VtWebmailMessage(models.Model):
         decide what counts; archived records are left out (``active_test``).
         """
         self.ensure_one()
+        # Odoo's own normalisation, as its email_normalized columns are computed (the same rule
+        # as core.addresses.normalize, which gave ``address``)
         address = email_normalize(address) if address else False
         if not address:
             return [], {}
@@ -1074,6 +1078,8 @@ class VtWebmailMessage(models.Model):
         message is created directly (``_message_create``), as mail.thread's own ``_message_log``
         does, without ``_notify_thread`` and without subscribing anyone."""
         self.ensure_one()
+        if not self.env.context.get("vt_webmail_bodies_fetched"):
+            self._fetch_bodies()  # in the caller's request session, when it opened one
         body = self.body_html
         if self.body_state != "done":
             raise UserError(self.env._(

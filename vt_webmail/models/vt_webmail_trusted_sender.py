@@ -1,6 +1,7 @@
 from odoo import api, fields, models
 from odoo.exceptions import ValidationError
-from odoo.tools import email_normalize
+
+from ..core import addresses
 
 
 class VtWebmailTrustedSender(models.Model):
@@ -42,7 +43,8 @@ class VtWebmailTrustedSender(models.Model):
 
     @api.model
     def _normalized(self, email):
-        normalized = email_normalize(email or "")
+        # the form core.mime gives email_from_normalized, which it is compared with
+        normalized = addresses.normalize(email or "", strict=True)
         if not normalized:
             raise ValidationError(self.env._("%s is not an email address.", email or ""))
         return normalized

@@ -102,6 +102,14 @@ class DovecotServer(ImapTestServer):
     def log_path(self):
         return self.root / "dovecot.log"
 
+    def logins(self, login):
+        """How many times ``login`` has logged in so far (Dovecot's log; for counting the
+        sessions a piece of code opens)."""
+        needle = f"Login: user=<{login}>,"
+        with contextlib.suppress(FileNotFoundError):
+            return sum(needle in line for line in self.log_path.read_text().splitlines())
+        return 0
+
     def _command(self):
         return [self.binary, "-F", "-c", str(self.root / "dovecot.conf")]
 

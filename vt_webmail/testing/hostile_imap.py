@@ -2,10 +2,11 @@
 
 :class:`HostileImapServer` listens on a free loopback port (a real socket) and speaks just
 enough IMAP4rev1 for the engine: the greeting, CAPABILITY, STARTTLS (with the test PKI of
-:mod:`.certs`), LOGIN, LIST, SELECT/EXAMINE, STATUS, UID SEARCH, FETCH and UID FETCH, NOOP,
-LOGOUT. Its mailbox is small: INBOX (UIDVALIDITY 1, mails with UIDs 1, 2, 3...), Sent and
-Trash. With the scenario ``"honest"`` the engine syncs it like any server; every other
-scenario of :data:`SCENARIOS` breaks one thing, at the step of a refresh where it hurts most.
+:mod:`.certs`), LOGIN, LIST, SELECT/EXAMINE, STATUS, UID SEARCH, FETCH and UID FETCH, UID STORE,
+UID EXPUNGE, NOOP, LOGOUT. Its mailbox is small: INBOX (UIDVALIDITY 1, mails with UIDs 1, 2,
+3...), Sent and Trash. With the scenario ``"honest"`` the engine syncs it like any server;
+every other scenario of :data:`SCENARIOS` breaks one thing, at the step of a refresh where it
+hurts most.
 A refresh runs, in order: greeting, CAPABILITY, (STARTTLS), LOGIN, LIST, STATUS INBOX, EXAMINE
 INBOX, ``UID FETCH 1:n (UID FLAGS)`` over the cached mail, ``UID SEARCH`` for the new UIDs,
 ``UID FETCH`` of their summaries.
@@ -230,7 +231,7 @@ class Scenario:
                   f"{self.uidnext(messages)} UIDVALIDITY {self.uidvalidity()} UNSEEN {unseen})")
         self.line(tag + b" OK done")
 
-    def cmd_select(self, tag, rest):
+    def cmd_select(self, tag, rest, *, mode=b"READ-WRITE"):
         self.selects += 1
         name = rest.split(b" ", 1)[0]
         if name.strip(b'"').upper() not in (b"INBOX", b"SENT", b"TRASH"):
@@ -239,9 +240,10 @@ class Scenario:
         self.selected = self.mailbox(name)
         for line in self.select_lines(self.selected):
             self.line(line)
-        self.line(tag + b" OK [READ-ONLY] done")
+        self.line(tag + b" OK [" + mode + b"] done")
 
-    cmd_examine = cmd_select
+    def cmd_examine(self, tag, rest):
+        self.cmd_select(tag, rest, mode=b"READ-ONLY")
 
     def select_lines(self, messages):
         return [b"* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)",
@@ -294,6 +296,26 @@ class Scenario:
         else:
             for number, message in picked:
                 self.send(self.fetch_response(number, message, items, uid=True))
+        self.line(tag + b" OK done")
+
+    def cmd_uid_store(self, tag, rest):
+        set_text, _sep, rest = rest.partition(b" ")
+        action, _sep, flags = rest.partition(b" ")
+        names = tuple(flags.strip(b"()").decode().split())
+        for _number, message in self._pick(set_text, lambda number, m: m.uid):
+            if action.startswith(b"+"):
+                message.flags = tuple(dict.fromkeys(message.flags + names))
+            else:
+                message.flags = tuple(flag for flag in message.flags if flag not in names)
+        self.line(tag + b" OK done")
+
+    def cmd_uid_expunge(self, tag, rest):
+        gone = [(number, message) for number, message
+                in self._pick(rest.strip(), lambda number, m: m.uid)
+                if "\\Deleted" in message.flags]
+        for number, message in reversed(gone):
+            self.line(b"* %d EXPUNGE" % number)
+            self.selected.remove(message)
         self.line(tag + b" OK done")
 
     def cmd_fetch(self, tag, rest):
@@ -798,6 +820,29 @@ class InternalDateExtreme(Scenario):
     def header_fields(self, message, wanted):
         return super().header_fields(message, wanted).replace(
             b"Mon, 02 Nov 2026 10:00:00 +0000", b"Mon, 1 Jan 0100 00:00:00 +2359")
+
+
+@scenario
+class ExpungeRefused(Scenario):
+    """Refuses UID EXPUNGE (``NO [NOPERM]``, RFC 5530) after accepting the \\Deleted flag: a
+    delete must fail, not pass for done. A refresh is not concerned."""
+
+    name, expected = "expunge_refused", "ok"
+
+    def cmd_uid_expunge(self, tag, rest):
+        self.line(tag + b" NO [NOPERM] you may not expunge here")
+
+
+@scenario
+class ReadOnlyFolders(Scenario):
+    """Opens every folder read-only, SELECT included (``OK [READ-ONLY]``, RFC 3501 6.3.1: a
+    shared mailbox the user may only read). A refresh only reads; a change must be refused
+    in words that say so, not as a lost connection."""
+
+    name, expected = "read_only_folders", "ok"
+
+    def cmd_select(self, tag, rest, *, mode=b"READ-ONLY"):
+        return super().cmd_select(tag, rest, mode=b"READ-ONLY")
 
 
 @scenario

@@ -208,6 +208,44 @@ HOSTILE_BODY = (
 )
 
 
+#: Classic XSS payloads, one body each (tests/core/test_html.py, tools/bench_xss.py).
+XSS_PAYLOADS = [
+    '<a href="java\nscript:alert(1)">x</a>',
+    '<a href="&#106;avascript:alert(1)">x</a>',
+    '<a href="vbscript:msgbox(1)">x</a>',
+    '<a href="  JAVASCRIPT:alert(1)">x</a>',
+    '<a href="data:text/html,<script>alert(1)</script>">x</a>',
+    '<a xlink:href="javascript:alert(1)">x</a>',
+    '<img src="javascript:alert(1)">',
+    '<img src=x:alert(1) onerror=eval(src)>',
+    '<img src="data:image/svg+xml;base64,PHN2Zz48L3N2Zz4=">',
+    '<div style="behavior: url(x.htc)">x</div>',
+    '<div style="-moz-binding: url(x.xml#xss)">x</div>',
+    '<div style="background: url(javascript:alert(1))">x</div>',
+    '<div style="width: \\65 xpression(alert(1))">x</div>',
+    '<div style="background: u\\72l(javascript:alert(1))">x</div>',
+    "<div style=\"background:url('http://a/b')\\\">x</div>",
+    '<math><mtext><table><mglyph><style><img src=x onerror=alert(1)>',
+    '<noscript><p title="</noscript><img src=x onerror=alert(1)>"></noscript>',
+    '<svg><style><img src=x onerror=alert(1)></style></svg>',
+    '<iframe srcdoc="<script>alert(1)</script>"></iframe>',
+    '<object data="javascript:alert(1)"></object>',
+    '<embed src="javascript:alert(1)">',
+    '<form><button formaction="javascript:alert(1)">x</button></form>',
+    '<isindex action="javascript:alert(1)" type="image">',
+    '<body onload=alert(1)>',
+    '<details open ontoggle=alert(1)>',
+    '<video><source onerror="alert(1)"></video>',
+    '<a href="#" onclick="alert(1)">x</a>',
+    '<img src="x" ONERROR="alert(1)">',
+    "<scr<script>ipt>alert(1)</scr</script>ipt>",
+    '<!--[if gte IE 4]><script>alert(1)</script><![endif]-->',
+    '<template><script>alert(1)</script></template>',
+    '<a href="javascript&colon;alert(1)" cite="javascript&colon;alert(1)" '
+    'code="java&Tab;script&colon;alert(1)">x</a><a href="https&colon;//x.example/">y</a>',
+]
+
+
 def hostile_html(*, date=None, message_id="<hostile-1@example.net>"):
     """An HTML-only mail with scripts, handlers, frames, a form, javascript: links, a tracking
     pixel, CSS url(), meta refresh, base, plugins, SVG and an mXSS attempt."""
@@ -242,6 +280,35 @@ def remote_images(*, date=None, message_id="<remote-1@example.net>", to=ALICE):
     message.set_content("Spring collection\n\nShop the collection: https://shop.example.net/spring\n")
     message.add_alternative(REMOTE_BODY, subtype="html")
     return _finish(message, "remote")
+
+
+#: A newsletter built on a style sheet, whose sheet also tries to restyle the page around it.
+STYLED_BODY = (
+    '<!DOCTYPE html><html><head><style type="text/css">'
+    "body { background-color: rgb(250, 240, 220); margin: 0 }"
+    " .promo { color: rgb(200, 30, 40); font-weight: bold }"
+    " #headline { font-size: 34px; letter-spacing: 2px }"
+    " .hero { height: 60px; background: url(https://images.example.net/hero.png) }"
+    " .o_form_view, .o_control_panel, .o_main_navbar, .btn { display: none !important }"
+    " html { outline: 5px solid rgb(0, 255, 0) }"
+    "</style></head>"
+    '<body><h1 id="headline">Autumn sale</h1><div class="hero"></div>'
+    '<p class="promo">Everything must go.</p>'
+    '<img src="https://images.example.net/autumn.jpg" alt="autumn" width="40" height="40">'
+    '<p><a class="btn" href="https://shop.example.net/autumn">Shop now</a></p>'
+    "</body></html>"
+)
+
+
+def styled_newsletter(*, date=None, message_id="<styled-1@example.net>", to=ALICE):
+    """An HTML newsletter with a style sheet (classes, ids, a remote CSS background and a
+    remote image), whose sheet also tries to hide the web client around it."""
+    message = _message(subject="Autumn sale starts today",
+                       sender="Example Shop <shop@example.net>", to=to, date=date,
+                       message_id=message_id)
+    message.set_content("Autumn sale\n\nEverything must go: https://shop.example.net/autumn\n")
+    message.add_alternative(STYLED_BODY, subtype="html")
+    return _finish(message, "styled")
 
 
 def broken_mime():

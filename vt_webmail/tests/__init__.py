@@ -7,6 +7,8 @@ from . import test_compose
 from . import test_xmlrpc
 from . import test_webmail_ui
 from . import test_controllers
+from . import test_body_frame
+from . import test_pure_reads
 from . import test_tours
 from . import test_compose_tour
 from . import test_oauth

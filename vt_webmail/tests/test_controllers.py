@@ -28,6 +28,7 @@ class TestControllers(WebmailCase, HttpCase):
         account = self.make_account()
         account.action_refresh()
         message = self.messages(account).with_user(self.user)
+        message.action_open()
         self.assertTrue(message.body_html)
         return message
 
@@ -88,6 +89,7 @@ class TestControllers(WebmailCase, HttpCase):
         account = self.make_account(user=self.other_user, login=self.other_mailbox_login)
         account.action_refresh()
         mine = self.messages(account).with_user(self.other_user)
+        mine.action_fetch_body()
         self.assertTrue(mine.body_html)
         self.authenticate(self.other_user.login, self.other_user.login)
         for route in ("part", "attachment"):

@@ -2,8 +2,9 @@ from odoo import Command
 from odoo.exceptions import AccessError
 from odoo.tests import new_test_user, tagged
 from odoo.tests.common import HttpCase, TransactionCase
-from odoo.tools import mute_logger
+from odoo.tools import email_normalize, mute_logger
 
+from ..core import addresses
 from ..testing import samples
 from .common import WebmailCase, raw_mail
 
@@ -71,6 +72,22 @@ class QualifyCase(WebmailCase):
 @tagged("post_install", "-at_install", "vt_webmail", "vt_webmail_qualify")
 class TestQualifyRules(QualifyCase, TransactionCase):
     """The seed cases and the rules around them."""
+
+    def test_the_engines_normalised_address_is_odoos(self):
+        """The engine normalises addresses (core/addresses.py) and Qualify searches Odoo's
+        email_normalized columns with them: the two rules must agree, a non-ASCII local part
+        included."""
+        for value in ("Jane Doe <Jane.Doe@Example.COM>", "\xc9lodie <\xc9lodie@Exemple.FR>",
+                      '"Doe, John" <John@Example.org>', "mia@B\xdcCHER.example", "x@y.z",
+                      "a@x.org, b@y.org", "nobody", ""):
+            with self.subTest(value=value):
+                self.assertEqual(addresses.normalize(value, strict=True),
+                                 email_normalize(value) or "")
+        # a sender with a non-ASCII local part finds the contact Odoo made for it
+        partner = self.env["res.partner"].create({"name": "\xc9lodie",
+                                                  "email": "\xc9lodie@Exemple.fr"})
+        result = self.qualify(self.mail(sender="\xc9lodie <\xc9lodie@exemple.FR>"))
+        self.assertEqual((result["model"], result["res_id"]), ("res.partner", partner.id))
 
     def test_unknown_sender_gets_a_new_contact(self):
         message = self.mail(subject="First contact", message_id="<first-1@example.com>")
@@ -291,8 +308,9 @@ class TestQualifyLogging(QualifyCase, TransactionCase):
     def test_body_unreadable_is_reported_and_others_go_on(self):
         self.contact()
         ok, broken = self.deliver(raw_mail("fine", sender=JANE), raw_mail("lost", sender=JANE))
-        # fetched (and kept) before the server goes away; alone, not with its prefetch set
-        self.assertTrue(ok.browse(ok.id).body_html)
+        # fetched (and kept) before the server goes away
+        ok.action_fetch_body()
+        self.assertTrue(ok.body_html)
         self.imap_server.stop()
         self.addCleanup(self.imap_server.start)
         with mute_logger("odoo.addons.vt_webmail.models.vt_webmail_message"):

@@ -52,7 +52,7 @@ class TestSync(WebmailCase, TransactionCase):
         self.assertEqual(account.action_refresh()["new"], 7)
         inbox = account.folder_ids.filtered(lambda f: f.role == "inbox")
         self.assertEqual((inbox.message_count, inbox.unread_count), (7, 7))
-        self.assertEqual(inbox.display_name, "Inbox (7)")
+        self.assertEqual(inbox.display_name, "Inbox")  # the count has a field of its own
         self.seed(["late one", "late two"])
         self.assertEqual(account.action_refresh()["new"], 2)
         state = (inbox.uidvalidity, inbox.uidnext, inbox.highestmodseq, inbox.write_date)
@@ -226,6 +226,7 @@ class TestSync(WebmailCase, TransactionCase):
         account = self.make_account()
         account.action_refresh()
         message = self.messages(account)
+        message.with_user(self.user).action_fetch_body()
         message.with_user(self.user).read(["subject", "email_from", "body_html"])
         client = self.imap()
         client.select_folder("INBOX", readonly=True)
@@ -273,6 +274,7 @@ class TestSync(WebmailCase, TransactionCase):
             self.assertEqual(message.subject,
                              parse_list_headers(kept).subject.replace("\x00", ""))
             self.assertEqual(message.subject.replace("\u20ac", ""), "beforeafter")
+            message.with_user(self.user).action_fetch_body()
             self.assertIn("body", str(message.with_user(self.user).body_html))
         # ... a server may pass one through: PostgreSQL refuses NUL in text, the store drops it
         inbox = account.folder_ids.filtered(lambda f: f.role == "inbox")

@@ -51,6 +51,12 @@ class TestWebmailTours(WebmailCase, HttpCase):
         self.assertIn(b"\\Seen", flags[messages["Our March newsletter"].uid])
         self.assertTrue(messages["Spring collection is here"].images_allowed)
 
+    def test_style_sheet_stays_in_its_frame(self):
+        account = self._account_with(samples.styled_newsletter())
+        self.start_tour("/odoo", "vt_webmail_style_frame_tour", login=self.user.login)
+        [message] = self.messages(account)
+        self.assertTrue(message.images_allowed)
+
     def test_flag_search_on_server_move_delete(self):
         account = self._account_with(
             raw_mail("Delete me"), raw_mail("Move me"),

@@ -104,10 +104,14 @@ class TestXmlRpc(WebmailCase, HttpCase):
         found = self.call("vt_webmail.message", "search",
                           [("account_id", "=", account_id), ("subject", "ilike", "invoice")])
         self.assertEqual(len(found), 1)
+        # a read returns what is kept: nothing until the body is fetched, explicitly
+        self.assertFalse(self.call("vt_webmail.message", "read", found,
+                                   ["body_html"])[0]["body_html"])
+        self.assertTrue(self.call("vt_webmail.message", "action_fetch_body", found))
         body = self.call("vt_webmail.message", "read", found, ["body_html"])[0]["body_html"]
         self.assertIn("Hello.", body)
         message = self.env["vt_webmail.message"].browse(found)
-        self.assertFalse(message.is_seen, "reading the body over the API marks nothing")
+        self.assertFalse(message.is_seen, "fetching the body over the API marks nothing")
 
         self.assertTrue(self.call("vt_webmail.message", "action_mark_read", found))
         self.assertTrue(message.is_seen)
@@ -165,6 +169,8 @@ class TestXmlRpc(WebmailCase, HttpCase):
         self.assertRefused("vt_webmail.message", "read", [their_message.id], ["subject"])
         self.assertRefused("vt_webmail.message", "read", [their_message.id], ["body_html"])
         self.assertRefused("vt_webmail.message", "action_mark_read", [their_message.id])
+        self.assertRefused("vt_webmail.message", "action_open", [their_message.id])
+        self.assertRefused("vt_webmail.message", "action_fetch_body", [their_message.id])
         self.assertRefused("vt_webmail.message", "action_qualify", [their_message.id])
         self.assertRefused("vt_webmail.message", "action_open_qualify", [their_message.id])
         self.assertRefused("vt_webmail.account", "send_mail", [theirs.id], to="x@example.com",

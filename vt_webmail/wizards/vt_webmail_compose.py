@@ -4,9 +4,8 @@ from markupsafe import Markup
 
 from odoo import Command, api, fields, models
 from odoo.exceptions import UserError
-from odoo.tools import email_split
 
-from ..core import compose
+from ..core import addresses, compose
 from ..core import exceptions as core_errors
 from ..core.mime import ListHeaders
 from ..models.bigint_field import BigInteger
@@ -192,12 +191,13 @@ class VtWebmailCompose(models.TransientModel):
         )
         suggestions, seen = [], set()
         for partner in partners:
-            for address in email_split(partner.email):
-                if address.lower() in seen:
+            for _name, address in addresses.parse(partner.email):
+                key = addresses.normalize_address(address)
+                if key in seen:
                     continue
-                seen.add(address.lower())
+                seen.add(key)
                 suggestions.append({
-                    "label": compose.format_address(partner.name, address),
+                    "label": addresses.format_address(partner.name, address),
                     "name": partner.name or "",
                     "email": address,
                 })
@@ -210,7 +210,7 @@ class VtWebmailCompose(models.TransientModel):
         """A compose window answering or forwarding ``message`` (the caller's, checked)."""
         message.ensure_one()
         message._check_owner()
-        original_html = message.body_html or ""  # fetched from the server on first read
+        original_html = message.body_html or ""  # fetched by the caller (_open_compose)
         date = message.date and fields.Datetime.context_timestamp(self, message.date)
         values = {"account_id": message.account_id.id, "mode": mode}
         if mode == "forward":

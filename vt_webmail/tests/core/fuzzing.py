@@ -33,7 +33,7 @@ import warnings
 
 from imapclient.response_parser import parse_fetch_response
 
-from vt_webmail.core import compose
+from vt_webmail.core import addresses, compose
 from vt_webmail.core.fetch_parser import (
     MAX_DEPTH,
     FetchLimitError,
@@ -466,7 +466,7 @@ def check_compose(fields):
         in_reply_to, references = compose.reply_references(
             headers.message_id, headers.references, headers.in_reply_to)
         message = compose.build_message(
-            from_addr=compose.format_address("Me", "me@example.com"), to=", ".join(to),
+            from_addr=addresses.format_address("Me", "me@example.com"), to=", ".join(to),
             cc=", ".join(cc), subject=compose.reply_subject(headers.subject),
             html="<p>Hello</p>", in_reply_to=in_reply_to, references=references)
         data = compose.message_bytes(message)

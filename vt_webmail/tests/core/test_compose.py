@@ -378,15 +378,3 @@ def test_a_draft_needs_no_recipient():
         _build(to=[])
     message = _build(to=[], draft=True)
     assert message["To"] is None and message["Message-ID"]
-
-
-@pytest.mark.parametrize(("name", "address", "formatted"), [
-    ("Alice Martin", "alice@example.org", "Alice Martin <alice@example.org>"),
-    ("Doe, John", "john@example.com", '"Doe, John" <john@example.com>'),
-    ('Say "hi"', "hi@example.com", '"Say \\"hi\\"" <hi@example.com>'),
-    ("  Élodie \n Dupré ", " elodie@example.com ", "Élodie Dupré <elodie@example.com>"),
-    ("", "bare@example.com", "bare@example.com"),
-    (None, "bare@example.com", "bare@example.com"),
-])
-def test_format_address(name, address, formatted):
-    assert compose.format_address(name, address) == formatted

@@ -2,11 +2,24 @@
 
 import random
 import re
+from pathlib import Path
 
 import lxml.html
 import pytest
 
-from vt_webmail.core.html import PreparedBody, html_to_text, prepare_body, text_to_html
+from vt_webmail.core.html import (
+    BODY_MARKER,
+    FRAME_SANDBOX,
+    MISSING_IMAGE,
+    PreparedBody,
+    frame_document,
+    frame_headers,
+    frame_policy,
+    html_to_text,
+    page_body,
+    prepare_body,
+    text_to_html,
+)
 from vt_webmail.core.mime import parse_message
 from vt_webmail.testing import samples
 
@@ -82,48 +95,20 @@ def test_hostile_tracking_is_blocked_and_reported(hostile):
         'background-image: url("https://tracker.example.net/bg.png")')
 
 
-@pytest.mark.parametrize("payload", [
-    '<a href="java\nscript:alert(1)">x</a>',
-    '<a href="&#106;avascript:alert(1)">x</a>',
-    '<a href="vbscript:msgbox(1)">x</a>',
-    '<a href="  JAVASCRIPT:alert(1)">x</a>',
-    '<a href="data:text/html,<script>alert(1)</script>">x</a>',
-    '<a xlink:href="javascript:alert(1)">x</a>',
-    '<img src="javascript:alert(1)">',
-    '<img src=x:alert(1) onerror=eval(src)>',
-    '<img src="data:image/svg+xml;base64,PHN2Zz48L3N2Zz4=">',
-    '<div style="behavior: url(x.htc)">x</div>',
-    '<div style="-moz-binding: url(x.xml#xss)">x</div>',
-    '<div style="background: url(javascript:alert(1))">x</div>',
-    '<div style="width: \\65 xpression(alert(1))">x</div>',
-    '<div style="background: u\\72l(javascript:alert(1))">x</div>',
-    "<div style=\"background:url('http://a/b')\\\">x</div>",
-    '<math><mtext><table><mglyph><style><img src=x onerror=alert(1)>',
-    '<noscript><p title="</noscript><img src=x onerror=alert(1)>"></noscript>',
-    '<svg><style><img src=x onerror=alert(1)></style></svg>',
-    '<iframe srcdoc="<script>alert(1)</script>"></iframe>',
-    '<object data="javascript:alert(1)"></object>',
-    '<embed src="javascript:alert(1)">',
-    '<form><button formaction="javascript:alert(1)">x</button></form>',
-    '<isindex action="javascript:alert(1)" type="image">',
-    '<body onload=alert(1)>',
-    '<details open ontoggle=alert(1)>',
-    '<video><source onerror="alert(1)"></video>',
-    '<a href="#" onclick="alert(1)">x</a>',
-    '<img src="x" ONERROR="alert(1)">',
-    "<scr<script>ipt>alert(1)</scr</script>ipt>",
-    '<!--[if gte IE 4]><script>alert(1)</script><![endif]-->',
-    '<template><script>alert(1)</script></template>',
-])
-def test_classic_xss_payloads_are_neutralised(payload):
-    result = prepare_body(payload, {}, True)  # even with remote content allowed
+@pytest.mark.parametrize("payload", samples.XSS_PAYLOADS)
+@pytest.mark.parametrize("keep_style", [False, True], ids=["page", "frame"])
+def test_classic_xss_payloads_are_neutralised(payload, keep_style):
+    # even with remote content allowed
+    result = prepare_body(payload, {}, True, keep_style=keep_style)
     lowered = result.html.lower()
     assert "<script" not in lowered
     assert "javascript" not in lowered and "vbscript" not in lowered
     assert "alert(1)" not in lowered or "onerror" not in lowered
     for element in _tree(result.html).iter():
         assert not any(name.lower().startswith("on") for name in element.attrib)
-        assert element.tag not in ("iframe", "object", "embed", "svg", "math", "form", "style")
+        assert element.tag not in ("iframe", "object", "embed", "svg", "math", "form")
+        if element.tag == "style":
+            assert keep_style and "<" not in element.text
 
 
 def test_dom_clobbering_and_widget_attributes_are_dropped():
@@ -188,16 +173,17 @@ def test_relative_urls_never_reach_the_odoo_server():
 
 @pytest.mark.parametrize("keep_style", [False, True])
 def test_style_blocks(keep_style):
-    html = ("<html><head><style>p { color: red; background: url(https://t.example.net/a.png) }"
-            "@import url(https://t.example.net/b.css); p:after { content: '\\3c/style\\3e' }"
-            "</style></head><body><p class=\"intro\">x</p></body></html>")
+    html = ("<html><head><style><!-- p { color: red; background: url(https://t.example.net/a.png) }"
+            "@import url(https://t.example.net/b.css); --></style>"
+            "<style>p:after { content: '\\3c/style\\3e' }</style>"
+            "</head><body><p class=\"intro\">x</p></body></html>")
     result = prepare_body(html, {}, False, keep_style=keep_style)
     assert "t.example.net/b.css" not in result.html
     assert "</style><" not in result.html.replace("</style><p", "")
     if keep_style:
         tree = _tree(result.html)
         [style] = tree.iter("style")
-        assert "color: red" in style.text and "url(" not in style.text
+        assert style.text.startswith("p { color: red;") and "url(" not in style.text
         assert "<" not in style.text
         assert tree.find(".//p").get("class") == "intro"
         assert result.has_remote_images
@@ -341,3 +327,221 @@ def test_html_to_text_structure():
 @pytest.mark.parametrize("value", [None, "", "   ", "<!-- x -->", b"<p>bytes</p>"])
 def test_html_to_text_of_odd_input(value):
     assert html_to_text(value) == ("bytes" if value == b"<p>bytes</p>" else "")
+
+
+# -- the sandboxed frame: style sheets, classes and ids kept -------------------------------------
+
+def _frame(html, allow_remote=False, cid_urls=None):
+    return prepare_body(html, cid_urls or {}, allow_remote, keep_style=True)
+
+
+def _sheets(html):
+    return [style.text for style in _tree(html).iter("style")]
+
+
+def test_frame_keeps_classes_ids_and_positions_drops_names():
+    result = _frame('<p class="intro big" id="top" name="cookie" data-oe-model="res.users" '
+                    'style="position: absolute; top: 0; color: red">x</p>')
+    [paragraph] = _tree(result.html).iter("p")
+    assert paragraph.attrib == {"class": "intro big", "id": "top",
+                                "style": "position: absolute; top: 0; color: red"}
+
+
+def test_frame_style_sheet_cleaned():
+    css = ("<!-- @import url(https://t.example.net/a.css); @import 'b.css';"
+           " .a { color: red } .b { background: url(https://t.example.net/b.png) }"
+           " .c { background: url('cid:logo@x') } .d { background: url(data:image/png;base64,AA) }"
+           " .e { background: url(/web/image/1) } .f { background: url(file:///etc/passwd) }"
+           " @font-face { src: url(https://f.example/x) } -->")
+    html = (f"<html><head><style>{css}</style><style>.g {{ content: '\\3c/style\\3e' }}</style>"
+            "</head><body><p class=a>x</p></body></html>")
+    parts = {"logo@x": "/part/1"}
+    blocked, allowed = _frame(html, False, parts), _frame(html, True, parts)
+    assert blocked.has_remote_images and allowed.has_remote_images
+    for result, remote in ((blocked, False), (allowed, True)):
+        [sheet] = _sheets(result.html)  # the second one reads like markup: dropped
+        assert sheet.startswith(".a { color: red }")
+        assert "@import" not in sheet and "a.css" not in sheet and "b.css" not in sheet
+        assert '.c { background: url("/part/1") }' in sheet
+        assert '.d { background: url("data:image/png;base64,AA") }' in sheet
+        assert ".e { background: none }" in sheet and ".f { background: none }" in sheet
+        assert "<" not in sheet and ">" not in sheet
+        assert ('url("https://t.example.net/b.png")' in sheet) is remote
+        assert ("https://f.example/x" in sheet) is remote
+    assert _loaded_urls(blocked.html) == ["/part/1", "data:image/png;base64,AA"]
+
+
+@pytest.mark.parametrize("css", [
+    "p { width: expression(alert(1)) }",
+    "p { -moz-binding: url(x.xml#xss) }",
+    "p { behavior: url(x.htc) }",
+    "@namespace x url(http://x); p { color: red }",
+    "p { background: u\\72l(javascript:alert(1)) }",
+    "p { background: url(javascript:alert(1)) }",
+    "p:after { content: '\\3c/style\\3e' }",
+    "img src=x onerror=alert(1)>",
+])
+def test_frame_style_sheet_with_script_like_content_is_dropped(css):
+    result = _frame(f"<style>{css}</style><p>x</p>")
+    assert _sheets(result.html) == []
+    assert "<p>x</p>" in result.html
+
+
+def test_frame_style_media_and_type():
+    result = _frame('<style media="print">.a{color:red}</style>'
+                    '<style media="all">.b{color:blue}</style>'
+                    '<style media="screen{}">.c{color:red}</style>'
+                    '<style type="text/x-template">.d{color:red}</style>'
+                    '<style type="TEXT/CSS">.e{color:red}</style><p>x</p>')
+    assert _sheets(result.html) == ["@media print {\n.a{color:red}\n}", ".b{color:blue}",
+                                    ".e{color:red}"]
+
+
+def test_frame_hostile_sample():
+    result = _frame(parse_message(samples.hostile_html()).html, True)
+    lowered = result.html.lower()
+    for vector in ("<script", "alert", "onerror", "onload", "<iframe", "<form", "<input",
+                   "javascript", "<meta", "<base", "<link", "<object", "<embed", "<svg",
+                   "expression", "evil.example.net", "@import", "data:text/html"):
+        assert vector not in lowered, vector
+    [sheet] = _sheets(result.html)
+    assert sheet == 'body { background: url("https://tracker.example.net/style.png") }'
+
+
+@pytest.mark.parametrize(("doctype", "mode"), [
+    ("", "quirks"),
+    ("<!DOCTYPE html>", "no-quirks"),
+    ("<!doctype HTML>", "no-quirks"),
+    ('<!DOCTYPE HTML PUBLIC "-//W3C//DTD HTML 4.01//EN" '
+     '"http://www.w3.org/TR/html4/strict.dtd">', "no-quirks"),
+    ('<!DOCTYPE HTML PUBLIC "-//W3C//DTD HTML 4.01 Transitional//EN">', "quirks"),
+    ('<!DOCTYPE HTML PUBLIC "-//W3C//DTD HTML 4.01 Transitional//EN" '
+     '"http://www.w3.org/TR/html4/loose.dtd">', "limited-quirks"),
+    ('<!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.0 Transitional//EN" '
+     '"http://www.w3.org/TR/xhtml1/DTD/xhtml1-transitional.dtd">', "limited-quirks"),
+    ('<!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.0 Strict//EN" '
+     '"http://www.w3.org/TR/xhtml1/DTD/xhtml1-strict.dtd">', "no-quirks"),
+    ('<!doctype html public "-//w3c//dtd html 4.0 transitional//en">', "quirks"),
+    ('<!DOCTYPE HTML PUBLIC "-//IETF//DTD HTML 2.0//EN">', "quirks"),
+])
+def test_frame_body_marker_holds_the_rendering_mode(doctype, mode):
+    result = _frame(f'{doctype}<html dir="rtl" lang="he"><body bgcolor="#eee" onload="x()" '
+                    f'data-vt-body="no-quirks"><p>x</p></body></html>')
+    [body] = _tree(result.html)
+    assert body.attrib == {"bgcolor": "#eee", "dir": "rtl", "lang": "he", BODY_MARKER: mode}
+
+
+def test_a_mail_cannot_forge_the_body_marker():
+    result = _frame('<div data-vt-body="no-quirks" bgcolor="red">x</div>')
+    assert result.html == f'<div {BODY_MARKER}="quirks"><div bgcolor="red">x</div></div>'
+    assert "<body>" in frame_document(result.html)
+
+
+def test_frame_images_not_loaded_show_as_broken_images():
+    html = ('<img src="https://t.example.net/a.png" alt="a"><img src="cid:unknown@x" alt="b">'
+            '<img src="cid:known@x"><div style="background: url(https://t.example.net/b.png)">')
+    blocked = _frame(html, False, {"known@x": "/part/1"})
+    assert [(img.get("src"), img.get("alt")) for img in _tree(blocked.html).iter("img")] == [
+        (MISSING_IMAGE, "a"), (MISSING_IMAGE, "b"), ("/part/1", None)]
+    assert _loaded_urls(blocked.html) == [MISSING_IMAGE, MISSING_IMAGE, "/part/1"]
+    allowed = _frame(html, True, {"known@x": "/part/1"})
+    assert [img.get("src") for img in _tree(allowed.html).iter("img")] == [
+        "https://t.example.net/a.png", MISSING_IMAGE, "/part/1"]
+    # in a page, the web client marks them itself
+    assert MISSING_IMAGE not in prepare_body(html, {}, False).html
+    assert MISSING_IMAGE not in page_body(blocked.html)
+
+
+# -- what browsers do and libxml2 does not ------------------------------------------------------
+
+def test_windows_1252_references_read_as_browsers_read_them():
+    result = prepare_body("<p>&#149; &#x96; &#0150; &#151 &#128;&#160;&#8226;</p>", {}, False)
+    assert result.html == "<div><p>\u2022 \u2013 \u2013 \u2014 \u20ac\xa0\u2022</p></div>"
+
+
+def test_a_later_body_tag_gives_its_attributes():
+    html = ('<table><tr><td><img src="https://t.example.net/pixel.gif"></td></tr></table>'
+            '<html><head><title>x</title></head><body bgcolor="#000000" text="white" '
+            'onload="alert(1)"><p>Offer</p></body></html>')
+    [body] = _tree(_frame(html).html)
+    assert (body.get("bgcolor"), body.get("text"), body.get("onload")) == (
+        "#000000", "white", None)
+
+
+def test_text_before_a_late_body_gets_no_paragraph():
+    html = "Date: Tuesday<br><!DOCTYPE html><html><body bgcolor=red><p>x</p></body></html>"
+    assert prepare_body(html, {}, False).html == (
+        '<div bgcolor="red">Date: Tuesday<br><p>x</p></div>')
+
+
+# -- page_body: a frame's body fit for a page ----------------------------------------------------
+
+@pytest.mark.parametrize("raw", [samples.hostile_html, samples.remote_images,
+                                 samples.html_with_inline_image, samples.styled_newsletter])
+@pytest.mark.parametrize("allow_remote", [False, True])
+def test_page_body_of_the_frame_version_is_the_page_version(raw, allow_remote):
+    html = parse_message(raw()).html
+    frame = _frame(html, allow_remote)
+    page = prepare_body(html, {}, allow_remote)
+    assert page_body(frame.html) == page.html
+    assert page_body(page.html) == page.html  # nothing left to remove
+
+
+def test_page_body_removes_what_only_the_frame_makes_harmless():
+    frame = _frame(samples.STYLED_BODY, True)
+    assert "<style>" in frame.html and 'class="promo"' in frame.html
+    page = page_body(frame.html)
+    for marker in ("<style", "class=", "id=", BODY_MARKER, "o_form_view"):
+        assert marker not in page
+    positioned = '<div style="position: fixed; top: 0" data-vt-remote-style="position:fixed">x'
+    assert page_body(positioned) == '<div style="top: 0">x</div>'
+    assert page_body("") == "" and page_body(None) == ""
+
+
+# -- the frame's document and headers -----------------------------------------------------------
+
+def test_frame_document_gives_the_body_back():
+    frame = _frame('<!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.0 Transitional//EN" '
+                   '"http://www.w3.org/TR/xhtml1/DTD/xhtml1-transitional.dtd">'
+                   '<html><head><style>.a{color:red}</style></head>'
+                   '<body bgcolor="#eeeeee" leftmargin="0"><p class="a">x</p></body></html>')
+    document = frame_document(frame.html)
+    assert document == (
+        '<!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.0 Transitional//EN" '
+        '"http://www.w3.org/TR/xhtml1/DTD/xhtml1-transitional.dtd">\n'
+        '<html><head><meta charset="utf-8"><meta name="color-scheme" content="light"></head>'
+        '<body bgcolor="#eeeeee" leftmargin="0"><style>.a{color:red}</style>'
+        '<p class="a">x</p></body></html>')
+    assert frame_document(_frame("<p>x</p>").html).startswith("<html><head>")  # quirks
+
+
+@pytest.mark.parametrize("html", [None, "", "<p><em>A notice</em></p>"])
+def test_frame_document_of_anything_else_is_a_standards_page(html):
+    document = frame_document(html)
+    assert document.startswith("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">")
+    assert document.endswith(f"<body>{html or ''}</body></html>")
+
+
+def test_frame_policy():
+    assert frame_policy("https://odoo.example.com/") == (
+        "default-src 'none'; style-src 'unsafe-inline'; "
+        "img-src https://odoo.example.com/vt_webmail/part/ data:; form-action 'none'; "
+        "base-uri 'none'; frame-ancestors 'self'; "
+        "sandbox allow-same-origin allow-popups allow-popups-to-escape-sandbox")
+    assert "img-src http://[::1]:8069/vt_webmail/part/ data: http: https:;" in frame_policy(
+        "http://[::1]:8069/", allow_remote_images=True)
+    for odd in ("https://a.example/; script-src *", "javascript:x/", "", None):
+        assert "img-src 'self' data:;" in frame_policy(odd)
+    headers = dict(frame_headers("http://127.0.0.1:8069/"))
+    assert headers == {
+        "Content-Type": "text/html; charset=utf-8",
+        "Content-Security-Policy": frame_policy("http://127.0.0.1:8069/"),
+        "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer",
+        "X-Frame-Options": "SAMEORIGIN", "Cache-Control": "no-store"}
+
+
+def test_web_client_frame_has_the_same_sandbox():
+    template = Path(__file__).resolve().parents[2] / "static/src/webmail/fields.xml"
+    [flags] = re.findall(r'<iframe[^>]*\ssandbox="([^"]*)"', template.read_text(), re.DOTALL)
+    assert flags == FRAME_SANDBOX
+    assert "allow-scripts" not in flags and "allow-forms" not in flags

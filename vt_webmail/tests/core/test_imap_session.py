@@ -12,6 +12,7 @@ from vt_webmail.core.imap_session import (
     uid_sets,
 )
 from vt_webmail.testing import DovecotServer, SilentServer, closed_port
+from vt_webmail.testing.hostile_imap import LOGIN, PASSWORD, HostileImapServer
 
 
 def settings_for(mailbox, security="ssl", **overrides):
@@ -212,6 +213,55 @@ def test_move_without_move_capability(mailbox):
         session.move([uid], "Trash")
         assert session.select("INBOX").exists == 0
         assert session.select("Trash").exists == 1
+
+
+@pytest.mark.parametrize("has_move", [True, False])
+def test_a_move_to_a_missing_folder_is_folder_not_found(mailbox, has_move):
+    """Dovecot answers ``NO [TRYCREATE]``: a typed error, and the mail stays where it was
+    (without MOVE, the COPY fails before anything is flagged \\Deleted)."""
+    uid = mailbox.append(b"Subject: d\r\n\r\nx\r\n")
+    with connect(settings_for(mailbox)) as session:
+        if not has_move:
+            session.capabilities = session.capabilities - {"MOVE"}
+        session.select("INBOX", readonly=False)
+        with pytest.raises(exceptions.FolderNotFound):
+            session.move([uid], "Nowhere")
+        assert session.select("INBOX").exists == 1
+        assert b"\\Deleted" not in session.fetch([uid], ["UID", "FLAGS"])[uid][b"FLAGS"]
+
+
+def test_a_refused_expunge_is_an_error_not_a_success():
+    """UID EXPUNGE's status is checked: a server that refuses it (here ``NO [NOPERM]``) makes
+    ``delete`` raise, where it used to pass for done; the honest server deletes."""
+    with HostileImapServer("expunge_refused", messages=3, tls=False) as server:
+        settings = ServerSettings(server.hostname, server.port, LOGIN, PASSWORD,
+                                  security="none", timeout=5)
+        with connect(settings) as session:
+            session.select("INBOX", readonly=False)
+            with pytest.raises(exceptions.ProtocolError, match="NOPERM"):
+                session.delete([2])
+        assert [m.uid for m in server.messages] == [1, 2, 3]
+        assert "\\Deleted" in server.messages[1].flags
+        server.scenario = "honest"
+        with connect(settings) as session:
+            session.select("INBOX", readonly=False)
+            session.delete([2])
+            assert session.select("INBOX").exists == 2
+        assert [m.uid for m in server.messages] == [1, 3]
+
+
+def test_a_folder_the_server_opens_read_only_is_said_so():
+    """A SELECT answered ``[READ-ONLY]`` (a shared folder the user may only read) is
+    :class:`~vt_webmail.core.exceptions.FolderReadOnly`, not a lost connection; reading it
+    goes on."""
+    with HostileImapServer("read_only_folders", messages=2, tls=False) as server:
+        settings = ServerSettings(server.hostname, server.port, LOGIN, PASSWORD,
+                                  security="none", timeout=5)
+        with connect(settings) as session:
+            with pytest.raises(exceptions.FolderReadOnly):
+                session.select("INBOX", readonly=False)
+            assert session.select("INBOX").exists == 2
+            assert sorted(session.fetch([1, 2], ["UID", "FLAGS"])) == [1, 2]
 
 
 def test_folder_list_and_roles(mailbox):

@@ -9,11 +9,13 @@ from pathlib import Path
 
 import pytest
 
+from vt_webmail.core import addresses
 from vt_webmail.core.mime import (
     ListHeaders,
     ParsedMessage,
     decode_text,
     format_addresses,
+    merge_notes,
     parse_list_headers,
     parse_message,
     read_addresses,
@@ -207,6 +209,18 @@ def test_real_world_malformed():
         ("détail.txt", "application/octet-stream", None, False, b"Ligne 1\r\nLigne 2"),
     ]
     assert parsed.notes == ["unreadable date header"]
+
+
+def test_a_mails_note_says_each_thing_once():
+    """The note kept for a mail joins what its list headers said at sync and what reading it
+    whole says later, which reads the same headers: "unreadable date header" once, not
+    "unreadable date header; unreadable date header"."""
+    raw = samples.real_world_malformed()
+    at_sync = parse_list_headers(raw.partition(b"\r\n\r\n")[0]).note
+    assert at_sync == "unreadable date header"
+    assert merge_notes(at_sync, *parse_message(raw).notes) == "unreadable date header"
+    assert merge_notes("a; b", "", None, "b", " c ", "a") == "a; b; c"
+    assert merge_notes() == ""
 
 
 def test_huge_message():
@@ -414,19 +428,20 @@ def test_demo_mailbox_loads_into_dovecot(mailbox):
             assert now - datetime.timedelta(days=29) <= message.headers.date <= now
 
 
-@pytest.mark.parametrize("text", [
-    "John   Smith <j@x.com>", '"John   Smith" <j@x.com>', "  j@x.com ", "<j@x.com>",
-    "=?utf-8?q?Ren=C3=A9?= <r@x.com>", "John <j@x.com> (comment)", '"" <j@x.com>',
-    "John Smith<j@x.com>", "a@b.c, d@e.f", "undisclosed-recipients:;", "Jo, Smith <j@x>",
-    '"a\\"b" <c@d.e>', "<j@x.com", "j@x.com>", "Smith, John <j@x.com>", "(c) j@x.com",
-    '"Doe, Jane" <JANE@Example.COM>', "group: a@b.c, d@e.f;", "",
+@pytest.mark.parametrize(("text", "formatted", "first"), [
+    ("John   Smith <j@x.com>", "John Smith <j@x.com>", "j@x.com"),
+    ("=?utf-8?q?Ren=C3=A9?= <r@x.com>, d@e.f", "René <r@x.com>, d@e.f", "r@x.com"),
+    # as people type it (and some mail programs write it): one address, its name quoted
+    ("Smith, John <J@x.com>", '"Smith, John" <J@x.com>', "j@x.com"),
+    ('"Doe, Jane" <JANE@Example.COM>', '"Doe, Jane" <JANE@Example.COM>', "jane@example.com"),
+    # a non-ASCII local part keeps its case (RFC 6531), as Odoo's email_normalize does
+    ("Élodie <Élodie@Exemple.FR>", "Élodie <Élodie@Exemple.FR>", "Élodie@exemple.fr"),
+    ("group: a@b.c, d@e.f;", "a@b.c, d@e.f", "a@b.c"),
+    ("undisclosed-recipients:;", "", ""),
+    ("me", "me", ""),  # not an address: kept as written, never the sender's address
 ])
-def test_address_fast_path_matches_the_stdlib(text):
-    import email.utils
-
-    from vt_webmail.core.mime import address_pairs
-
-    assert address_pairs(text) == email.utils.getaddresses([text])
-    formatted, first = read_addresses(text)
-    pairs = [pair for pair in email.utils.getaddresses([text]) if "@" in pair[1]]
-    assert first == (pairs[0][1].lower() if pairs else "")
+def test_list_addresses(text, formatted, first):
+    """The list's address fields: each entry written by core.addresses (names decoded), the
+    first address normalised by it (how senders are compared)."""
+    assert read_addresses(text) == (formatted, first)
+    assert first == addresses.normalize(text)

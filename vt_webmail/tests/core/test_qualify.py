@@ -149,7 +149,6 @@ def test_parse_party(text, expected):
 def test_parse_party_without_address():
     assert qualify.parse_party("") is None
     assert qualify.parse_party("undisclosed-recipients:;") is None
-    assert qualify.normalize_address(None) == ""
 
 
 def test_counterpart_is_the_sender_of_received_mail():

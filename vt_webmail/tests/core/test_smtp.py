@@ -1,12 +1,14 @@
 """smtp.send against a real aiosmtpd: every security mode, and every way of failing."""
 
+import smtplib
+import ssl
 import time
 
 import pytest
 
 from vt_webmail.core import compose, exceptions
 from vt_webmail.core.mime import parse_message
-from vt_webmail.core.smtp import SmtpSettings, send
+from vt_webmail.core.smtp import SmtpSettings, error_for, send
 from vt_webmail.testing import SilentServer, closed_port, samples
 from vt_webmail.testing.smtpd import SMTPServer
 
@@ -224,3 +226,47 @@ def test_message_above_the_announced_size_is_refused_before_sending(smtp_server)
         send(_settings(smtp_server), raw, envelope_from="alice@example.com",
              recipients=["bob@example.org"])
     assert smtp_server.messages == []
+
+
+def test_error_for_maps_what_smtplib_raises(smtp_server):
+    """The one SMTP error mapping, also used for Odoo's outgoing mail server (which drives
+    smtplib itself): the exceptions a real smtplib session raises against a real server."""
+    async def handle_rcpt(server, session, envelope, address, rcpt_options):
+        return "550 5.1.1 No such user here"
+
+    smtp_server._controller.handler.handle_RCPT = handle_rcpt
+    host = smtp_server.hostname
+    context = ssl.create_default_context(cafile=str(smtp_server.ca_path))
+    with smtplib.SMTP(host, smtp_server.port, timeout=5) as client:
+        client.starttls(context=context)
+        with pytest.raises(smtplib.SMTPAuthenticationError) as refused_login:
+            client.login("sender", "wrong")
+        client.login("sender", PASSWORD)
+        with pytest.raises(smtplib.SMTPRecipientsRefused) as refused_rcpt:
+            client.sendmail("sender@example.com", ["nobody@example.org"], b"Subject: x\r\n\r\nx")
+    login = error_for(refused_login.value, host, stage="connect")
+    assert type(login) is exceptions.LoginRejected and login.detail.startswith("535")
+    recipients = error_for(refused_rcpt.value, host, stage="send")
+    assert isinstance(recipients, exceptions.RecipientsRefused)
+    assert recipients.refused == {"nobody@example.org": (550, "5.1.1 No such user here")}
+    assert "nobody@example.org (550 5.1.1 No such user here)" in str(recipients)
+
+    with pytest.raises(ConnectionRefusedError) as closed:
+        smtplib.SMTP("127.0.0.1", closed_port(), timeout=5)
+    assert type(error_for(closed.value, "127.0.0.1", stage="connect")) \
+        is exceptions.ConnectionRefused
+    try:  # how smtplib reports a read timeout: a disconnection caused by it
+        try:
+            raise TimeoutError("timed out")
+        except TimeoutError as exc:
+            raise smtplib.SMTPServerDisconnected("Connection unexpectedly closed") from exc
+    except smtplib.SMTPServerDisconnected as exc:
+        assert type(error_for(exc, host, stage="send")) is exceptions.ConnectionTimeout
+    lost = error_for(smtplib.SMTPServerDisconnected("gone"), host, stage="send")
+    assert type(lost) is exceptions.SendFailed and "connection was lost" in str(lost)
+    sender = error_for(smtplib.SMTPSenderRefused(553, b"not yours", "a@b.c"), host,
+                       stage="send")
+    assert type(sender) is exceptions.SendFailed and sender.detail == "553 not yours"
+    assert type(error_for(smtplib.SMTPHeloError(501, b"no"), host, stage="connect")) \
+        is exceptions.ConnectionFailed
+    assert error_for(ValueError("a bug"), host, stage="send") is None

@@ -1,4 +1,4 @@
-import { Component } from "@odoo/owl";
+import { Component, onWillUnmount, useRef } from "@odoo/owl";
 import { formatDate } from "@web/core/l10n/dates";
 import { _t } from "@web/core/l10n/translation";
 import { registry } from "@web/core/registry";
@@ -9,6 +9,8 @@ import { standardFieldProps } from "@web/views/fields/standard_field_props";
 const { DateTime } = luxon;
 const fieldRegistry = registry.category("fields");
 const ADDRESS = /^\s*"?(.*?)"?\s*<([^<>]+)>\s*$/;
+/** Room for the frame's horizontal scrollbar, in pixels. */
+const SCROLLBAR_ALLOWANCE = 20;
 
 /** A star that flags the mail on the mail server (list and form). */
 export class WebmailFlagField extends Component {
@@ -134,23 +136,98 @@ fieldRegistry.add("vt_webmail_size", {
     supportedTypes: ["integer"],
 });
 
+/** A short fingerprint of the body, so that the frame loads again when the body changes. */
+function fingerprint(text) {
+    let hash = 0;
+    for (let index = 0; index < text.length; index++) {
+        hash = (Math.imul(hash, 31) + text.charCodeAt(index)) | 0;
+    }
+    return (hash >>> 0).toString(36);
+}
+
 /**
- * The body of a mail. It was cleaned on the server (vt_webmail's mail pass, then Odoo's
- * html_sanitize): no script, handler, form, frame or style sheet is left, so it is shown as
- * it is, without the HTML editor's processing.
+ * The body of a mail, in a sandboxed frame: the document of /vt_webmail/body/<id>, where the
+ * mail's own style sheets apply to the mail alone (see controllers/main.py and core/html.py).
+ *
+ * The sandbox flags are those of core/html.py FRAME_SANDBOX (a test keeps them equal), written
+ * in the template so that the frame never loads without them. No allow-scripts: nothing in the
+ * mail runs. allow-same-origin, so that this component can read the height of the mail and
+ * size the frame to it (no inner scrollbar, and the whole mail when the page is printed); it
+ * reads only sizes there, through properties a mail cannot shadow (the server removes its
+ * names, forms, frames and plugins).
+ *
+ * The field's value (the body cleaned for a page) is not shown, except for a notice when the
+ * body could not be fetched this time (the server could not be reached); it keys the frame, so
+ * "Show images" and "Always trust this sender", which change the body, reload it.
  */
 export class WebmailBodyField extends Component {
     static template = "vt_webmail.BodyField";
     static props = { ...standardFieldProps };
 
+    setup() {
+        this.wrapperRef = useRef("wrapper");
+        this.frameRef = useRef("frame");
+        this.observer = null;
+        onWillUnmount(() => this.observer?.disconnect());
+    }
+
     get value() {
         return this.props.record.data[this.props.name];
+    }
+
+    /** The frame's URL, or null when there is only a notice to show. */
+    get frameSrc() {
+        const record = this.props.record;
+        if (!record.resId || record.data.body_state === "none") {
+            return null;
+        }
+        const images = record.data.show_remote_images ? 1 : 0;
+        const version = fingerprint(String(this.value || ""));
+        return `/vt_webmail/body/${record.resId}?images=${images}&v=${version}`;
+    }
+
+    onFrameLoad() {
+        this.observer?.disconnect();
+        const root = this.frameRef.el?.contentDocument?.documentElement;
+        if (!root) {
+            return;
+        }
+        // late images and a narrower or wider window change the mail's height
+        this.observer = new ResizeObserver(() => this.fit());
+        this.observer.observe(root);
+        this.fit();
+    }
+
+    /**
+     * Size the frame to the mail. The frame is measured collapsed, so that a mail sized on its
+     * window (height: 100vh, 100%) gets its natural height instead of growing with the frame;
+     * meanwhile the wrapper keeps the page's height, so the page does not scroll.
+     */
+    fit() {
+        const frame = this.frameRef.el;
+        const wrapper = this.wrapperRef.el;
+        const scroller = frame?.contentDocument?.scrollingElement;
+        if (!scroller || !wrapper) {
+            return;
+        }
+        wrapper.style.minHeight = `${wrapper.offsetHeight}px`;
+        frame.style.height = "0px";
+        let height = scroller.scrollHeight;
+        if (scroller.scrollWidth > scroller.clientWidth + 1) {
+            height += SCROLLBAR_ALLOWANCE; // a mail wider than the form scrolls sideways
+        }
+        frame.style.height = `${Math.ceil(height)}px`;
+        wrapper.style.minHeight = "";
     }
 }
 
 fieldRegistry.add("vt_webmail_body", {
     component: WebmailBodyField,
     supportedTypes: ["html"],
+    fieldDependencies: [
+        { name: "body_state", type: "selection" },
+        { name: "show_remote_images", type: "boolean" },
+    ],
 });
 
 /** The files attached to a mail, each downloaded through the owner-checking route. */

@@ -2,16 +2,38 @@ import { registry } from "@web/core/registry";
 import { useService } from "@web/core/utils/hooks";
 import { FormController } from "@web/views/form/form_controller";
 import { formView } from "@web/views/form/form_view";
+import { RelationalModel } from "@web/model/relational_model/relational_model";
 
 /** Buttons after which the mail is no longer one to show here: back to the list. */
 const LEAVING_BUTTONS = ["action_mark_unread", "action_delete"];
 
 /**
+ * The Webmail mail form's model: showing a mail is an action, `action_open` (fetch the body
+ * if it was never fetched, mark the mail read: one IMAP session), called before the record
+ * is read; reads themselves never touch the mail server. Called when a mail is opened or
+ * reached with the pager, not when the form reloads after a button. Outside the Webmail
+ * views (no `vt_webmail_mark_read` in the context), `action_fetch_body`: flags untouched.
+ */
+export class WebmailFormModel extends RelationalModel {
+    async _loadData(config) {
+        if (config.isMonoRecord && config.resId) {
+            // only the Webmail views mark read (their action's context says so); elsewhere
+            // the form shows the mail with its flags untouched
+            const method = config.context.vt_webmail_mark_read ? "action_open" : "action_fetch_body";
+            await this.orm.call(config.resModel, method, [[config.resId]], {
+                context: config.context,
+            });
+        }
+        return super._loadData(config);
+    }
+}
+
+/**
  * The Webmail mail form.
  *
- * Opening a mail marks it read (the action's context asks `web_read` to), so after
- * "Mark as unread" the form must not be read again: it goes back to the list, as webmails do.
- * A deleted or moved mail has left the cache: back to the list as well.
+ * Opening a mail marks it read (WebmailFormModel), so after "Mark as unread" the form must
+ * not be loaded again: it goes back to the list, as webmails do. A deleted or moved mail has
+ * left the cache: back to the list as well.
  */
 export class WebmailFormController extends FormController {
     setup() {
@@ -43,4 +65,5 @@ export class WebmailFormController extends FormController {
 registry.category("views").add("vt_webmail_message_form", {
     ...formView,
     Controller: WebmailFormController,
+    Model: WebmailFormModel,
 });

@@ -8,6 +8,8 @@ import { stepUtils } from "@web_tour/tour_service/tour_utils";
 
 const tours = registry.category("web_tour.tours");
 const ROW = ".o_vt_webmail_list .o_data_row";
+/** Inside the mail's sandboxed frame (hoot-dom's :iframe looks into its document). */
+const FRAME = ".o_vt_webmail_body_frame:iframe";
 
 function openWebmail() {
     return [
@@ -33,8 +35,8 @@ tours.add("vt_webmail_read_tour", {
             run: "click",
         },
         {
-            content: "Its body is shown, its remote images are not loaded",
-            trigger: ".o_vt_webmail_body:contains('Spring collection'):not(:has(img[src*='images.example.net']))",
+            content: "Its body is shown in the frame, its remote images are not loaded",
+            trigger: `${FRAME} body:contains('Spring collection'):not(:has(img[src*='images.example.net']))`,
         },
         {
             content: "Show the images of this mail",
@@ -42,8 +44,8 @@ tours.add("vt_webmail_read_tour", {
             run: "click",
         },
         {
-            content: "The remote images are there now, and the banner is gone",
-            trigger: ".o_vt_webmail_body img[src='https://images.example.net/banner.jpg']",
+            content: "The frame was loaded again: the remote images are there now",
+            trigger: `${FRAME} img[src='https://images.example.net/banner.jpg']`,
         },
         {
             trigger: ".o_form_view:not(:has(.o_vt_webmail_remote_banner:visible))",
@@ -66,10 +68,11 @@ tours.add("vt_webmail_read_tour", {
             run: "click",
         },
         {
-            content: "The inline image is served by Webmail and shown",
-            trigger: ".o_vt_webmail_body img[src^='/vt_webmail/part/']",
+            content: "The inline image is served by Webmail and shown in the frame",
+            trigger: `${FRAME} img[src^='/vt_webmail/part/']`,
             async run() {
-                const image = document.querySelector(".o_vt_webmail_body img[src^='/vt_webmail/part/']");
+                const frame = document.querySelector(".o_vt_webmail_body_frame");
+                const image = frame.contentDocument.querySelector("img[src^='/vt_webmail/part/']");
                 if (!image.complete) {
                     await new Promise((resolve) => image.addEventListener("load", resolve));
                 }
@@ -281,6 +284,101 @@ tours.add("vt_webmail_switch_account_tour", {
         },
         {
             trigger: ".o_breadcrumb:contains('second')",
+        },
+    ],
+});
+
+/** Wait (5 s at most) until the frame is sized to its mail: the frame's load event and its
+ * ResizeObserver may come a moment after the mail's text is in the frame. */
+async function fitted(frame) {
+    const deadline = Date.now() + 5000;
+    while (Date.now() < deadline) {
+        const scroller = frame.contentDocument?.scrollingElement;
+        if (scroller && scroller.scrollHeight <= frame.clientHeight + 1) {
+            return;
+        }
+        await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+}
+
+function check(condition, message) {
+    if (!condition) {
+        throw new Error(message);
+    }
+}
+
+tours.add("vt_webmail_style_frame_tour", {
+    url: "/odoo",
+    steps: () => [
+        ...stepUtils.goToAppSteps("vt_webmail.vt_webmail_menu_root", "Open the Webmail app"),
+        {
+            content: "Open the newsletter built on a style sheet",
+            trigger: `${ROW}:contains('Autumn sale starts today') td[name='subject']`,
+            run: "click",
+        },
+        {
+            content: "Its style sheet applies inside the frame, and nowhere else",
+            trigger: `${FRAME} .promo:contains('Everything must go.')`,
+            async run() {
+                const frame = document.querySelector(".o_vt_webmail_body_frame");
+                await fitted(frame);
+                const flags = frame.getAttribute("sandbox").split(/\s+/).sort().join(" ");
+                check(flags === "allow-popups allow-popups-to-escape-sandbox allow-same-origin",
+                      `sandbox flags: ${flags}`);
+                const doc = frame.contentDocument;
+                const style = (element) => doc.defaultView.getComputedStyle(element);
+                const promo = style(doc.querySelector(".promo"));
+                check(promo.color === "rgb(200, 30, 40)", `.promo color: ${promo.color}`);
+                check(promo.fontWeight === "700", `.promo weight: ${promo.fontWeight}`);
+                const headline = style(doc.getElementById("headline"));
+                check(headline.fontSize === "34px", `#headline size: ${headline.fontSize}`);
+                const mailBody = style(doc.body).backgroundColor;
+                check(mailBody === "rgb(250, 240, 220)", `mail body: ${mailBody}`);
+                // the page around it
+                const pageBody = getComputedStyle(document.body).backgroundColor;
+                check(pageBody !== "rgb(250, 240, 220)", `the page's body took ${pageBody}`);
+                const outline = getComputedStyle(document.documentElement).outlineColor;
+                check(outline !== "rgb(0, 255, 0)", "the page's <html> took the outline");
+                for (const selector of [".o_form_view", ".o_control_panel", ".o_main_navbar",
+                                        ".o_form_statusbar .btn"]) {
+                    const element = document.querySelector(selector);
+                    check(element && getComputedStyle(element).display !== "none",
+                          `${selector} was hidden by the mail`);
+                }
+                // sized to the mail: no scrollbar inside the frame
+                const scroller = doc.scrollingElement;
+                check(scroller.scrollHeight <= frame.clientHeight + 1,
+                      `frame ${frame.clientHeight}px for a mail of ${scroller.scrollHeight}px`);
+            },
+        },
+        {
+            content: "Its remote image and CSS background are not loaded",
+            trigger: `${FRAME} body:contains('Autumn sale'):not(:has(img[src*='images.example.net']))`,
+            run() {
+                const doc = document.querySelector(".o_vt_webmail_body_frame").contentDocument;
+                const hero = doc.defaultView.getComputedStyle(doc.querySelector(".hero"));
+                check(hero.backgroundImage === "none", `.hero: ${hero.backgroundImage}`);
+            },
+        },
+        {
+            content: "Show the images of this mail",
+            trigger: ".o_vt_webmail_remote_banner .o_vt_webmail_show_images",
+            run: "click",
+        },
+        {
+            content: "The frame loaded again, with the images, the style sheet's too",
+            trigger: `${FRAME} img[src='https://images.example.net/autumn.jpg']`,
+            run() {
+                const doc = document.querySelector(".o_vt_webmail_body_frame").contentDocument;
+                const hero = doc.defaultView.getComputedStyle(doc.querySelector(".hero"));
+                check(hero.backgroundImage.includes("https://images.example.net/hero.png"),
+                      `.hero: ${hero.backgroundImage}`);
+                const promo = doc.defaultView.getComputedStyle(doc.querySelector(".promo"));
+                check(promo.color === "rgb(200, 30, 40)", `.promo color: ${promo.color}`);
+            },
+        },
+        {
+            trigger: ".o_form_view:not(:has(.o_vt_webmail_remote_banner:visible))",
         },
     ],
 });

@@ -1,0 +1,141 @@
+"""Reads are pure, and a request logs in once: against a real Dovecot, whose log counts the
+logins, and a real SMTP server.
+
+- No read path writes or connects: the Webmail list's and form's reads run on a read-only
+  cursor (PostgreSQL refuses any write there) while the IMAP server is down, and Dovecot logs
+  no login.
+- ``action_open`` (what the form calls) fetches a never-opened mail's body and sets \\Seen with
+  one login; opening a reply (body + Reply-To) one; sending that reply (Sent copy +
+  \\Answered) one.
+"""
+
+import time
+
+from odoo import api
+from odoo.tests import tagged
+from odoo.tests.common import HttpCase, TransactionCase
+
+from ..testing import samples
+from .common import WebmailCase, raw_mail
+
+
+class LoginCounting:
+    """Dovecot's log says how many times the mailbox logged in."""
+
+    def logins(self, expected=None):
+        """Logins of the test mailbox so far; waits a moment for ``expected`` (Dovecot writes
+        its log a moment after the login)."""
+        deadline = time.monotonic() + 3
+        count = self.imap_server.logins(self.mailbox_login)
+        while expected is not None and count != expected and time.monotonic() < deadline:
+            time.sleep(0.05)
+            count = self.imap_server.logins(self.mailbox_login)
+        return count
+
+    def assertLogins(self, before, expected):
+        # a moment more, so that a late extra login would be counted too
+        time.sleep(0.2)
+        self.assertEqual(self.logins(before + expected) - before, expected)
+
+
+@tagged("post_install", "-at_install", "vt_webmail", "vt_webmail_reads")
+class TestOneLoginPerRequest(LoginCounting, WebmailCase, TransactionCase):
+
+    with_smtp = True
+
+    def synced(self, *raws, **values):
+        for raw in raws:
+            self.imap_server.append(self.mailbox_login, "INBOX", raw)
+        account = self.make_account(**values).with_user(self.user)
+        self.assertFalse(account.action_refresh()["error"])
+        return account, self.messages(account).with_user(self.user).sorted("uid")
+
+    def test_opening_a_never_opened_unread_mail_is_one_login(self):
+        _account, message = self.synced(samples.with_attachments())
+        self.assertEqual((message.body_state, message.is_seen), ("none", False))
+        before = self.logins()
+        message.with_context(vt_webmail_mark_read=True).action_open()
+        self.assertLogins(before, 1)
+        self.assertEqual((message.body_state, message.is_seen), ("done", True))
+        self.assertTrue(message.attachment_ids)
+        client = self.imap()
+        client.select_folder("INBOX", readonly=True)
+        self.assertIn(b"\\Seen", client.get_flags([message.uid])[message.uid])
+        client.logout()
+        # opened again: nothing to do, no login at all
+        before = self.logins()
+        message.action_open()
+        self.assertLogins(before, 0)
+
+    def test_a_selection_is_one_login_per_account(self):
+        _account, messages = self.synced(*(raw_mail(f"mail {n}") for n in range(3)))
+        self.assertEqual(len(messages), 3)
+        before = self.logins()
+        messages.action_fetch_body()
+        messages.action_flag()
+        self.assertLogins(before, 2)  # two requests, one login each
+        self.assertEqual(set(messages.mapped("body_state")), {"done"})
+        before = self.logins()
+        messages.action_open()
+        self.assertLogins(before, 1)
+        self.assertTrue(all(messages.mapped("is_seen")))
+
+    def test_replying_is_one_login_to_open_and_one_to_send(self):
+        account, message = self.synced(
+            raw_mail("question", extra_headers="Reply-To: Desk <desk@example.com>\r\n"),
+            **self.smtp_values())
+        before = self.logins()
+        action = message.action_reply()
+        self.assertLogins(before, 1)  # the body and the Reply-To together
+        wizard = self.env["vt_webmail.compose"].with_user(self.user).browse(action["res_id"])
+        self.assertIn("desk@example.com", wizard.email_to)
+        before = self.logins()
+        result = account.send_mail(to=wizard.email_to, subject=wizard.subject,
+                                   body_html="<p>answer</p>", reply_to_message_id=message.id)
+        self.assertLogins(before, 1)  # the Sent copy and \\Answered together
+        self.assertFalse(result["warning"])
+        self.assertTrue(result["sent_uid"])
+        self.assertTrue(message.is_answered)
+
+
+@tagged("post_install", "-at_install", "vt_webmail", "vt_webmail_reads")
+class TestReadsArePure(LoginCounting, WebmailCase, HttpCase):
+    """The Webmail list's and form's reads, on a read-only cursor, with the IMAP server
+    stopped: no write (PostgreSQL would refuse it), no login, and what is kept."""
+
+    def view_spec(self, view_type):
+        Message = self.env["vt_webmail.message"].with_user(self.user)
+        views = Message.get_views([(False, view_type)])
+        return {name: {} for name in views["models"]["vt_webmail.message"]["fields"]}
+
+    def test_list_and_form_reads_on_a_read_only_cursor(self):
+        self.imap_server.append(self.mailbox_login, "INBOX", samples.with_attachments())
+        self.imap_server.append(self.mailbox_login, "INBOX", raw_mail("opened before"))
+        account = self.make_account().with_user(self.user)
+        self.assertFalse(account.action_refresh()["error"])
+        never, opened = self.messages(account).with_user(self.user).sorted("uid")
+        opened.action_fetch_body()
+        list_spec, form_spec = self.view_spec("list"), self.view_spec("form")
+        self.assertIn("body_html", form_spec)
+        self.env.flush_all()  # what the test wrote, in the database the new cursor reads
+        before = self.logins()
+        self.imap_server.stop()
+        self.addCleanup(self.imap_server.start)
+        context = {"vt_webmail_mark_read": True, "vt_webmail_account_id": account.id}
+        with self.registry.cursor(readonly=True) as cr:
+            self.assertTrue(cr.readonly)
+            env = api.Environment(cr, self.user.id, context)
+            Message = env["vt_webmail.message"]
+            rows = Message.web_search_read([("account_id", "=", account.id)], list_spec,
+                                           limit=80)
+            self.assertEqual(rows["length"], 2)
+            Message.search_panel_select_range("folder_id")
+            form = {row["id"]: row for row in Message.browse([never.id, opened.id])
+                    .web_read(form_spec)}
+            Message.search_read([("id", "in", [never.id, opened.id])], ["body_html"])
+        self.assertFalse(form[never.id]["body_html"], "a read returns what is kept")
+        self.assertIn("Hello.", str(form[opened.id]["body_html"]))
+        self.assertLogins(before, 0)
+        never.invalidate_recordset()
+        self.assertEqual((never.body_state, never.is_seen, never.body_notice),
+                         ("none", False, False))
