@@ -30,7 +30,8 @@ turns, A B A B, one call each, so both meet the same load on a shared machine.
    count the pager asks for when its "10000+" is clicked (``search_count``).
 4. **Opening a mail never opened before** in user 1's synced account: ``action_open`` when the
    model has one, then ``web_read`` of the form view's fields with the Webmail action's
-   context (which marks it read); then the same mail again. The IMAP logins each opening cost
+   context, then the GET of ``/vt_webmail/body/<id>`` (the frame the form shows the mail in)
+   when the tree has that route; then the same mail again. The IMAP logins each opening cost
    are counted in Dovecot's log.
 5. With ``--rows N``, users 4 to 10 get filler accounts (the same corpus rows) until the table
    holds N rows, and step 3 and 4 run again: the same accounts in a big table.
@@ -562,10 +563,19 @@ def open_calls(tree):
     context = {**rpc.context, "vt_webmail_mark_read": True}
     spec = tree.data["form_spec"]
 
+    body_route = "/vt_webmail/body/" in (
+        tree.addons_dir / "vt_webmail" / "controllers" / "main.py").read_text()
+
     def open_mail(message_id):
         if tree.has_action_open:
             rpc.call("vt_webmail.message", "action_open", [message_id], context=context)
-        return rpc.call("vt_webmail.message", "web_read", [message_id], spec, context=context)
+        result = rpc.call("vt_webmail.message", "web_read", [message_id], spec, context=context)
+        if body_route:
+            # the form's body widget loads the mail into its frame from this route
+            response = rpc.http.get(f"{rpc.url}/vt_webmail/body/{message_id}?images=0&v=1",
+                                    timeout=RPC_TIMEOUT)
+            response.raise_for_status()
+        return result
 
     return open_mail
 
