@@ -662,7 +662,8 @@ with registry.cursor() as cr:
                 Message.search_fetch(domain, spec["fields"], offset=offset, limit=limit)
             finally:
                 type(cr).execute = execute
-            sql = next(q for q in seen if isinstance(q, odoo.tools.SQL) and "ORDER BY" in q.code)
+            sql = next(q for q in seen if isinstance(q, odoo.tools.SQL)
+                       and 'FROM "vt_webmail_message"' in q.code and "ORDER BY" in q.code)
         cr.execute(odoo.tools.SQL("EXPLAIN (ANALYZE, BUFFERS) %s", sql))
         plan = "\n".join(row[0] for row in cr.fetchall())
         print("=== " + title)
