@@ -448,6 +448,9 @@ def timed(function, *args, **kwargs):
 def setup_users(tree, dovecot):
     admin = tree.rpc(*ADMIN)
     admin.call("ir.config_parameter", "set_param", "vt_webmail.allowed_hosts", "127.0.0.1")
+    # a first sync of 100,000 mails on a loaded machine may last longer than the default
+    # IMAP session deadline (60 s), as an administrator would allow for it
+    admin.call("ir.config_parameter", "set_param", "vt_webmail.session_deadline", "3600")
     for n in range(1, USERS + 1):
         admin.call("res.users", "create", {
             "name": f"Reader {n}", "login": f"reader{n}", "password": PASSWORD,
