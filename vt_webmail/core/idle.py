@@ -71,6 +71,10 @@ class IdleConnection:
         self._reader = self._writer = None
         self._tag = 0
         self._last_change = 0.0
+        self._idling = False
+        # changes count once the folder is examined: what it held before is the caller's
+        # to read (it syncs once when the watch begins)
+        self._watching = False
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -91,8 +95,11 @@ class IdleConnection:
         """Connect, secure, log in and EXAMINE: ready to IDLE."""
         settings = self.settings
         with _translated(settings.host, connecting=True):
-            addresses = settings.policy.resolve(settings.host, settings.port) \
-                if settings.policy is not None else [settings.host]
+            addresses = [settings.host]
+            if settings.policy is not None:
+                # getaddrinfo blocks: in a thread, so that one slow resolver stalls no watcher
+                addresses = await asyncio.get_running_loop().run_in_executor(
+                    None, settings.policy.resolve, settings.host, settings.port)
             context = make_ssl_context(settings) if settings.security != "none" else None
             self._reader, self._writer = await self._connect(addresses, context)
             greeting = await self._line()
@@ -111,14 +118,17 @@ class IdleConnection:
             if "IDLE" not in self.capabilities:
                 raise IdleUnsupported(host=settings.host)
             await self._command(b"EXAMINE " + _quoted(self.folder))
+            self._watching = True
 
     async def close(self):
         writer, self._writer = self._writer, None
         if writer is None:
             return
         with contextlib.suppress(Exception):
-            writer.write(b"Z LOGOUT\r\n")
+            # ends an IDLE under way first: a server reads anything else as a bad DONE
+            writer.write((b"DONE\r\n" if self._idling else b"") + b"Z LOGOUT\r\n")
             await asyncio.wait_for(writer.drain(), 2)
+        self._idling = False
         writer.close()
         with contextlib.suppress(Exception):
             await asyncio.wait_for(writer.wait_closed(), 2)
@@ -130,12 +140,14 @@ class IdleConnection:
             self.idles += 1
             self._writer.write(tag + b" IDLE\r\n")
             await self._writer.drain()
+            self._idling = True
             while True:  # until the continuation
                 line = await self._line()
                 if line.startswith(b"+"):
                     break
                 self._untagged(line)
                 if line.startswith(tag + b" "):
+                    self._idling = False
                     raise exceptions.ProtocolError(f"IDLE refused: {line[:120]!r}",
                                                    host=self.settings.host)
             deadline = time.monotonic() + self.reidle_after
@@ -150,6 +162,7 @@ class IdleConnection:
                     break
                 self._untagged(line)
             self._writer.write(b"DONE\r\n")
+            self._idling = False
             await self._writer.drain()
             await self._until_tagged(tag)
 
@@ -273,7 +286,7 @@ class IdleConnection:
 
     def _untagged(self, line):
         self._capabilities_from(line)
-        if _CHANGE.match(line):
+        if self._watching and _CHANGE.match(line):
             self.changes += 1
             now = time.monotonic()
             if now - self._last_change >= DEBOUNCE:

@@ -73,13 +73,15 @@ def test_flags_and_expunges_are_changes_too(mailbox):
         client = mailbox.client()
         client.select_folder("INBOX")
         client.add_flags([uid], [b"\\Flagged"])
+        time.sleep(1)  # Dovecot tells IDLE clients after 0.5 s: the flag, then the expunge
         client.delete_messages([uid])
         client.expunge()
         client.logout()
 
-    seen, [connection] = watch([settings_for(mailbox)], flag_then_expunge, settle=0.5)
+    seen, [connection] = watch([settings_for(mailbox)], flag_then_expunge, settle=1.5)
     assert 0 in seen
-    assert connection.changes >= 2  # FETCH (the flag), EXPUNGE: one debounced callback
+    # FETCH (the flag), EXPUNGE; the folder's state at EXAMINE is not a change
+    assert connection.changes >= 2
 
 
 def test_many_mailboxes_one_loop(dovecot):
