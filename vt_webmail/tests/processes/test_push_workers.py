@@ -4,10 +4,13 @@ worker killed with -9, accounts archived or with a changed password, servers wit
 that drop the connection, and the in-server mode."""
 
 import json
+import logging
 import time
 
 from vt_webmail.testing import DovecotServer
 from vt_webmail.tests.processes.harness import raw_mail, wait_for
+
+_logger = logging.getLogger(__name__)
 
 #: what the tests allow for a mail to reach the cache (the target is 2 s; the machine is shared)
 PUSHED_WITHIN = 10
@@ -64,7 +67,7 @@ def test_new_mail_reaches_the_cache_and_the_owner_in_seconds(odoo_db, dovecot, m
     assert wait_for(lambda: all_cached_once(odoo_db, accounts, sent), PUSHED_WITHIN), \
         worker.log()
     took = time.monotonic() - started
-    print(f"pushed in {took:.2f} s")
+    _logger.info("pushed in %.2f s", took)
     # the owner's browser was told, on the bus
     [(payload,)] = odoo_db.sql(
         "SELECT message FROM bus_bus WHERE message::json->>'type' = 'vt_webmail.refreshed' "
@@ -116,7 +119,7 @@ def test_a_worker_killed_is_taken_over(odoo_db, dovecot, mail_accounts):
     sent = deliver(dovecot, [login for _account, login in accounts])
     assert wait_for(lambda: all_cached_once(odoo_db, accounts, sent), 60), second.log()
     took = time.monotonic() - killed
-    print(f"taken over and caught up in {took:.1f} s")
+    _logger.info("taken over and caught up in %.1f s", took)
     assert watched_by(odoo_db, accounts, second) == {account for account, _ in accounts}
     assert orphans <= watched_by(odoo_db, accounts, second)
     # and new mail after the takeover is pushed as usual
