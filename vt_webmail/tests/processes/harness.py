@@ -115,15 +115,20 @@ class OdooDatabase:
         return self.start("vt_webmail_idle", f"--rescan={rescan}", "--log-level=info", *args,
                           label=label)
 
-    def run_script(self, code, *, timeout=300, label="script"):
-        """Run ``code`` in a new Odoo process with ``env`` (superuser) bound, committed at the
-        end; return the process (finished)."""
+    def start_script(self, code, *, label="script"):
+        """Start ``code`` (with ``env`` bound: superuser, committed at the end of the script) in
+        a new Odoo process; return the process."""
         script = self.workdir / f"{label}-{secrets.token_hex(4)}.py"
-        script.write_text(SCRIPT_PRELUDE + code)
+        script.write_text(SCRIPT_PRELUDE + indented(code))
         log = self.workdir / f"{script.stem}.log"
         process = Process([self.python, script, self.odoo_path, self.addons, self.name,
                            *_odoo_env.db_options()], log)
         self.processes.append(process)
+        return process
+
+    def run_script(self, code, *, timeout=300, label="script"):
+        """:meth:`start_script`, and wait for it; return the process (finished)."""
+        process = self.start_script(code, label=label)
         process.wait(timeout)
         return process
 
