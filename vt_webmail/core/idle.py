@@ -170,23 +170,30 @@ class IdleConnection:
 
     async def _connect(self, addresses, context):
         settings = self.settings
+        loop = asyncio.get_running_loop()
         error = None
         for address in addresses:
             try:
-                return await asyncio.wait_for(asyncio.open_connection(
-                    address, settings.port, limit=MAX_LINE,
-                    ssl=context if settings.security == "ssl" else None,
-                    server_hostname=settings.host if settings.security == "ssl" else None,
-                ), settings.timeout)
+                _transport, stream = await asyncio.wait_for(loop.create_connection(
+                    lambda: _Stream(MAX_LINE), address, settings.port), settings.timeout)
             except (OSError, asyncio.TimeoutError) as exc:
                 error = exc
+                continue
+            if settings.security == "ssl":
+                try:
+                    await asyncio.wait_for(stream.start_tls(context, settings.host),
+                                           settings.timeout)
+                except BaseException:
+                    stream.close()
+                    raise
+            return stream, stream
         raise error or OSError("no address to connect to")
 
     async def _starttls(self, context):
         if "STARTTLS" not in self.capabilities:
             raise exceptions.StartTLSUnavailable(host=self.settings.host)
         await self._command(b"STARTTLS")
-        await asyncio.wait_for(self._writer.start_tls(context, server_hostname=self.settings.host),
+        await asyncio.wait_for(self._writer.start_tls(context, self.settings.host),
                                self.settings.timeout)
         self.capabilities = frozenset()
 
@@ -302,6 +309,187 @@ class IdleConnection:
     def _next_tag(self):
         self._tag += 1
         return b"V%d" % self._tag
+
+
+class _Stream(asyncio.Protocol):
+    """One connection as lines and literals: plain, or TLS through an :class:`ssl.SSLObject`
+    of its own.
+
+    asyncio's own TLS transport keeps a 256 KB read buffer for every connection (a thousand
+    watchers: 250 MB for buffers that hold a few bytes now and then); here a connection costs
+    what OpenSSL keeps for it (it releases its buffers between records) and the bytes not read
+    yet. Reads raise what ``asyncio.StreamReader`` raises (``IncompleteReadError`` at end of
+    file, ``LimitOverrunError`` for a line longer than ``limit``).
+    """
+
+    def __init__(self, limit):
+        self.limit = limit
+        self._buffer = bytearray()
+        self._transport = None
+        self._waiter = None
+        self._eof = False
+        self._error = None
+        self._tls = self._incoming = self._outgoing = None
+        self._handshake = None
+        self._closed = asyncio.get_running_loop().create_future()
+        self._writable = None
+
+    # -- asyncio.Protocol ----------------------------------------------------------------------
+
+    def connection_made(self, transport):
+        self._transport = transport
+
+    def data_received(self, data):
+        if self._tls is None:
+            self._buffer += data
+        else:
+            self._incoming.write(data)
+            self._decrypt()
+        self._wake()
+
+    def eof_received(self):
+        self._eof = True
+        self._wake()
+        return False
+
+    def connection_lost(self, exc):
+        self._eof = True
+        self._error = self._error or exc
+        if self._handshake is not None and not self._handshake.done():
+            self._handshake.set_exception(exc or ConnectionResetError("connection closed"))
+        if not self._closed.done():
+            self._closed.set_result(None)
+        if self._writable is not None and not self._writable.done():
+            self._writable.set_result(None)
+        self._wake()
+
+    def pause_writing(self):
+        self._writable = asyncio.get_running_loop().create_future()
+
+    def resume_writing(self):
+        if self._writable is not None and not self._writable.done():
+            self._writable.set_result(None)
+        self._writable = None
+
+    # -- TLS -------------------------------------------------------------------------------
+
+    async def start_tls(self, context, server_hostname):
+        """Upgrade to TLS (at once, or after STARTTLS's OK), verified against
+        ``server_hostname`` as ``context`` says."""
+        if self._buffer:
+            # bytes after the OK of STARTTLS, before the handshake: injected in clear text
+            raise exceptions.ProtocolError("data before the TLS handshake")
+        self._incoming, self._outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        self._tls = context.wrap_bio(self._incoming, self._outgoing,
+                                     server_hostname=server_hostname)
+        self._handshake = asyncio.get_running_loop().create_future()
+        self._decrypt()
+        await self._handshake
+
+    def _decrypt(self):
+        if self._handshake is not None and not self._handshake.done():
+            try:
+                self._tls.do_handshake()
+            except ssl.SSLWantReadError:
+                self._flush()
+                return
+            except (ssl.SSLError, ssl.CertificateError) as exc:
+                self._flush()
+                self._handshake.set_exception(exc)
+                return
+            self._handshake.set_result(None)
+        while True:
+            try:
+                chunk = self._tls.read(16384)
+            except ssl.SSLWantReadError:
+                break
+            except ssl.SSLZeroReturnError:
+                self._eof = True
+                break
+            except ssl.SSLError as exc:
+                self._error, self._eof = exc, True
+                break
+            if not chunk:
+                self._eof = True
+                break
+            self._buffer += chunk
+        self._flush()  # what TLS 1.3 answers by itself (key updates)
+
+    def _flush(self):
+        data = self._outgoing.read()
+        if data and not self._transport.is_closing():
+            self._transport.write(data)
+
+    # -- the StreamReader / StreamWriter interface idle needs ------------------------------
+
+    def write(self, data):  # pylint: disable=method-required-super  # not a model
+        if self._eof or self._transport.is_closing():
+            raise ConnectionResetError("the connection is closed")
+        if self._tls is None:
+            self._transport.write(data)
+        else:
+            self._tls.write(data)
+            self._flush()
+
+    async def drain(self):
+        if self._error is not None:
+            raise ConnectionResetError(str(self._error))
+        if self._writable is not None:
+            await self._writable
+
+    async def readuntil(self, separator=b"\r\n"):
+        while True:
+            index = self._buffer.find(separator)
+            if index >= 0:
+                end = index + len(separator)
+                if end > self.limit:
+                    raise asyncio.LimitOverrunError("line too long", end)
+                line = bytes(self._buffer[:end])
+                del self._buffer[:end]
+                return line
+            if len(self._buffer) > self.limit:
+                raise asyncio.LimitOverrunError("line too long", len(self._buffer))
+            if self._eof:
+                self._raise_eof()
+            await self._wait()
+
+    async def readexactly(self, size):
+        while len(self._buffer) < size:
+            if self._eof:
+                self._raise_eof()
+            await self._wait()
+        data = bytes(self._buffer[:size])
+        del self._buffer[:size]
+        return data
+
+    def close(self):
+        if self._transport is None or self._transport.is_closing():
+            return
+        if self._tls is not None and self._handshake is not None and self._handshake.done() \
+                and not self._eof:
+            with contextlib.suppress(ssl.SSLError):
+                self._tls.unwrap()  # close_notify
+            self._flush()
+        self._transport.close()
+
+    async def wait_closed(self):
+        await self._closed
+
+    def _raise_eof(self):
+        if isinstance(self._error, ssl.SSLError):
+            raise self._error
+        raise asyncio.IncompleteReadError(bytes(self._buffer), None)
+
+    async def _wait(self):
+        self._waiter = asyncio.get_running_loop().create_future()
+        try:
+            await self._waiter
+        finally:
+            self._waiter = None
+
+    def _wake(self):
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
 
 
 def _quoted(text):
