@@ -18,68 +18,49 @@ Without an Odoo 18 tree (``ODOO_PATH``) or PostgreSQL the tests are skipped, unl
 
 import os
 import secrets
-import shutil
 import sys
-import tempfile
-import time
 from pathlib import Path
 
 import pytest
 
 from vt_webmail.testing import DovecotServer
-from vt_webmail.tests.processes.harness import OdooDatabase, _odoo_env, unavailable
+from vt_webmail.tests.processes.harness import (
+    OdooDatabase,
+    OdooUnavailable,
+    _odoo_env,
+)
+
+
+def unavailable(reason):
+    if os.environ.get("VT_REQUIRE_ODOO"):
+        pytest.fail(f"VT_REQUIRE_ODOO is set, but {reason}")
+    pytest.skip(reason)
 
 
 @pytest.fixture(scope="session")
 def odoo_db():
     """A database with vt_webmail installed (about a minute), for the whole session."""
-    odoo_path, problem = _odoo_env.odoo_tree()
-    if problem:
-        unavailable(problem)
-    if _odoo_env.odoo_major(odoo_path) != 18:
-        unavailable(f"{odoo_path} is not Odoo 18")
     python, problem = _odoo_env.odoo_python()
+    if not problem and Path(sys.executable).resolve() != Path(python).resolve() \
+            and not os.environ.get("VT_PROCESSES_ANY_PYTHON"):
+        problem = (f"these tests run in Odoo's interpreter {python} (tools/run-tests does it), "
+                   f"not {sys.executable}")
     if problem:
         unavailable(problem)
-    if Path(sys.executable).resolve() != Path(python).resolve() and not os.environ.get(
-            "VT_PROCESSES_ANY_PYTHON"):
-        unavailable(f"these tests run in Odoo's interpreter {python} (tools/run-tests "
-                    f"does it), not {sys.executable}")
-    addons, problem = _odoo_env.addons_path(odoo_path)
-    if problem:
-        unavailable(problem)
-    reuse = os.environ.get("VT_PROCESSES_DB")  # while working on these tests: keep one
-    name = reuse or f"vt_webmail_proc_{time.strftime('%Y%m%d_%H%M%S')}_{secrets.token_hex(3)}"
-    status, output = _odoo_env.pg_admin(python, "exists", name, timeout=60)
-    existing = status == 0 and output.strip() == "yes"
-    if status == 0 and not existing:
-        status, output = _odoo_env.pg_admin(python, "create", name, timeout=60)
-    if status == _odoo_env.PG_UNREACHABLE:
-        unavailable(f"PostgreSQL is unreachable: {output}")
-    assert status == 0, f"cannot create the database {name}: {output}"
-    workdir = Path(tempfile.mkdtemp(prefix="vt_webmail_proc_"))
-    database = OdooDatabase(name, odoo_path, python, addons, workdir)
     try:
-        install = database.start("-u" if existing else "-i", "vt_webmail",
-                                 "--stop-after-init", "--without-demo=all", "--no-http",
-                                 "--log-level=warn", label="install")
-        status = install.wait(900)
-        assert status == 0, f"installing vt_webmail failed:\n{install.log()[-5000:]}"
+        # VT_PROCESSES_DB: while working on these tests, keep (and reuse) one database
+        database = OdooDatabase.create("vt_webmail_proc",
+                                       reuse=os.environ.get("VT_PROCESSES_DB"))
+    except OdooUnavailable as exc:
+        unavailable(str(exc))
+    try:
         with database.env() as env:
-            # the test servers are on loopback: allowed as an administrator allows them
-            env["ir.config_parameter"].set_param("vt_webmail.allowed_hosts", "127.0.0.1")
             # the scheduled refresh stays out of these tests' way (they call it themselves)
-            env.ref("vt_webmail.ir_cron_refresh_accounts").active = False
+            (env.ref("vt_webmail.ir_cron_refresh_accounts")
+             | env.ref("vt_webmail.ir_cron_refresh_accounts_2")).active = False
         yield database
     finally:
-        database.stop_all()
-        database.close()
-        if not reuse:
-            _odoo_env.pg_admin(python, "drop", name, timeout=120)
-        keep = os.environ.get("VT_KEEP_PROCESS_LOGS")
-        if keep:
-            shutil.copytree(workdir, Path(keep) / name, dirs_exist_ok=True)
-        shutil.rmtree(workdir, ignore_errors=True)
+        database.drop(keep_logs=os.environ.get("VT_KEEP_PROCESS_LOGS"))
 
 
 @pytest.fixture(scope="session")

@@ -5,13 +5,13 @@ import contextlib
 import os
 import re
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
-
-import pytest
 
 REPO = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(REPO / "tools"))
@@ -20,12 +20,6 @@ import _odoo_env  # noqa: E402 (tools/ is not a package)
 WATCH_LOCK_CLASS = 0x76776E  # service/push.py (not imported: that module needs Odoo loaded)
 SYNC_LOCK_CLASS = 0x76776D
 PUSH_APPLICATION = "vt_webmail_push"
-
-
-def unavailable(reason):
-    if os.environ.get("VT_REQUIRE_ODOO"):
-        pytest.fail(f"VT_REQUIRE_ODOO is set, but {reason}")
-    pytest.skip(reason)
 
 
 def parent_death_signal():
@@ -80,11 +74,68 @@ class Process:
         return status
 
 
-class OdooDatabase:
-    """The session's database: the ORM in this process, SQL, and Odoo subprocesses."""
+class OdooUnavailable(Exception):
+    """No Odoo 18 tree, interpreter or PostgreSQL here (the message says which)."""
 
-    def __init__(self, name, odoo_path, python, addons, workdir):
+
+class OdooDatabase:
+    """A throwaway database with vt_webmail installed: the ORM in this process, SQL, and Odoo
+    subprocesses (see :meth:`create`)."""
+
+    @classmethod
+    def create(cls, prefix, *, reuse=None):
+        """Create a database (``reuse``: the one of that name, updated, when it exists) and
+        install vt_webmail in it with ``odoo-bin -i vt_webmail --stop-after-init`` (about a
+        minute); loopback mail servers are allowed in it.
+
+        :raises OdooUnavailable: no Odoo 18 tree, interpreter or PostgreSQL
+        """
+        odoo_path, problem = _odoo_env.odoo_tree()
+        if not problem and _odoo_env.odoo_major(odoo_path) != 18:
+            problem = f"{odoo_path} is not Odoo 18; set ODOO_PATH"
+        python, problem = (None, problem) if problem else _odoo_env.odoo_python()
+        addons, problem = (None, problem) if problem else _odoo_env.addons_path(odoo_path)
+        if problem:
+            raise OdooUnavailable(problem)
+        name = reuse or f"{prefix}_{time.strftime('%Y%m%d_%H%M%S')}_{secrets.token_hex(3)}"
+        status, output = _odoo_env.pg_admin(python, "exists", name, timeout=60)
+        existing = status == 0 and output.strip() == "yes"
+        if status == 0 and not existing:
+            status, output = _odoo_env.pg_admin(python, "create", name, timeout=60)
+        if status == _odoo_env.PG_UNREACHABLE:
+            raise OdooUnavailable(f"PostgreSQL is unreachable: {output}")
+        if status != 0:
+            raise RuntimeError(f"cannot create the database {name}: {output}")
+        database = cls(name, odoo_path, python, addons,
+                       Path(tempfile.mkdtemp(prefix=f"{prefix}_")), keep=bool(reuse))
+        try:
+            install = database.start("-u" if existing else "-i", "vt_webmail",
+                                     "--stop-after-init", "--without-demo=all", "--no-http",
+                                     "--log-level=warn", label="install")
+            if install.wait(900) != 0:
+                raise RuntimeError(f"installing vt_webmail failed:\n{install.log()[-5000:]}")
+            with database.env() as env:
+                # the test servers are on loopback: allowed as an administrator allows them
+                env["ir.config_parameter"].set_param("vt_webmail.allowed_hosts", "127.0.0.1")
+        except BaseException:
+            database.drop()
+            raise
+        return database
+
+    def drop(self, keep_logs=None):
+        """Stop every process started, drop the database (unless it was reused) and remove
+        the logs (``keep_logs``: copy them into that directory first)."""
+        self.stop_all()
+        self.close()
+        if not self.keep:
+            _odoo_env.pg_admin(self.python, "drop", self.name, timeout=120)
+        if keep_logs:
+            shutil.copytree(self.workdir, Path(keep_logs) / self.name, dirs_exist_ok=True)
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def __init__(self, name, odoo_path, python, addons, workdir, *, keep=False):
         self.name = name
+        self.keep = keep
         self.odoo_path = odoo_path
         self.python = python
         self.addons = ",".join(addons)
