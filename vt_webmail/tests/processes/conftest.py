@@ -49,7 +49,7 @@ def odoo_db():
         unavailable(problem)
     try:
         # VT_PROCESSES_DB: while working on these tests, keep (and reuse) one database
-        database = OdooDatabase.create("vt_webmail_proc",
+        database = OdooDatabase.make("vt_webmail_proc",
                                        reuse=os.environ.get("VT_PROCESSES_DB"))
     except OdooUnavailable as exc:
         unavailable(str(exc))

@@ -83,7 +83,7 @@ class OdooDatabase:
     subprocesses (see :meth:`create`)."""
 
     @classmethod
-    def create(cls, prefix, *, reuse=None):
+    def make(cls, prefix, *, reuse=None):
         """Create a database (``reuse``: the one of that name, updated, when it exists) and
         install vt_webmail in it with ``odoo-bin -i vt_webmail --stop-after-init`` (about a
         minute); loopback mail servers are allowed in it.
