@@ -80,7 +80,7 @@ class OdooUnavailable(Exception):
 
 class OdooDatabase:
     """A throwaway database with vt_webmail installed: the ORM in this process, SQL, and Odoo
-    subprocesses (see :meth:`create`)."""
+    subprocesses (see :meth:`make`)."""
 
     @classmethod
     def make(cls, prefix, *, reuse=None):
