@@ -155,9 +155,10 @@ class OdooDatabase:
                 *args, f"--config={config or self.config_path}", "-d", self.name,
                 f"--data-dir={self.workdir / 'data'}", *_odoo_env.db_options()]
 
-    def start(self, *args, label="odoo", config=None):
+    def start(self, *args, label="odoo", config=None, env=None):
         log = self.workdir / f"{label}-{len(self.processes)}.log"
-        process = Process(self.odoo_command(*args, config=config), log)
+        process = Process(self.odoo_command(*args, config=config), log,
+                          env=dict(os.environ, **(env or {})))
         self.processes.append(process)
         return process
 
