@@ -27,6 +27,7 @@ for one sync.
 import asyncio
 import concurrent.futures
 import contextlib
+import dataclasses
 import logging
 import os
 import resource
@@ -117,6 +118,9 @@ class OdooDirectory(core_push.Directory):
         #: account id -> the last_error this worker wrote (withdrawn when it works again)
         self._errors = {}
         self._errors_lock = threading.Lock()
+        #: account id -> the access token it was last watched with / one a server refused
+        self._tokens = {}
+        self._rejected_tokens = {}
 
     # -- control: one connection, one thread ----------------------------------------------
 
@@ -197,8 +201,17 @@ class OdooDirectory(core_push.Directory):
                 raise AccountUnusable("the account was removed")
             try:
                 settings = account._imap_settings()
+                with self._errors_lock:
+                    rejected = self._rejected_tokens.pop(key, None)
+                if rejected and settings.access_token == rejected:
+                    # the server refused this token last time: a new one, as a refresh does
+                    settings = dataclasses.replace(
+                        settings, access_token=account._oauth_access_token(rejected=rejected))
             except UserError as exc:
                 raise AccountUnusable(exc.args[0])
+            if settings.access_token:
+                with self._errors_lock:
+                    self._tokens[key] = settings.access_token
             inbox = account.folder_ids.filtered(lambda folder: folder.role == "inbox")[:1]
             return core_push.Target(settings, inbox.name or "INBOX")
 
@@ -224,6 +237,9 @@ class OdooDirectory(core_push.Directory):
             if error is None:
                 self._withdraw(env, key)
                 return
+            if isinstance(error, core_errors.TokenRejected):
+                with self._errors_lock:
+                    self._rejected_tokens[key] = self._tokens.get(key)
             text = error.detail if isinstance(error, AccountUnusable) \
                 else account._error_message(error)
             account.write({"last_error": text})
