@@ -3,10 +3,11 @@
 :class:`IdleConnection` logs in to one mailbox (password, or an OAuth 2.0 access token with
 SASL OAUTHBEARER / XOAUTH2), EXAMINEs a folder and IDLEs on it. Whenever the server says the
 folder changed (an untagged ``EXISTS``, ``EXPUNGE``, ``FETCH`` or ``VANISHED``), it calls its
-``on_change`` callback, at most once per :data:`DEBOUNCE` seconds (a delivery of ten mails is
-one change). It re-issues IDLE every :data:`REIDLE_AFTER` seconds, before the 29 minutes after
-which RFC 2177 lets a server drop an idle client, and ends with a typed
-:mod:`.exceptions` error when anything goes wrong; the caller decides when to try again.
+``on_change`` callback: at once for the first change, then at most once more per
+:data:`DEBOUNCE` seconds (a delivery of ten mails is one or two calls). It re-issues IDLE every
+:data:`REIDLE_AFTER` seconds, before the 29 minutes after which RFC 2177 lets a server drop an
+idle client, and ends with a typed :mod:`.exceptions` error when anything goes wrong; the
+caller decides when to try again.
 
 Nothing here syncs mail: the callback's owner runs the ordinary incremental sync
 (:mod:`.sync`) on a connection of its own. This module speaks only the little IMAP that
@@ -71,6 +72,7 @@ class IdleConnection:
         self._reader = self._writer = None
         self._tag = 0
         self._last_change = 0.0
+        self._trailing = False
         self._idling = False
         # changes count once the folder is examined: what it held before is the caller's
         # to read (it syncs once when the watch begins)
@@ -297,8 +299,19 @@ class IdleConnection:
             self.changes += 1
             now = time.monotonic()
             if now - self._last_change >= DEBOUNCE:
+                # the first change is told at once; those within DEBOUNCE after it, once at
+                # its end (a delivery of ten mails, a hundred flags changed: two calls)
                 self._last_change = now
-                asyncio.get_running_loop().call_later(DEBOUNCE, self.on_change)
+                asyncio.get_running_loop().call_soon(self.on_change)
+            elif not self._trailing:
+                self._trailing = True
+                asyncio.get_running_loop().call_later(
+                    DEBOUNCE - (now - self._last_change), self._trailing_change)
+
+    def _trailing_change(self):
+        self._trailing = False
+        self._last_change = time.monotonic()
+        self.on_change()
 
     def _capabilities_from(self, line):
         match = _CAPABILITY.search(line)

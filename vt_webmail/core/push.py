@@ -321,11 +321,10 @@ class PushScheduler:
         release = []
         for key, watch in list(self.watches.items()):
             candidate = candidates.get(key)
-            if candidate is None:
-                release.append(await self._drop(key))
-            elif candidate.version != watch.version or candidate.host != watch.host:
-                # new settings: watch again with them, from a clean slate
-                release.append(await self._drop(key))
+            # gone, or new settings (watched again with them, from a clean slate)
+            if candidate is None or candidate.version != watch.version \
+                    or candidate.host != watch.host:
+                release.append(key)
         now = time.monotonic()
         for key, (version, until) in list(self.unsupported.items()):
             if key not in candidates or candidates[key].version != version or now >= until:
@@ -335,9 +334,10 @@ class PushScheduler:
         if excess > 0:
             # another worker started: let it have the part beyond this one's share (the
             # newest watches first: the others are the longest settled)
-            for key in list(self.watches)[-excess:]:
-                release.append(await self._drop(key))
+            kept = [key for key in self.watches if key not in release]
+            release += kept[len(kept) - excess:] if excess < len(kept) else kept
         if release:
+            await self._drop_many(release)
             await self._release(release)
         wanted = share - len(self.watches)
         free = [candidate for key, candidate in candidates.items()
@@ -395,10 +395,15 @@ class PushScheduler:
                 await self._threaded(self.directory.report, key, None)
         return key
 
+    async def _drop_many(self, keys):
+        """:meth:`_drop` them all at once (their connections close side by side)."""
+        await asyncio.gather(*(self._drop(key) for key in keys))
+
     async def _drop_all(self, release):
         syncs = [watch.sync_task for watch in self.watches.values()
                  if watch.sync_task is not None and not watch.sync_task.done()]
-        keys = [await self._drop(key) for key in list(self.watches)]
+        keys = list(self.watches)
+        await self._drop_many(keys)
         if syncs:
             # a sync under way runs in a thread: let it end (it commits as it goes)
             await asyncio.wait(syncs, timeout=SHUTDOWN_WAIT)

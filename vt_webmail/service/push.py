@@ -34,8 +34,10 @@ import resource
 import select
 import socket
 import threading
+import time
 
 import psycopg2
+import psycopg2.extensions
 
 import odoo
 from odoo import SUPERUSER_ID, api
@@ -57,6 +59,8 @@ PRESENCE_LOCK_CLASS = 0x76776F  # "vwo"
 CHANNEL = "vt_webmail_push"
 _LISTEN = "LISTEN vt_webmail_push"  # the channel above
 APPLICATION_NAME = "vt_webmail_push"
+#: Times a sync that met a concurrent update is tried in all.
+SERIALIZATION_RETRIES = 3
 #: Options of the Odoo configuration file (the command's own options override them).
 OPTION_IN_SERVER = "vt_webmail_push"
 OPTION_MAX_CONNECTIONS = "vt_webmail_push_max_connections"
@@ -216,6 +220,18 @@ class OdooDirectory(core_push.Directory):
             return core_push.Target(settings, inbox.name or "INBOX")
 
     def sync(self, key, folder):
+        for attempt in range(SERIALIZATION_RETRIES):
+            try:
+                return self._sync(key, folder)
+            except psycopg2.extensions.TransactionRollbackError:
+                # a user's change to the same rows at the same moment (Odoo's requests are
+                # retried the same way)
+                if attempt == SERIALIZATION_RETRIES - 1:
+                    raise
+                time.sleep(0.1 * (attempt + 1))
+        return core_push.SYNCED
+
+    def _sync(self, key, folder):
         with self._env() as env:
             account = env["vt_webmail.account"].browse(key).exists()
             if not account or not account.active:

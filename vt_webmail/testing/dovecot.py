@@ -217,6 +217,10 @@ auth_failure_delay = 0
 # no auth cache (the default, said out loud): a revoked token must fail at the next login
 auth_cache_size = 0
 mail_max_userip_connections = 200
+# IDLE learns of new mail through inotify, but the kernel allows 128 inotify instances per user
+# by default and every session here runs as one user (tests running side by side share them):
+# beyond that Dovecot looks every mailbox_idle_check_interval (30 s by default); 1 s here
+mailbox_idle_check_interval = 1 secs
 {tls}mail_location = maildir:~/Maildir
 {capability}
 passdb {{
