@@ -249,7 +249,7 @@ def scale_run(db, deliveries, rpc, accounts, scale, args, measure_idle):
     say(f"{scale} accounts: starting a worker")
     set_active(db, accounts, scale)
     ids = [account for account, _login in accounts[:scale]]
-    worker = db.start_worker(label=f"worker{scale}", rescan=20)
+    worker = db.start_worker(label=f"worker{scale}", rescan=None)
     started = time.monotonic()
     if not wait_for(lambda: watched(db, ids, worker) == scale
                     and synced_accounts(db, ids) == scale, 120 + scale):
@@ -279,8 +279,8 @@ def failover_run(db, deliveries, accounts, scale):
     say(f"failover: two workers share {scale} accounts")
     set_active(db, accounts, scale)
     ids = [account for account, _login in accounts[:scale]]
-    first = db.start_worker(label="failover-a", rescan=20)
-    second = db.start_worker(label="failover-b", rescan=20)
+    first = db.start_worker(label="failover-a", rescan=None)
+    second = db.start_worker(label="failover-b", rescan=None)
     # each its fair share, give or take the 5 % a worker keeps before handing accounts over
     least = int(scale * 0.45)
     if not wait_for(lambda: watched(db, ids) == scale
@@ -290,27 +290,51 @@ def failover_run(db, deliveries, accounts, scale):
     time.sleep(3)
     orphans = {account for account, pid in db.watchers().items()
                if pid == first.pid and account in set(ids)}
+    logins = dict(accounts[:scale])
+    orphan_logins = {logins[account] for account in orphans}
+    mark = set(deliveries.appended)
     first.kill()
     killed = time.monotonic()
     say(f"killed -9 the worker holding {len(orphans)} accounts; one mail to each of {scale}")
-    logins = dict(accounts[:scale])
+    cached_at, taken_over_at = {}, []
+    done = threading.Event()
+
+    def watch_the_cache():
+        """When each mail delivered from now on reaches the cache; when the survivor holds
+        every account."""
+        while time.monotonic() - killed < 300:
+            pending = [mid for mid in list(deliveries.appended)
+                       if mid not in mark and mid not in cached_at]
+            if pending:
+                rows = db.sql("SELECT DISTINCT message_id FROM vt_webmail_message "
+                              "WHERE message_id = ANY(%s)", (pending,))
+                now = time.monotonic()
+                for (mid,) in rows:
+                    cached_at[mid] = now
+            if not taken_over_at and watched(db, ids, second) == scale:
+                taken_over_at.append(time.monotonic())
+            if done.is_set() and not pending and taken_over_at:
+                return
+            time.sleep(0.2)
+
+    watcher = threading.Thread(target=watch_the_cache, daemon=True)
+    watcher.start()
     with ThreadPoolExecutor(8) as pool:
         sent = list(pool.map(lambda login: deliveries.append(login, "failover"),
                              logins.values()))
     delivered = time.monotonic() - killed
-
-    def cached_count():
-        return db.sql("SELECT count(DISTINCT message_id) FROM vt_webmail_message "
-                      "WHERE message_id = ANY(%s)", (sent,))[0][0]
-
-    wait_for(lambda: cached_count() == len(sent), 180, step=0.25)
-    all_cached = time.monotonic() - killed
-    taken_over = watched(db, ids, second)
+    done.set()
+    watcher.join(300)
     second.stop()
-    # the lag of each mail delivered to an orphaned account: from its APPEND to the cache
+    lags = {mid: cached_at[mid] - deliveries.appended[mid][1] for mid in sent if mid in cached_at}
+    orphan_lags = [lag for mid, lag in lags.items()
+                   if deliveries.appended[mid][0] in orphan_logins]
     return {"scale": scale, "orphans": len(orphans), "delivery_s": round(delivered, 1),
-            "all_cached_s": round(all_cached, 1), "cached": cached_count(),
-            "sent": len(sent), "taken_over": taken_over}
+            "all_cached_s": round(max(cached_at.values()) - killed, 1) if cached_at else None,
+            "taken_over_s": round(taken_over_at[0] - killed, 1) if taken_over_at else None,
+            "max_lag_s": round(max(lags.values()), 1) if lags else None,
+            "max_orphan_lag_s": round(max(orphan_lags), 1) if orphan_lags else None,
+            "cached": len(lags), "sent": len(sent)}
 
 
 def integrity(db, deliveries):
@@ -408,11 +432,17 @@ def report(figures, args):
                      top["idle_cpu_percent"] < 5))
     if figures.get("failover"):
         fail = figures["failover"]
+        lag = fail["max_orphan_lag_s"]
         rows.append((f"Failover: kill -9 the worker holding {fail['orphans']} of "
-                     f"{fail['scale']}; one mail to each account; all cached after",
-                     f"{fail['all_cached_s']} s ({fail['cached']}/{fail['sent']} cached; "
-                     f"delivering took {fail['delivery_s']} s)", "<= 60 s",
-                     fail["all_cached_s"] <= 60 and fail["cached"] == fail["sent"]))
+                     f"{fail['scale']}, then one mail to each account: longest from a mail's "
+                     "delivery to the cache (its account orphaned; any)",
+                     f"{lag} s; {fail['max_lag_s']} s ({fail['cached']}/{fail['sent']} cached)",
+                     "<= 60 s", lag is not None and lag <= 60
+                     and fail["cached"] == fail["sent"]))
+        rows.append(("... kill to the orphaned accounts watched again; to the last mail "
+                     "cached (delivering took)",
+                     f"{fail['taken_over_s']} s; {fail['all_cached_s']} s "
+                     f"({fail['delivery_s']} s)", "", None))
     check = figures["integrity"]
     rows.append(("Every Message-Id delivered: missing, cached twice",
                  f"{check['missing']}, {check['duplicated']} (of {check['delivered']})",

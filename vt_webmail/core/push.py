@@ -56,7 +56,7 @@ from .idle import IdleConnection, IdleUnsupported
 _logger = logging.getLogger(__name__)
 
 #: Seconds between two censuses (a dead worker's accounts are taken over within this).
-RESCAN_EVERY = 20.0
+RESCAN_EVERY = 10.0
 #: A wake-up is acted on after this many seconds, so that a burst of changes is one census.
 WAKE_DELAY = 0.3
 #: First and longest wait after a failure.

@@ -134,6 +134,8 @@ class OdooDirectory(core_push.Directory):
             with connection.cursor() as cr:
                 cr.execute("SELECT pg_advisory_lock(%s, pg_backend_pid())",
                            (PRESENCE_LOCK_CLASS,))
+                # the others hand over their excess now rather than at their next census
+                cr.execute("SELECT pg_notify(%s, 'worker')", (CHANNEL,))
             self._connection = connection
         return self._connection
 
@@ -182,6 +184,8 @@ class OdooDirectory(core_push.Directory):
         with self._lost_on_error(), self._control().cursor() as cr:
             cr.execute("SELECT pg_advisory_unlock(%s, k) FROM unnest(%s::int[]) AS k",
                        (WATCH_LOCK_CLASS, list(keys)))
+            # another worker may take them now rather than at its next census
+            cr.execute("SELECT pg_notify(%s, 'released')", (CHANNEL,))
 
     def close(self):
         connection, self._connection = self._connection, None

@@ -163,9 +163,10 @@ class OdooDatabase:
         return process
 
     def start_worker(self, *args, label="worker", rescan=2):
-        """The push worker, as an administrator starts it: the command."""
-        return self.start("vt_webmail_idle", f"--rescan={rescan}", "--log-level=info", *args,
-                          label=label)
+        """The push worker, as an administrator starts it: the command (``rescan`` None: its
+        default census interval)."""
+        options = [f"--rescan={rescan}"] if rescan is not None else []
+        return self.start("vt_webmail_idle", *options, "--log-level=info", *args, label=label)
 
     def start_script(self, code, *, label="script"):
         """Start ``code`` (with ``env`` bound: superuser, committed at the end of the script) in

@@ -212,3 +212,32 @@ def test_in_server_mode(odoo_db, dovecot, mail_accounts):
         server.log()
     assert server.stop() == 0
     assert not watched_by(odoo_db, accounts)
+
+
+def test_in_server_mode_with_workers(odoo_db, dovecot, mail_accounts):
+    """The multi-process server: push runs in its cron worker (started by the keep-alive
+    scheduled action), never in the master or an HTTP worker."""
+    accounts = mail_accounts(2)
+    config = odoo_db.workdir / "push-workers.conf"
+    config.write_text("[options]\nvt_webmail_push = True\n")
+    from vt_webmail.testing import free_port
+
+    with odoo_db.env() as env:
+        env.ref("vt_webmail.ir_cron_push_keepalive").active = True
+    server = odoo_db.start("--http-interface=127.0.0.1", f"--http-port={free_port()}",
+                           "--workers=2", "--max-cron-threads=1", "--log-level=info",
+                           config=config, label="prefork")
+    assert wait_for(lambda: "WorkerCron" in server.log(), 60), server.log()
+    with odoo_db.env() as env:
+        env.ref("vt_webmail.ir_cron_push_keepalive")._trigger()  # instead of its next minute
+    assert wait_for(lambda: len(watched_by(odoo_db, accounts)) == 2, 120), server.log()
+    holders = set(odoo_db.watchers().values())
+    assert len(holders) == 1 and server.pid not in holders
+    [holder] = holders
+    with open(f"/proc/{holder}/stat") as stat:
+        assert int(stat.read().rsplit(")", 1)[1].split()[1]) == server.pid  # its child
+    sent = deliver(dovecot, [login for _account, login in accounts])
+    assert wait_for(lambda: all_cached_once(odoo_db, accounts, sent), PUSHED_WITHIN), \
+        server.log()
+    assert server.stop() == 0
+    assert wait_for(lambda: not watched_by(odoo_db, accounts), 10)
