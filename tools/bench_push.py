@@ -76,6 +76,9 @@ def parse_args(argv):
                         help="mails per latency run (default 200)")
     parser.add_argument("--idle-seconds", type=float, default=60.0,
                         help="how long the idle CPU is measured (default 60)")
+    parser.add_argument("--quiet-load", type=float, metavar="LOAD",
+                        help="before each timed part, wait (10 minutes at most) until the "
+                             "1-minute load average is at most LOAD (a shared machine)")
     parser.add_argument("--no-failover", action="store_true", help="skip the failover part")
     parser.add_argument("--no-refresh", action="store_true",
                         help="skip the scheduled refresh part")
@@ -215,6 +218,19 @@ def latency_run(deliveries, rpc, logins, count, rate):
 # the parts
 
 
+QUIET = {"threshold": None, "loads": []}
+
+
+def quiet(part):
+    """Wait for a quiet machine (``--quiet-load``) before a timed part; note its load."""
+    threshold = QUIET["threshold"]
+    if threshold is not None and os.getloadavg()[0] > threshold:
+        say(f"{part}: waiting for the load average to fall to {threshold:g} "
+            f"(now {os.getloadavg()[0]:.1f})")
+        wait_for(lambda: os.getloadavg()[0] <= threshold, 600, step=5)
+    QUIET["loads"].append((part, round(os.getloadavg()[0], 1)))
+
+
 def wait_for(predicate, timeout, step=0.5):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -258,12 +274,14 @@ def scale_run(db, deliveries, rpc, accounts, scale, args, measure_idle):
     say(f"{scale} accounts watched and synced in {result['watch_all_s']} s")
     time.sleep(3)
     if measure_idle:
+        quiet(f"idle worker, {scale} accounts")
         cpu_before, clock = proc_cpu_seconds(worker.pid), time.monotonic()
         say(f"measuring the idle worker for {args.idle_seconds:.0f} s")
         time.sleep(args.idle_seconds)
         result["idle_cpu_percent"] = round(100 * (proc_cpu_seconds(worker.pid) - cpu_before)
                                            / (time.monotonic() - clock), 2)
         result["rss_mb"] = round(proc_rss_mb(worker.pid), 1)
+    quiet(f"latency, {scale} accounts")
     say(f"{scale} accounts: {args.mails} mails at {args.rate:g}/s")
     result.update(latency_run(deliveries, rpc, [login for _a, login in accounts[:scale]],
                               args.mails, args.rate))
@@ -288,6 +306,7 @@ def failover_run(db, deliveries, accounts, scale):
                     and watched(db, ids, second) >= least, 120 + scale):
         raise RuntimeError(f"the two workers did not share the accounts: {db.watchers()}")
     time.sleep(3)
+    quiet("failover")
     orphans = {account for account, pid in db.watchers().items()
                if pid == first.pid and account in set(ids)}
     logins = dict(accounts[:scale])
@@ -361,6 +380,7 @@ def refresh_run(db, dovecot, accounts, scale):
     wait_for(lambda: all("Registry loaded" in server.log() or "Modules loaded" in server.log()
                          for server in servers), 120)
     time.sleep(2)
+    quiet("scheduled refresh")
     with db.env() as env_:
         lanes = env_.ref("vt_webmail.ir_cron_refresh_accounts") \
             | env_.ref("vt_webmail.ir_cron_refresh_accounts_2")
@@ -493,6 +513,7 @@ def environment(dovecot):
 
 
 def run(args):
+    QUIET["threshold"] = args.quiet_load
     DovecotServer, harness = import_harness()
     largest = args.scales[-1]
     dovecot = DovecotServer(max_connections=2 * largest + 200).start()
@@ -538,8 +559,11 @@ def run(args):
         if not args.no_refresh:
             figures["refresh"] = refresh_run(database, dovecot, accounts, largest)
         env_ = figures["environment"]
-        say(f"measured on {env_['date']}, commit {env_['commit']}, {env_['cpus']} CPUs, load "
-            f"{env_['load']}, Python {env_['python']}, Dovecot {env_['dovecot']}")
+        figures["loads"] = QUIET["loads"]
+        say(f"measured on {env_['date']}, commit {env_['commit']}, {env_['cpus']} CPUs, "
+            f"Python {env_['python']}, Dovecot {env_['dovecot']}; 1-minute load average at "
+            "the start of each part: "
+            + ", ".join(f"{part} {load}" for part, load in QUIET["loads"]))
         report(figures, args)
         if args.json:
             Path(args.json).write_text(json.dumps(figures, indent=2))
