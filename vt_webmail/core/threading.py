@@ -43,7 +43,6 @@ import dataclasses
 import datetime
 import hashlib
 import re
-from collections import Counter
 
 _ID = re.compile(r"<([^<>]*)>")
 # reply prefixes in the languages mail clients write them in; "Re[2]:", "Re^2:", "RE :" too
@@ -168,10 +167,13 @@ class Threader:
     def __init__(self):
         self._items = {}  # mail key -> _Item
         self._node_items = {}  # node -> set of mail keys
-        self._adj = {}  # node -> Counter(neighbour node -> number of edges)
+        self._adj = {}  # node -> {neighbour node: number of edges}
         self._comp = {}  # node -> component id
         self._members = {}  # component id -> set of nodes
         self._comp_key = {}  # component id -> conversation key
+        self._conv_comp = {}  # conversation key -> component id
+        self._oldest = {}  # component id -> (order, node) of its oldest mail
+        self._stale = set()  # nodes moved to another component by a merge, since _settle
         self._item_conv = {}  # mail key -> conversation key
         self._subjects = {}  # base subject -> sorted list of (order, mail key)
         self._subject_edge = {}  # mail key -> (node, node) subject edge it owns
@@ -192,11 +194,11 @@ class Threader:
 
     def members(self, conversation):
         """The mail keys of a conversation, oldest first."""
-        for comp, key in self._comp_key.items():
-            if key == conversation:
-                return [item.key for item in sorted(
-                    (self._items[k] for k in self._comp_items(comp)), key=lambda i: i.order)]
-        return []
+        comp = self._conv_comp.get(conversation)
+        if comp is None:
+            return []
+        return [item.key for item in sorted(
+            (self._items[k] for k in self._comp_items(comp)), key=lambda i: i.order)]
 
     def tree(self, conversation):
         """The mails of a conversation in reading order: a list of ``(mail key, depth)``.
@@ -269,23 +271,31 @@ class Threader:
         mails = list(mails)
         replaced = [mail.key for mail in mails if mail.key in self._items]
         update = self.remove(replaced) if replaced else Update()
-        touched = set()
+        touched, dirty = set(), set()
         for mail in mails:
             item = _Item(mail)
             self._items[item.key] = item
-            self._node_items.setdefault(item.node, set()).add(item.key)
+            owners = self._node_items.get(item.node)
+            if owners is None:
+                self._node_items[item.node] = {item.key}
+            else:
+                owners.add(item.key)
             self._ensure(item.node)
             touched.add(item.node)
             for a, b in item.edges:
                 self._link(a, b)
                 touched.add(a)
+            comp = self._comp[item.node]
+            if (item.order, item.node) < self._oldest.get(comp, (item.order, item.node)) \
+                    or comp not in self._oldest:
+                self._oldest[comp] = (item.order, item.node)
             if item.base:
                 group = self._subjects.setdefault(item.base, [])
                 position = bisect.bisect_left(group, (item.order, item.key))
                 group.insert(position, (item.order, item.key))
-                self._relink_subject(item.base, position, touched)
-                self._relink_subject(item.base, position + 1, touched)
-        self._settle(touched, update)
+                self._relink_subject(item.base, position, dirty)
+                self._relink_subject(item.base, position + 1, dirty)
+        self._settle(touched, dirty, update)
         return update
 
     def remove(self, keys):
@@ -321,7 +331,7 @@ class Threader:
             if not owners:
                 del self._node_items[item.node]
             touched.add(item.node)
-        self._settle(touched, update)
+        self._settle(set(), touched, update)
         return update
 
     # -- graph -------------------------------------------------------------------------------
@@ -332,32 +342,50 @@ class Threader:
             self._next_comp += 1
             self._comp[node] = comp
             self._members[comp] = {node}
-            self._adj.setdefault(node, Counter())
+            if node not in self._adj:
+                self._adj[node] = {}
 
     def _link(self, a, b):
         self._ensure(a)
         self._ensure(b)
-        self._adj[a][b] += 1
-        self._adj[b][a] += 1
+        adj_a, adj_b = self._adj[a], self._adj[b]
+        adj_a[b] = adj_a.get(b, 0) + 1
+        adj_b[a] = adj_b.get(a, 0) + 1
         ca, cb = self._comp[a], self._comp[b]
         if ca != cb:
+            # the smaller one is relabelled: a mail costs O(log n) relabellings over a history
             if len(self._members[ca]) < len(self._members[cb]):
                 ca, cb = cb, ca
-            for node in self._members[cb]:
+            moved = self._members.pop(cb)
+            for node in moved:
                 self._comp[node] = ca
-            self._members[ca] |= self._members.pop(cb)
-            self._comp_key.pop(cb, None)
+            self._members[ca] |= moved
+            self._stale |= moved
+            self._drop_key(cb)
+            oldest = self._oldest.pop(cb, None)
+            if oldest is not None and (ca not in self._oldest or oldest < self._oldest[ca]):
+                self._oldest[ca] = oldest
 
-    def _unlink(self, a, b, touched):
+    def _unlink(self, a, b, dirty):
         for x, y in ((a, b), (b, a)):
-            counter = self._adj[x]
-            counter[y] -= 1
-            if counter[y] <= 0:
-                del counter[y]
-        touched.add(a)
-        touched.add(b)
+            neighbours = self._adj[x]
+            neighbours[y] -= 1
+            if neighbours[y] <= 0:
+                del neighbours[y]
+        dirty.add(a)
+        dirty.add(b)
 
-    def _relink_subject(self, base, position, touched):
+    def _set_key(self, comp, conv):
+        self._drop_key(comp)
+        self._comp_key[comp] = conv
+        self._conv_comp[conv] = comp
+
+    def _drop_key(self, comp):
+        conv = self._comp_key.pop(comp, None)
+        if conv is not None and self._conv_comp.get(conv) == comp:
+            del self._conv_comp[conv]
+
+    def _relink_subject(self, base, position, dirty):
         """(Re)make the subject edge of the mail at ``position`` of its subject group: a
         reference-less reply is linked to the mail just before it."""
         group = self._subjects.get(base)
@@ -376,51 +404,68 @@ class Threader:
                 self._subject_edge[key] = new
             return
         if old:
-            self._unlink(*old, touched)
+            self._unlink(*old, dirty)
         if new:
             self._subject_edge[key] = new
             self._link(*new)
-            touched.add(new[1])
+            dirty.add(new[1])
 
-    def _settle(self, touched, update):
-        """Split what removed edges disconnected, drop nodes nothing holds any more, and give
-        every touched component its key; record what changed in ``update``."""
-        comps = {self._comp[node] for node in touched if node in self._comp}
+    def _settle(self, touched, dirty, update):
+        """Give every component a change reached its key and record what changed in
+        ``update``. Components that lost an edge or a mail (``dirty`` nodes) are walked again:
+        they may have split, and nodes nothing holds any more are dropped. Components that only
+        grew are not walked: only their new and merged-in mails are looked at, unless their
+        oldest mail changed."""
+        stale, self._stale = self._stale, set()
         fresh = set()
-        for comp in comps:
+        for comp in {self._comp[node] for node in dirty if node in self._comp}:
             fresh |= self._split(comp)
+        grown = {}
+        for node in touched | stale:
+            comp = self._comp.get(node)
+            if comp is not None and comp not in fresh:
+                grown.setdefault(comp, []).append(node)
         for comp in fresh:
-            nodes = self._members[comp]
-            items = self._comp_items(comp)
-            if not items:
-                for node in nodes:
-                    del self._comp[node]
-                    self._adj.pop(node, None)
-                del self._members[comp]
-                continue
-            oldest = min((self._items[key] for key in items), key=lambda i: i.order)
-            conv = conversation_key(oldest.node)
-            self._comp_key[comp] = conv
-            grew = False
-            for key in items:
-                before = self._item_conv.get(key)
-                if before != conv:
-                    grew = True
-                    self._item_conv[key] = conv
-                    update.conversations[key] = conv
-                    if before:
-                        update.changed.add(before)
-            if grew:
-                update.changed.add(conv)
-        alive = set(self._comp_key.values())
-        update.removed = {conv for conv in update.changed if conv not in alive}
+            self._rekey(comp, None, update)
+        for comp, nodes in grown.items():
+            self._rekey(comp, nodes, update)
+        update.removed = {conv for conv in update.changed if conv not in self._conv_comp}
         update.changed -= update.removed
 
+    def _rekey(self, comp, nodes, update):
+        """Set the key of a component and of its mails (only those of ``nodes`` when the key
+        did not change and ``nodes`` is given)."""
+        oldest = self._oldest.get(comp)
+        if oldest is None:  # no mail: only ids nobody holds any more
+            for node in self._members.pop(comp):
+                del self._comp[node]
+                self._adj.pop(node, None)
+            self._drop_key(comp)
+            return
+        conv = conversation_key(oldest[1])
+        if self._comp_key.get(comp) != conv:
+            self._set_key(comp, conv)
+            nodes = None
+        keys = self._comp_items(comp) if nodes is None else [
+            key for node in nodes for key in self._node_items.get(node, ())]
+        grew = False
+        for key in keys:
+            before = self._item_conv.get(key)
+            if before != conv:
+                grew = True
+                self._item_conv[key] = conv
+                update.conversations[key] = conv
+                if before:
+                    update.changed.add(before)
+        if grew:
+            update.changed.add(conv)
+
     def _split(self, comp):
-        """Walk a component; give each connected part its own id. Nodes with no edge and no
-        mail are dropped. Returns the ids of the parts."""
+        """Walk a component; give each connected part its own id and oldest mail. Nodes with
+        no edge and no mail are dropped. Returns the ids of the parts."""
         nodes = self._members.pop(comp)
-        self._comp_key.pop(comp, None)
+        self._drop_key(comp)
+        self._oldest.pop(comp, None)
         for node in nodes:
             self._comp.pop(node, None)
         parts = set()
@@ -443,6 +488,10 @@ class Threader:
                         self._comp[neighbour] = part
                         stack.append(neighbour)
             self._members[part] = seen
+            orders = [(self._items[key].order, node)
+                      for node in seen for key in self._node_items.get(node, ())]
+            if orders:
+                self._oldest[part] = min(orders)
             parts.add(part)
         return parts
 
