@@ -24,9 +24,9 @@ REPO = TOOLS.parent
 sys.path.insert(0, str(TOOLS))
 sys.path.insert(0, str(REPO))
 
-import conftest  # noqa: E402,F401  (vt_webmail.core importable without Odoo)
 from bench_corpus import copies, fetch, load  # noqa: E402
 
+import conftest  # noqa: E402,F401  (vt_webmail.core importable without Odoo)
 from vt_webmail.core.threading import Mail, Threader, thread  # noqa: E402
 
 _PARSER = email.parser.BytesHeaderParser(policy=email.policy.compat32)
