@@ -507,3 +507,13 @@ def thread(mails):
     threader = Threader()
     threader.add(mails)
     return threader.conversations()
+
+
+def lookup_terms(mail):
+    """What finds the conversations a new mail may join, in a store that keeps every mail's
+    terms: ``(ids, base)``, the message ids it names (its own first) and its subject's base
+    (``""`` when it never merges by subject). A mail joins only conversations holding one of
+    these ids, or a mail with the same base."""
+    item = _Item(mail)
+    own = [item.node] if not item.node.startswith("\x00") else []
+    return [*own, *[i for i in item.parent_ids if i != item.node]], item.base
