@@ -130,3 +130,24 @@ class TestConversations(WebmailCase, TransactionCase):
         mails["<l2@x>"].with_user(self.user).action_delete()
         self.assertNotEqual(mails["<l1@x>"].conversation_id, mails["<l3@x>"].conversation_id)
         self.assertEqual(mails["<l1@x>"].conversation_id.message_count, 1)
+
+    def test_archive_moves_to_the_archive_folder_and_keeps_the_conversation(self):
+        self.append("INBOX", raw_mail("Invoice", message_id="<i1@x>"),
+                    raw_mail("Re: Invoice", message_id="<i2@x>",
+                             extra_headers="References: <i1@x>\r\n"))
+        account = self.make_account()
+        account.action_refresh()
+        mails = self.by_mid(account)
+        mails["<i1@x>"].with_user(self.user).action_archive_mail()
+        inbox = self.server_messages("INBOX")
+        self.assertEqual(len(inbox), 1)
+        self.assertIn(b"<i2@x>", next(iter(inbox.values()))[1])
+        archived = self.server_messages("Archive")
+        self.assertEqual(len(archived), 1)
+        self.assertIn(b"<i1@x>", next(iter(archived.values()))[1])
+        # synced from the Archive folder, it is back in its conversation
+        account.action_refresh()
+        mails = self.by_mid(account)
+        self.assertEqual(mails["<i1@x>"].folder_id.role, "archive")
+        self.assertEqual(mails["<i1@x>"].conversation_id, mails["<i2@x>"].conversation_id)
+        self.assertEqual(mails["<i1@x>"].conversation_id.message_count, 2)
