@@ -1,1 +1,2 @@
 from . import rekey
+from . import idle

@@ -1,6 +1,7 @@
 from . import vt_webmail_account
 from . import vt_webmail_account_send
 from . import vt_webmail_account_oauth
+from . import vt_webmail_account_push
 from . import vt_webmail_folder
 from . import vt_webmail_message
 from . import vt_webmail_message_imap

@@ -26,8 +26,9 @@ from ..core.sync import FolderState, SyncStore
 def commit(cr):
     """Commit the sync's own cursor: the addon's single commit point (see the module doc).
 
-    Only ever called on a cursor opened by ``vt_webmail.account._refresh_one`` for a refresh,
-    never on a request's or a scheduled job's own cursor.
+    Only ever called on a cursor opened for a refresh (``vt_webmail.account._refresh_one``) or
+    by the push worker for a sync (``service/push.py``), never on a request's or a scheduled
+    job's own cursor.
     """
     cr.commit()  # pylint: disable=invalid-commit
 
