@@ -236,7 +236,7 @@ class VtWebmailMessage(models.Model):
             raise UserError(self.env._("Unsupported search on the text of mail: %s", operator))
         positive = {"not ilike": "ilike", "not like": "like", "!=": "="}.get(operator, operator)
         domain = expression.OR([
-            [(name, positive, value)] for name in ("subject", "email_from", "email_to", "email_cc")
+            [(name, positive, value)] for name in TEXT_INDEX_FIELDS
         ])
         return ["!", *domain] if positive != operator else domain
 

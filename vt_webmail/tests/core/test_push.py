@@ -373,7 +373,8 @@ def test_a_slow_server_does_not_hold_up_the_others(dovecot):
         assert wait_for(lambda: directory.syncs_of(fast, before), timeout=2.5)
         assert not directory.syncs_of(slow[0], before) and not directory.syncs_of(slow[1],
                                                                                    before)
-        assert scheduler.stats["changes"] >= 3
+        # every change was seen, the slow ones' too (on a loaded machine, a moment later)
+        assert wait_for(lambda: scheduler.stats["changes"] >= 3, timeout=5)
 
 
 def test_backoff_grows_and_stops_growing():
