@@ -28,6 +28,8 @@
         "wizards/vt_webmail_compose_qualify_views.xml",
         "views/vt_webmail_message_qualify_views.xml",
         "views/vt_webmail_menus.xml",
+        "views/vt_webmail_conversation_views.xml",
+        "views/vt_webmail_message_archive_views.xml",
     ],
     "assets": {
         "web.assets_backend": [

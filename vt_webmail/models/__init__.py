@@ -7,6 +7,9 @@ from . import vt_webmail_message
 from . import vt_webmail_message_imap
 from . import vt_webmail_message_compose
 from . import vt_webmail_message_qualify
+from . import vt_webmail_message_thread
+from . import vt_webmail_message_archive
+from . import vt_webmail_conversation
 from . import vt_webmail_trusted_sender
 from . import vt_webmail_connection_test
 from . import res_config_settings
