@@ -53,6 +53,8 @@ from dataclasses import dataclass
 import lxml.html
 from lxml import etree
 
+from . import html_tree
+
 #: Elements removed with everything inside them.
 KILL_TAGS = frozenset({
     "script", "noscript", "iframe", "frame", "frameset", "noframes", "object", "embed",
@@ -130,45 +132,8 @@ _HTML_DIR = frozenset({"ltr", "rtl", "auto"})
 _HTML_LANG = re.compile(r"[a-zA-Z0-9\-]{1,35}")
 _DOCTYPE_NAME = re.compile(r"<!DOCTYPE\s+([^\s>]+)", re.IGNORECASE)
 _SAFE_BASE_URL = re.compile(r"https?://[a-zA-Z0-9.\-\[\]:]+/(?:[a-zA-Z0-9._~\-]+/)*")
-#: Public identifiers that put a document in quirks mode (HTML, "The initial insertion mode"),
-#: lower case: those that are a prefix, then those that must match exactly.
-_QUIRKS_PREFIXES = tuple(prefix.lower() for prefix in (
-    "+//Silmaril//dtd html Pro v0r11 19970101//", "-//AS//DTD HTML 3.0 asWedit + extensions//",
-    "-//AdvaSoft Ltd//DTD HTML 3.0 asWedit + extensions//", "-//IETF//DTD HTML 2.0 Level 1//",
-    "-//IETF//DTD HTML 2.0 Level 2//", "-//IETF//DTD HTML 2.0 Strict Level 1//",
-    "-//IETF//DTD HTML 2.0 Strict Level 2//", "-//IETF//DTD HTML 2.0 Strict//",
-    "-//IETF//DTD HTML 2.0//", "-//IETF//DTD HTML 2.1E//", "-//IETF//DTD HTML 3.0//",
-    "-//IETF//DTD HTML 3.2 Final//", "-//IETF//DTD HTML 3.2//", "-//IETF//DTD HTML 3//",
-    "-//IETF//DTD HTML Level 0//", "-//IETF//DTD HTML Level 1//", "-//IETF//DTD HTML Level 2//",
-    "-//IETF//DTD HTML Level 3//", "-//IETF//DTD HTML Strict Level 0//",
-    "-//IETF//DTD HTML Strict Level 1//", "-//IETF//DTD HTML Strict Level 2//",
-    "-//IETF//DTD HTML Strict Level 3//", "-//IETF//DTD HTML Strict//", "-//IETF//DTD HTML//",
-    "-//Metrius//DTD Metrius Presentational//",
-    "-//Microsoft//DTD Internet Explorer 2.0 HTML Strict//",
-    "-//Microsoft//DTD Internet Explorer 2.0 HTML//",
-    "-//Microsoft//DTD Internet Explorer 2.0 Tables//",
-    "-//Microsoft//DTD Internet Explorer 3.0 HTML Strict//",
-    "-//Microsoft//DTD Internet Explorer 3.0 HTML//",
-    "-//Microsoft//DTD Internet Explorer 3.0 Tables//", "-//Netscape Comm. Corp.//DTD HTML//",
-    "-//Netscape Comm. Corp.//DTD Strict HTML//", "-//O'Reilly and Associates//DTD HTML 2.0//",
-    "-//O'Reilly and Associates//DTD HTML Extended 1.0//",
-    "-//O'Reilly and Associates//DTD HTML Extended Relaxed 1.0//",
-    "-//SQ//DTD HTML 2.0 HoTMetaL + extensions//",
-    "-//SoftQuad Software//DTD HoTMetaL PRO 6.0::19990601::extensions to HTML 4.0//",
-    "-//SoftQuad//DTD HoTMetaL PRO 4.0::19971010::extensions to HTML 4.0//",
-    "-//Spyglass//DTD HTML 2.0 Extended//", "-//Sun Microsystems Corp.//DTD HotJava HTML//",
-    "-//Sun Microsystems Corp.//DTD HotJava Strict HTML//", "-//W3C//DTD HTML 3 1995-03-24//",
-    "-//W3C//DTD HTML 3.2 Draft//", "-//W3C//DTD HTML 3.2 Final//", "-//W3C//DTD HTML 3.2//",
-    "-//W3C//DTD HTML 3.2S Draft//", "-//W3C//DTD HTML 4.0 Frameset//",
-    "-//W3C//DTD HTML 4.0 Transitional//", "-//W3C//DTD HTML Experimental 19960712//",
-    "-//W3C//DTD HTML Experimental 970421//", "-//W3C//DTD W3 HTML//",
-    "-//W3O//DTD W3 HTML 3.0//", "-//WebTechs//DTD Mozilla HTML 2.0//",
-    "-//WebTechs//DTD Mozilla HTML//",
-))
-_QUIRKS_EXACT = frozenset({"-//w3o//dtd w3 html strict 3.0//en//",
-                           "-/w3c/dtd html 4.0 transitional/en", "html"})
-_HTML401_LOOSE = ("-//w3c//dtd html 4.01 frameset//", "-//w3c//dtd html 4.01 transitional//")
-_XHTML10_LOOSE = ("-//w3c//dtd xhtml 1.0 frameset//", "-//w3c//dtd xhtml 1.0 transitional//")
+#: Elements whose first line break a browser's parser drops (so a serializer doubles it).
+_LEADING_NEWLINE_TAGS = ("pre", "textarea", "listing")
 #: What the frame's document starts with, to render in each mode.
 _DOCTYPES = {
     "quirks": "",
@@ -271,7 +236,7 @@ def page_body(html):
                     else:
                         del element.attrib[name]
         top.tail = None
-        return lxml.html.tostring(top, encoding="unicode", method="html")
+        return _serialize(top)
     except Exception:  # the input was cleaned already: this is only a last resort
         return text_to_html(html_to_text(html))
 
@@ -309,7 +274,7 @@ def frame_document(html):
             source = wrapper
         body.text = source.text
         body.extend(list(source))
-    return _DOCTYPES[mode] + lxml.html.tostring(document, encoding="unicode", method="html")
+    return _DOCTYPES[mode] + _serialize(document, for_libxml2=False)
 
 
 def frame_policy(base_url, allow_remote_images=False):
@@ -428,7 +393,7 @@ def _cid_key(value):
 
 def _prepare(html, cid_urls, allow_remote, keep_style):
     context = _Context(cid_urls, allow_remote, keep_style)
-    root = _parse(html)
+    root, mode = _parse_document(html)
     if root is None:
         return PreparedBody("", False)
     body = root.find("body")
@@ -466,29 +431,47 @@ def _prepare(html, cid_urls, allow_remote, keep_style):
         if value and body.get(name) is None and allowed(value.lower()):
             body.set(name, value)  # <html dir="rtl">: the div is all that is left of it
     if keep_style:
-        body.set(BODY_MARKER, _document_mode(root.getroottree().docinfo))
+        body.set(BODY_MARKER, mode)
     for index, style in enumerate(kept_styles):
         body.insert(index, style)
-    result = lxml.html.tostring(body, encoding="unicode", method="html")
-    return PreparedBody(result, context.has_remote)
+    return PreparedBody(_serialize(body), context.has_remote)
+
+
+def _serialize(element, *, for_libxml2=True):
+    """``element`` as HTML that parses back into the same tree.
+
+    A browser's parser drops the line break that opens a ``<pre>``, ``<textarea>`` or
+    ``<listing>``, so one that the content starts with is doubled (libxml2 keeps it; the frame's
+    document is read by :func:`_parse` again, which drops it as browsers do). With
+    ``for_libxml2`` (what the sanitizer after :func:`prepare_body` parses with), an element
+    whose start tag makes libxml2 close its parent (``<b><p>``, ``<a><table>``, ``<h1><p>``,
+    ``<p><table>`` in quirks mode: all fine to a browser, see
+    :data:`html_tree.LIBXML2_CLOSES`) is wrapped in a ``<span>``, which libxml2 lets it open
+    in and which changes nothing to the layout (an inline box around a block).
+    """
+    for node in list(element.iter()):
+        tag = node.tag
+        if not isinstance(tag, str):
+            continue
+        if tag in _LEADING_NEWLINE_TAGS and (node.text or "").startswith("\n"):
+            node.text = "\n" + node.text
+        parent = node.getparent()
+        if (for_libxml2 and parent is not None
+                and (parent.tag, tag) in html_tree.LIBXML2_CLOSES
+                and ("span", tag) not in html_tree.LIBXML2_CLOSES):
+            span = node.makeelement("span", {})
+            node.addprevious(span)
+            span.tail, node.tail = node.tail, None
+            span.append(node)
+    return lxml.html.tostring(element, encoding="unicode", method="html")
 
 
 def _document_mode(docinfo):
-    """The rendering mode the document's doctype asks for (HTML, "The initial insertion mode";
-    no doctype: quirks)."""
-    doctype = (docinfo.doctype or "").strip()
-    name = _DOCTYPE_NAME.match(doctype)
-    if not name or name.group(1).lower() != "html":
-        return "quirks"
-    public = (docinfo.public_id or "").lower()
-    system = docinfo.system_url
-    if (public in _QUIRKS_EXACT or public.startswith(_QUIRKS_PREFIXES)
-            or (system or "").lower() == "http://www.ibm.com/data/dtd/v11/ibmxhtml1-transitional.dtd"
-            or (system is None and public.startswith(_HTML401_LOOSE))):
-        return "quirks"
-    if public.startswith(_XHTML10_LOOSE) or public.startswith(_HTML401_LOOSE):
-        return "limited-quirks"
-    return "no-quirks"
+    """The rendering mode a document parsed by libxml2 asks for (see
+    :func:`html_tree.document_mode`)."""
+    name = _DOCTYPE_NAME.match((docinfo.doctype or "").strip())
+    return html_tree.document_mode(name.group(1) if name else None, docinfo.public_id,
+                                   docinfo.system_url)
 
 
 def _body_wrapper(body, marked=True):
@@ -503,13 +486,38 @@ def _body_wrapper(body, marked=True):
 
 def _parse(html):
     """The ``<html>`` element of ``html`` (str or bytes), or None when there is nothing."""
+    return _parse_document(html)[0]
+
+
+def _parse_document(html):
+    """``(the <html> element, rendering mode)`` of ``html`` (str or bytes), as a browser's
+    parser builds it (:mod:`html_tree`); ``(None, "quirks")`` when there is nothing.
+
+    Markup that :mod:`html_tree` gives up (nested past its depth, or too many nodes) is read by
+    libxml2 instead, corrected where it differs most from browsers (see
+    :func:`_parse_with_libxml2`).
+    """
     if html is None:
-        return None
+        return None, "quirks"
     if isinstance(html, bytes):
         html = html.decode("utf-8", "replace")
     html = _XML_INVALID.sub("", _XML_DECLARATION.sub("", str(html)))
     if not html.strip():
-        return None
+        return None, "quirks"
+    try:
+        root, mode = html_tree.parse(html)
+    except html_tree.TreeLimitError:
+        return _parse_with_libxml2(html)
+    body = root.find("body")
+    if not len(body) and not body.text and not len(root.find("head")):
+        return None, mode  # nothing at all, or only comments
+    return root, mode
+
+
+def _parse_with_libxml2(html):
+    """``(root, mode)`` as libxml2 reads ``html``, with the differences from browsers that
+    matter most corrected: windows-1252 references, text before a late ``<body>``, the
+    attributes of a later ``<body>`` tag."""
     # "&#149;" is a bullet to browsers (HTML maps references to 0x80-0x9F as windows-1252
     # does), a C1 control character to libxml2
     html = _C1_REFERENCE.sub(_windows_1252_reference, html)
@@ -524,7 +532,7 @@ def _parse(html):
     try:
         root = lxml.html.document_fromstring(html, parser=parser)
     except etree.ParserError:  # "Document is empty": only comments or nothing visible
-        return None
+        return None, "quirks"
     body = root.find("body")
     if body is not None:
         # a <body> start tag after the first adds the attributes the body lacks (HTML, "in
@@ -539,7 +547,7 @@ def _parse(html):
             for name, value in attributes.items():
                 if body.get(name) is None:
                     body.set(name, value)
-    return root
+    return root, _document_mode(root.getroottree().docinfo)
 
 
 def _windows_1252_reference(match):
