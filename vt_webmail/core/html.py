@@ -228,6 +228,8 @@ def page_body(html):
                 element.attrib.pop(name, None)
             if element.get("src") == MISSING_IMAGE:
                 del element.attrib["src"]
+            if (element.get("href") or "").startswith("#"):  # the frame's dead links
+                del element.attrib["href"]
             for name in ("style", REMOTE_ATTRIBUTE.format("style")):
                 if element.get(name) is not None:
                     css = _CSS_POSITION.sub("", element.get(name)).strip()
@@ -583,7 +585,7 @@ def _clean_attributes(element, tag, context):
                 or (lname == "class" and not context.keep_style)):
             del attributes[name]
         elif lname == "href":
-            _clean_link(element, tag, name, value)
+            _clean_link(element, tag, name, value, context.keep_style)
         elif lname in RESOURCE_ATTRIBUTES:
             _clean_resource(element, name, value, context)
         elif lname in ("srcset", "imagesrcset"):
@@ -593,7 +595,7 @@ def _clean_attributes(element, tag, context):
         elif _DANGEROUS_VALUE.match(_URL_NOISE.sub("", std_html.unescape(value))):
             # unescaped: libxml2 leaves HTML 5 references ("&colon;") as they are
             del attributes[name]
-    if tag in ("a", "area") and element.get("href"):
+    if tag in ("a", "area") and element.get("href") and not element.get("href").startswith("#"):
         element.set("target", "_blank")
         element.set("rel", "noopener noreferrer")
 
@@ -625,12 +627,20 @@ def _url_kind(url):
     return "other"  # javascript:, file:, relative URLs (they would hit the Odoo server) ...
 
 
-def _clean_link(element, tag, name, value):
-    scheme, _cleaned = _scheme(value)
-    if tag in ("a", "area") and name == "href" and scheme in LINK_SCHEMES:
-        element.set(name, value.strip())
-    else:
-        del element.attrib[name]
+def _clean_link(element, tag, name, value, keep_style):
+    if tag in ("a", "area") and name == "href":
+        scheme, _cleaned = _scheme(value)
+        if scheme in LINK_SCHEMES:
+            element.set(name, value.strip())
+            return
+        if keep_style and not scheme:
+            # in the frame, a link to no reachable place (a relative one, a fragment) keeps
+            # the look of a link and leads nowhere: to a fragment of the frame's document
+            # (never opened elsewhere), not to the Odoo server the relative URL would hit
+            value = value.strip()
+            element.set(name, value if value.startswith("#") else "#")
+            return
+    del element.attrib[name]
 
 
 def _clean_resource(element, name, value, context):
@@ -648,8 +658,9 @@ def _clean_resource(element, name, value, context):
             del element.attrib[name]
             element.set(REMOTE_ATTRIBUTE.format(name.lower()), value.strip())
             _mark_missing_image(element, name, context)
-    elif kind != "image-data":
+    elif kind != "image-data":  # relative without a base (the Odoo server), file:, ...
         del element.attrib[name]
+        _mark_missing_image(element, name, context)
 
 
 def _mark_missing_image(element, name, context):

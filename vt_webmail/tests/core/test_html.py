@@ -453,6 +453,20 @@ def test_frame_images_not_loaded_show_as_broken_images():
     assert MISSING_IMAGE not in page_body(blocked.html)
 
 
+def test_frame_links_and_images_that_go_nowhere_keep_their_look():
+    # relative URLs would reach the Odoo server: they go, but a mail on its own shows a link
+    # and a broken image there, so the frame does too (a link to a fragment, an empty image)
+    html = ('<a href="page.html">a</a> <a href="#top">b</a> <a href="//e.example/x">c</a> '
+            '<a href="javascript:alert(1)">d</a> <img src="logo.gif" alt="e">')
+    frame = _tree(_frame(html).html)
+    assert [(a.get("href"), a.get("target")) for a in frame.iter("a")] == [
+        ("#", None), ("#top", None), ("#", None), (None, None)]
+    assert [img.get("src") for img in frame.iter("img")] == [MISSING_IMAGE]
+    page = prepare_body(html, {}, False).html
+    assert "href" not in page and "src" not in page
+    assert page_body(_frame(html).html) == page
+
+
 # -- what browsers do and libxml2 does not ------------------------------------------------------
 
 def test_windows_1252_references_read_as_browsers_read_them():
