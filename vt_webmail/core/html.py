@@ -117,7 +117,7 @@ _CSS_DANGER = re.compile(
     re.IGNORECASE)
 _CSS_POSITION = re.compile(
     r"position\s*:\s*(?:fixed|sticky|absolute)\s*(?:!\s*important)?\s*;?", re.IGNORECASE)
-_CSS_CDO_CDC = re.compile(r"<!--|-->")
+_CSS_CDO_CDC = re.compile(r"<!--|(?://[ \t]*)?-->")
 _CSS_MARKUP = re.compile(r"<|\son[a-z]+\s*=", re.IGNORECASE)
 #: Left in a cleaned style only if something escaped the rewriting: then nothing is kept.
 _CSS_RESIDUE = re.compile(r"url\(|image-set\(|//|\\", re.IGNORECASE)
@@ -698,7 +698,8 @@ def _clean_style_attribute(element, name, value, context):
 
 
 def _clean_style_block(css, context):
-    # "<!--" and "-->" around a sheet (old mail hides it from old browsers so) mean nothing
+    # "<!--" and "-->" around a sheet (old mail hides it from old browsers so) mean nothing,
+    # nor does the "//" often written before "-->" (a script's comment, a dropped rule to CSS)
     css = _CSS_CDO_CDC.sub(" ", css)
     css = _CSS_IMPORT.sub("", _CSS_COMMENT.sub("", css))
     cleaned, remote = _clean_css(css, context, allow_remote=context.allow_remote, block=True)

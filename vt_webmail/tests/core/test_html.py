@@ -388,6 +388,12 @@ def test_frame_style_sheet_with_script_like_content_is_dropped(css):
     assert "<p>x</p>" in result.html
 
 
+def test_frame_style_sheet_hidden_in_a_comment_is_kept():
+    # "<!-- ... //-->": the "//" is a script comment's, which CSS reads as a broken rule
+    html = "<style>\n<!--\ntd { font-size: 12px }\na { color: white }\n//-->\n</style><p>x</p>"
+    assert _sheets(_frame(html).html) == ["td { font-size: 12px }\na { color: white }"]
+
+
 def test_frame_style_media_and_type():
     result = _frame('<style media="print">.a{color:red}</style>'
                     '<style media="all">.b{color:blue}</style>'
