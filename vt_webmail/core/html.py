@@ -81,6 +81,12 @@ MISSING_IMAGE = "data:image/gif;base64,"
 #: The attribute that marks the mail's ``<body>`` (a ``<div>`` in the cleaned HTML) and holds
 #: its rendering mode: one of :data:`DOCUMENT_MODES`.
 BODY_MARKER = "data-vt-body"
+#: In the frame, the ``<span>`` a form control became (see :func:`_control_look_alike`), and
+#: what it looks like: ``text``, ``button``, ``checkbox``, ``radio``, ``select``,
+#: ``listbox``, ``textarea``, ``image`` (an ``<img>``); ``FORM_MARKER``: the ``<div>`` a
+#: ``<form>`` became. A mail cannot set either: its ``data-*`` attributes are dropped.
+CONTROL_MARKER = "data-vt-control"
+FORM_MARKER = "data-vt-form"
 DOCUMENT_MODES = ("quirks", "limited-quirks", "no-quirks")
 
 #: The iframe's ``sandbox`` flags, in the web client and in the frame route's CSP ``sandbox``
@@ -142,6 +148,50 @@ _DOCTYPES = {
     "no-quirks": "<!DOCTYPE html>\n",
 }
 
+#: Attributes a form control's look-alike keeps (the mail's style sheets select on them).
+_CONTROL_ATTRIBUTES = frozenset({"class", "id", "style", "title", "dir", "lang"})
+_IMAGE_BUTTON_ATTRIBUTES = _CONTROL_ATTRIBUTES | {"src", "alt", "width", "height", "border",
+                                                  "align", "hspace", "vspace"}
+#: Chromium's labels for buttons without a value (in English, as in the frame's tests).
+_BUTTON_LABELS = {"submit": "Submit", "reset": "Reset", "file": "Choose File"}
+_CONTROL_LOOK = f"[{CONTROL_MARKER}]"
+#: The look-alikes drawn as Chromium draws form controls with its default fonts (13.33px
+#: Arial, monospace for a textarea): sizes, borders, colours. Attribute selectors, so that the
+#: mail's own rules on a control's class or id still apply after them.
+_CONTROL_SHEET = (
+    f"{_CONTROL_LOOK}{{display:inline-block;box-sizing:border-box;margin:0;"
+    "border:1px solid #767676;border-radius:2px;background:#fff;color:#000;"
+    "font:13.3333px Arial,sans-serif;line-height:normal;text-align:start;text-indent:0;"
+    "text-transform:none;letter-spacing:normal;word-spacing:normal;text-shadow:none;"
+    "white-space:pre;vertical-align:baseline;cursor:default}"
+    # 7px a character plus 39px at 13.33px, in em: the width follows a font size set by a class
+    f"{_CONTROL_LOOK[:-1]}=text]{{width:calc(var(--vt-size,20)*.525em + 2.925em);"
+    "padding:2px 3px;"
+    "overflow-wrap:normal}"
+    f"{_CONTROL_LOOK[:-1]}=button]{{padding:2px 7px;background:#efefef;text-align:center}}"
+    # a check box stands on its border, not on its bottom margin
+    f"{_CONTROL_LOOK[:-1]}=checkbox],{_CONTROL_LOOK[:-1]}=radio]{{width:13px;height:13px;"
+    "margin:3px 3px 3px 4px;vertical-align:-3px}"
+    f"{_CONTROL_LOOK[:-1]}=radio]{{margin:3px 3px 0 5px;border-radius:50%;"
+    "vertical-align:baseline}"
+    f"{_CONTROL_LOOK}[data-vt-checked]{{background:#0075ff;border-color:#0075ff;"
+    "box-shadow:inset 0 0 0 2px #fff}"
+    f"{_CONTROL_LOOK[:-1]}=select]{{position:relative;padding:1px 16px 1px 4px}}"
+    f"{_CONTROL_LOOK[:-1]}=select]::after{{content:\"\";position:absolute;right:6px;top:4px;"
+    "width:5px;height:5px;border:solid #000;border-width:0 1px 1px 0;transform:rotate(45deg)}"
+    f"{_CONTROL_LOOK[:-1]}=listbox]{{height:calc(var(--vt-size,4)*17px + 2px);"
+    "padding:0 2px;overflow:hidden;vertical-align:text-bottom}"
+    f"{_CONTROL_LOOK[:-1]}=listbox] [data-vt-option]{{display:block;height:auto;"
+    "visibility:visible}"
+    f"{_CONTROL_LOOK[:-1]}=textarea]{{width:calc(var(--vt-cols,20)*1ch + 21px);"
+    "height:calc(var(--vt-rows,2)*15px + 6px);padding:2px;font:13.3333px monospace;"
+    "white-space:pre-wrap;overflow:hidden}"
+    "[data-vt-option]{display:block;height:0;overflow:hidden;visibility:hidden}"
+    "[data-vt-placeholder]{color:#757575}"
+    f"[{FORM_MARKER}]{{display:block;margin-top:0}}"
+    f"[{FORM_MARKER}=quirk]{{margin-bottom:1em}}"
+)
+
 _LINK = re.compile(r"""(?:https?://|mailto:)[^\s<>"'\x00-\x1f]+""", re.IGNORECASE)
 _TRAILING_PUNCTUATION = ".,;:!?'\"*_]}>"
 _QUOTE_PREFIX = re.compile(r"^((?:[ \t]?>)+)[ \t]?")
@@ -200,8 +250,9 @@ def prepare_body(html, cid_urls=None, allow_remote_images=False, *, keep_style=F
 def page_body(html):
     """A body cleaned for the frame, made fit to be put inside a page.
 
-    Removes what only the frame makes harmless: ``<style>`` blocks, ``class`` and ``id``
-    attributes, the body marker, and ``position: fixed|sticky|absolute`` in inline styles. The
+    Removes what only the frame makes harmless or shows: ``<style>`` blocks, ``class`` and
+    ``id`` attributes, the body marker, the look-alikes of form controls, links that go
+    nowhere, and ``position: fixed|sticky|absolute`` in inline styles. The
     result is what ``prepare_body(..., keep_style=False)`` gives, up to the markup that pass
     normalised already. Running it on a body cleaned for a page changes nothing.
 
@@ -221,8 +272,11 @@ def page_body(html):
         for element in list(top.iter()):
             if not isinstance(element.tag, str):
                 continue
-            if element.tag == "style":
-                element.drop_tree()
+            if element.tag == "style" or element.get(CONTROL_MARKER) is not None:
+                element.drop_tree()  # a form control is no more in a page than in the mail
+                continue
+            if element.get(FORM_MARKER) is not None:
+                element.drop_tag()
                 continue
             for name in ("class", "id", BODY_MARKER):
                 element.attrib.pop(name, None)
@@ -249,7 +303,8 @@ def frame_document(html):
     The marked body ``<div>`` (see :data:`BODY_MARKER`) gives its attributes back to the
     document's ``<body>`` and its rendering mode to the doctype, so that ``bgcolor``, margins
     and quirks render as they would in the mail on its own. Anything else (a notice, a body
-    cleaned before the frame existed) is the content of a standards-mode ``<body>``.
+    cleaned before the frame existed) is the content of a standards-mode ``<body>``. A body
+    with form controls' look-alikes gets the style sheet that draws them.
 
     Nothing is cleaned here: ``html`` must come from ``prepare_body(..., keep_style=True)``
     (and a sanitizer after it), and the document must be served with :func:`frame_headers`.
@@ -276,6 +331,10 @@ def frame_document(html):
             source = wrapper
         body.text = source.text
         body.extend(list(source))
+    if body.find(f".//*[@{CONTROL_MARKER}]") is not None or body.find(
+            f".//*[@{FORM_MARKER}]") is not None:
+        sheet = etree.SubElement(document.find("head"), "style")
+        sheet.text = _CONTROL_SHEET
     return _DOCTYPES[mode] + _serialize(document, for_libxml2=False)
 
 
@@ -434,6 +493,8 @@ def _prepare(html, cid_urls, allow_remote, keep_style):
             body.set(name, value)  # <html dir="rtl">: the div is all that is left of it
     if keep_style:
         body.set(BODY_MARKER, mode)
+        if mode == "quirks":
+            _mark_quirky_form_margins(body)
     for index, style in enumerate(kept_styles):
         body.insert(index, style)
     return PreparedBody(_serialize(body), context.has_remote)
@@ -562,8 +623,10 @@ def _windows_1252_reference(match):
 
 
 def _clean_element(element, context):
-    """Clean one element; False when it was removed with its content."""
+    """Clean one element; False when its content needs no cleaning (removed, or made here)."""
     tag = element.tag.lower() if isinstance(element.tag, str) else None
+    if context.keep_style and tag in ("input", "button", "select", "textarea", "form"):
+        return _control_look_alike(element, tag, context)
     if tag is None or tag in KILL_TAGS:  # None: a comment or PI the parser let through
         element.drop_tree()
         return False
@@ -573,6 +636,149 @@ def _clean_element(element, context):
     if tag in UNWRAP_TAGS or not _TAG_NAME.fullmatch(tag):
         element.drop_tag()
     return True
+
+
+def _control_look_alike(element, tag, context):
+    """In the frame, a form control becomes an inert ``<span>`` that looks like it (see
+    :data:`CONTROL_MARKER` and :data:`_CONTROL_SHEET`): the mail on its own shows its form, and
+    the text, sizes and buttons of it are part of its layout. Nothing of a form is left: no
+    control, no name, no value to send, no action; a ``<form>`` becomes a ``<div>``. A hidden
+    input goes; an image button is the image it shows. Returns whether the element's children
+    still need cleaning (a ``<button>``'s and a ``<form>``'s do; the other look-alikes' content
+    is made here, as text).
+    """
+    attributes = {name.lower(): value for name, value in element.attrib.items()}
+    kind = (attributes.get("type") or "").strip().lower()
+    if tag == "input" and kind == "hidden":
+        element.drop_tree()
+        return False
+    if tag == "input" and kind == "image":
+        # an image that failed shows its alt text, and Chromium's "Submit" for a button
+        attributes.setdefault("alt", _BUTTON_LABELS["submit"])
+        _replace_attributes(element, "img", attributes, _IMAGE_BUTTON_ATTRIBUTES, context)
+        element.set(CONTROL_MARKER, "image")
+        return False
+    if tag == "form":
+        parent = element.getparent()
+        if parent is not None and parent.tag in ("table", "tbody", "thead", "tfoot", "tr"):
+            # put among a table's rows, a form is empty and shows nothing; a <div> there
+            # would be moved before the table when the frame's document is read
+            element.drop_tag()
+            return True
+        _replace_attributes(element, "div", attributes, _CONTROL_ATTRIBUTES, context)
+        element.set(FORM_MARKER, "")
+        return True
+    look, text, properties = "text", "", {}
+    if tag == "button" or kind in ("submit", "reset", "button", "file"):
+        look = "button"
+        text = attributes.get("value", _BUTTON_LABELS.get(kind or "submit", ""))
+    elif kind in ("checkbox", "radio"):
+        look = kind
+    elif tag == "select":
+        size = _int_attribute(attributes.get("size"), 0, 1000)
+        look = "listbox" if size > 1 or "multiple" in attributes else "select"
+        if look == "listbox":
+            properties["--vt-size"] = size if size > 1 else 4
+    elif tag == "textarea":
+        look = "textarea"
+        text = element.text_content()
+        properties["--vt-cols"] = _int_attribute(attributes.get("cols"), 20, 1000)
+        properties["--vt-rows"] = _int_attribute(attributes.get("rows"), 2, 1000)
+    else:
+        size = _int_attribute(attributes.get("size"), 20, 1000)
+        properties["--vt-size"] = size
+        text = attributes.get("value") or ""
+        if kind == "password":
+            text = "\u2022" * len(text)
+        text = text[:size + 10]  # what overflows the field is not shown either
+    options = []
+    if tag == "select":
+        for option in element.iter("option"):
+            label = option.get("label") or option.text_content()
+            options.append((" ".join(label.split()), option.get("selected") is not None))
+    if tag != "button":
+        for child in list(element):
+            element.remove(child)
+        element.text = None
+    _replace_attributes(element, "span", attributes, _CONTROL_ATTRIBUTES, context)
+    element.set(CONTROL_MARKER, look)
+    if kind in ("checkbox", "radio") and "checked" in attributes:
+        element.set("data-vt-checked", "")
+    if properties:
+        custom = "".join(f"{name}:{value};" for name, value in properties.items())
+        element.set("style", custom + (element.get("style") or ""))
+    if tag == "select":
+        _select_look(element, options, look)
+    elif tag != "button":
+        if not text and look == "text" and attributes.get("placeholder"):
+            placeholder = etree.SubElement(element, "span", {"data-vt-placeholder": ""})
+            placeholder.text = attributes["placeholder"][:200]
+        else:
+            # never empty: an inline block's baseline is its text's (as a control's is)
+            element.text = text or ("" if look in ("checkbox", "radio") else "\u200b")
+    return tag == "button"
+
+
+def _mark_quirky_form_margins(body):
+    """In quirks mode a form has a bottom margin (HTML, "Rendering", quirks): the ``<div>`` a
+    form became gets it (``FORM_MARKER="quirk"``) where Chromium keeps it. Chromium drops it
+    (a "quirky" margin) for an empty form whose margin meets the top of the body or of a table
+    cell, or the bottom of a cell."""
+    for form in list(body.iter("div")):
+        if form.get(FORM_MARKER) is None:
+            continue
+        empty = not len(form) and not (form.text or "").strip()
+        if empty and (_meets_edge(form, body, before=True)
+                      or _meets_edge(form, body, before=False)):
+            continue
+        form.set(FORM_MARKER, "quirk")
+
+
+def _meets_edge(element, body, *, before):
+    """Nothing comes before (or after) ``element`` up to the edge of a table cell (or the top
+    of the body)."""
+    while True:
+        parent = element.getparent()
+        if before:
+            alone = element.getprevious() is None and not (parent.text or "").strip()
+        else:
+            alone = element.getnext() is None and not (element.tail or "").strip()
+        if not alone:
+            return False
+        if parent.tag in ("td", "th") or parent is body:
+            return parent is not body or before
+        element = parent
+
+
+def _select_look(element, options, look):
+    """A select shows its selected option (the first by default) and is as wide as its widest
+    option: every option is there, its height none but in a list box."""
+    selected = next((label for label, chosen in options if chosen),
+                    options[0][0] if options else "")
+    for label, _chosen in options:
+        sizer = etree.SubElement(element, "span", {"data-vt-option": ""})
+        sizer.text = label or "\u200b"
+    if look == "select":
+        if len(element):
+            element[-1].tail = selected or "\u200b"
+        else:
+            element.text = selected or "\u200b"
+
+
+def _replace_attributes(element, tag, attributes, kept, context):
+    """``element`` renamed ``tag`` with only the ``kept`` of its ``attributes``, cleaned."""
+    element.attrib.clear()
+    element.tag = tag
+    for name, value in attributes.items():
+        if name in kept:
+            element.set(name, value)
+    _clean_attributes(element, tag, context)
+
+
+def _int_attribute(value, default, maximum):
+    """An HTML non-negative integer attribute (leading digits, as browsers read them)."""
+    match = re.match(r"\s*\+?(\d+)", value or "")
+    return min(int(match.group(1)), maximum) if match else default
 
 
 def _clean_attributes(element, tag, context):

