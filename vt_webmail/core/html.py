@@ -16,7 +16,10 @@ A body is shown in two places, cleaned for each:
   the iframe's ``sandbox`` (:data:`FRAME_SANDBOX`) without ``allow-scripts``. There a mail's
   CSS can only restyle the mail, so its ``<style>`` sheets (cleaned: no ``@import``, no
   ``url()`` loads but parts, ``data:`` images and allowed remote images), ``class`` and ``id``
-  attributes and positioned inline styles stay: it looks as its sender meant it to.
+  attributes and positioned inline styles stay: it looks as its sender meant it to. For the
+  same reason what cannot work there keeps its look: a form's controls become inert
+  look-alikes (:data:`CONTROL_MARKER`), a link to nowhere (relative, a fragment) a link to a
+  fragment of the frame's document, an image that cannot load an empty, broken one.
 * **Inside a page** (:func:`page_body`: the ``body_html`` field over XML-RPC, quoted replies,
   the chatter after Qualify): a mail's style sheet would apply to the whole page it is put into
   and could restyle or hide it, so ``<style>`` blocks are dropped, and ``class`` attributes
@@ -36,6 +39,9 @@ Decisions that hold in both, and why:
   select on it: ``#bodyTable``).
 * Only ``http``, ``https``, ``mailto`` and ``tel`` links are kept; relative links would point at
   the Odoo server itself. Links open in a new tab without a referrer.
+* The HTML is parsed as browsers parse it (:mod:`html_tree`, the HTML Standard's tree
+  construction): libxml2's HTML 4 rules read misnested mail markup differently, and the body
+  is written back in a form libxml2 (Odoo's sanitizer, after this pass) reads the same.
 * Blocked resources are kept in ``data-vt-remote-<attribute>`` (``src``, ``srcset``,
   ``background``, ``poster``, ``style``) so a viewer can load them later on request.
 * For the frame, the mail's ``<body>`` becomes a ``<div data-vt-body="MODE">`` that keeps the

@@ -187,6 +187,18 @@ _DOCTYPE_BODY = re.compile(
 _NAMED_REFERENCE = re.compile(r"&([a-zA-Z][a-zA-Z0-9]*)(;?)(?=(.?))", re.DOTALL)
 _XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 _COMMENT_END = re.compile(r"--!?>")
+# atomic, and a name followed by "=" has its value or nothing matches: an attribute is read as
+# the tokenizer reads it, never cut otherwise to fit
+_ATTRIBUTE = (r"""(?>[^\t\n\f />][^\t\n\f /=>]*"""
+              r"""(?:[\t\n\f ]*=[\t\n\f ]*(?:"[^"]*"|'[^']*'|[^\t\n\f >"'][^\t\n\f >]*)"""
+              r"""|(?![\t\n\f ]*=)))""")
+#: A tag whose attributes are separated by white space (or "/") and closed by ">": read at
+#: once; anything else is read state by state (:meth:`_Tokenizer._tag_slowly`).
+_WHOLE_TAG = re.compile(
+    rf"</?[a-zA-Z][^\t\n\f />]*((?:[\t\n\f /]+{_ATTRIBUTE})*)[\t\n\f ]*(/?)>")
+_WHOLE_ATTRIBUTE = re.compile(
+    r"""([^\t\n\f />][^\t\n\f /=>]*)"""
+    r"""(?:[\t\n\f ]*=[\t\n\f ]*(?:"([^"]*)"|'([^']*)'|([^\t\n\f >"'][^\t\n\f >]*)))?""")
 
 #: Elements whose content is text up to their end tag: RCDATA (references decoded), raw text.
 _RCDATA = frozenset({"title", "textarea"})
@@ -345,9 +357,32 @@ class _Tokenizer:
 
     def _tag(self, match):
         """A start or end tag (None when the input ends inside it: the Standard drops it)."""
+        whole = _WHOLE_TAG.match(self.source, match.start())
+        if whole:  # most tags: attributes apart, values quoted or not, closed by ">"
+            self.position = whole.end()
+            attributes = {}
+            for found in _WHOLE_ATTRIBUTE.finditer(whole.group(1)):
+                name, double, single, unquoted = found.groups()
+                value = double if double is not None else single if single is not None \
+                    else unquoted or ""
+                attributes.setdefault(name.lower(), _attribute_value(value) if value else value)
+            return self._tag_token(match, list(attributes.items()), bool(whole.group(2)))
+        return self._tag_slowly(match)
+
+    def _tag_token(self, match, attributes, self_closing):
+        name = match.group(2).lower()
+        if match.group(1):
+            return (_END, name)
+        if name in _RCDATA or name in _RAWTEXT:
+            self.raw_end = name
+        elif name == "plaintext":
+            self.raw_end = ""
+        return (_START, name, attributes, self_closing)
+
+    def _tag_slowly(self, match):
+        """:meth:`_tag` character by character (the tokenizer's states), for any tag."""
         source = self.source
         length = len(source)
-        is_end, name = match.group(1), match.group(2).lower()
         position = match.end()
         attributes = []
         seen = set()
@@ -394,13 +429,7 @@ class _Tokenizer:
                 seen.add(attribute_name)
                 attributes.append((attribute_name, value))
         self.position = position
-        if is_end:
-            return (_END, name)
-        if name in _RCDATA or name in _RAWTEXT:
-            self.raw_end = name
-        elif name == "plaintext":
-            self.raw_end = ""
-        return (_START, name, attributes, self_closing)
+        return self._tag_token(match, attributes, self_closing)
 
 
 # -- tree construction --------------------------------------------------------------------------
@@ -1490,8 +1519,7 @@ class _TreeBuilder:
         """The tree as lxml elements. A name XML cannot hold becomes ``invalid_`` (an unknown
         element: :mod:`core.html` unwraps it, as any name that is not a plain tag name); an
         attribute XML cannot name is left out (the cleaning drops those anyway)."""
-        root = lxml.html.Element("html")
-        _copy_attributes(self.html, root)
+        root = lxml.html.Element("html", _xml_attributes(self.html))
         work = [(self.html, root)]
         while work:
             node, element = work.pop()
@@ -1505,8 +1533,7 @@ class _TreeBuilder:
                         last.tail = (last.tail or "") + text
                     continue
                 name = child.name if _XML_NAME.fullmatch(child.name) else "invalid_"
-                last = etree.SubElement(element, name)
-                _copy_attributes(child, last)
+                last = etree.SubElement(element, name, _xml_attributes(child))
                 work.append((child, last))
         return root
 
@@ -1514,7 +1541,8 @@ class _TreeBuilder:
 _XML_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_.\-]*")
 
 
-def _copy_attributes(node, element):
-    for key, value in node.attributes.items():
-        if _XML_NAME.fullmatch(key):
-            element.set(key, value)
+def _xml_attributes(node):
+    attributes = node.attributes
+    if all(_XML_NAME.fullmatch(key) for key in attributes):
+        return attributes
+    return {key: value for key, value in attributes.items() if _XML_NAME.fullmatch(key)}

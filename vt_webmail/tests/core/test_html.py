@@ -623,6 +623,24 @@ def test_html_tree_reads_the_rendering_mode_from_the_doctype(doctype, mode):
     assert html_tree.parse(f"{doctype}<p>x")[1] == mode
 
 
+def test_html_tree_reads_a_tag_at_once_as_state_by_state(monkeypatch):
+    # most tags are read by one pattern; it must never read one otherwise than the
+    # tokenizer's states do (an unclosed quote drops the tag; "name =value" is one attribute)
+    rng = random.Random(5)
+    pieces = ["<a ", "<td ", "<b>", "</b>", "<p>", "<img src=", " href=", "'", '"', "/>", " / ",
+              "=", " =", "<table>", "<!--", "-->", "&amp;", "&copy", "x=y", "<br/>", "\t", "\n"]
+    documents = ["<td =\"a b\" c>x", "<a b ='c>d", "<a href=x/>y", "<img src=a / >z"] + [
+        "".join(rng.choice(pieces) if rng.random() < 0.4 else rng.choice("ab<>/=' ")
+                for _ in range(rng.randint(0, 120))) for _ in range(1500)]
+
+    def trees():
+        return [lxml.html.tostring(html_tree.parse(document)[0]) for document in documents]
+
+    at_once = trees()
+    monkeypatch.setattr(html_tree._Tokenizer, "_tag", html_tree._Tokenizer._tag_slowly)
+    assert trees() == at_once
+
+
 def test_misnested_mail_keeps_its_look():
     # FrontPage mail of 2002: the heading goes on after "</u>", the bold after "</p>"
     html = ('<font color="#0000ff"><h1 align="center">BELOW</font></u><font color="#0000ff">'
