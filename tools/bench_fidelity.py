@@ -21,6 +21,15 @@ sigma 1.5, K1 0.01, K2 0.03, the mean of the map.
     /opt/odoo18-venv/bin/python tools/bench_fidelity.py              # 200 mails, seed 10
     /opt/odoo18-venv/bin/python tools/bench_fidelity.py --all        # every HTML mail
     /opt/odoo18-venv/bin/python tools/bench_fidelity.py --save /tmp/shots  # worst as PNGs
+    /opt/odoo18-venv/bin/python tools/bench_fidelity.py --all --trees  # parsers, not pixels
+
+``--trees`` compares trees instead of pictures: the tree Chromium builds from each mail as sent
+(walked in its DOM) and the one ``core/html_tree.py`` builds, node by node (elements, their
+attributes, text), and names the mails where they differ. Characters XML cannot hold (which
+``core/html.py`` removes before parsing), names XML cannot hold (html_tree's ``invalid_``)
+and carriage returns are set aside on both sides. A mail with a ``<noscript>`` differs on
+purpose: html_tree reads its content as text, as with scripting on (see its docstring), while
+the mail as sent is shown with scripting off.
 
 Packages: see tools/_frame_lab.py (numpy from tools/requirements-bench.txt, installed into
 var/bench-site on first use). The corpus comes from tools/bench_corpus.py (npm, cached).
@@ -90,6 +99,97 @@ def gaussian_ssim(first, second):
     return float(ssim_map.mean())
 
 
+#: Chromium's tree, one line per node: "<name [[attribute, value], ...]" indented by depth,
+#: text as a JSON string (adjacent text nodes joined); comments left out.
+_DOM_LINES = r"""(() => {
+  const xmlName = /^[a-zA-Z_][a-zA-Z0-9_.\-]*$/, lines = [];
+  const clean = text => text.replace(/[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]/g, "")
+    .replace(/\r\n?/g, "\n");
+  function walk(node, depth) {
+    const attributes = Array.from(node.attributes).filter(a => xmlName.test(a.name))
+      .map(a => [a.name, clean(a.value)]).sort((a, b) => a[0] < b[0] ? -1 : a[0] > b[0]);
+    const name = xmlName.test(node.localName) ? node.localName : "invalid_";
+    lines.push("  ".repeat(depth) + "<" + name + " " + JSON.stringify(attributes));
+    let text = null;
+    for (const child of node.childNodes) {
+      if (child.nodeType === 3) { text = (text || "") + child.data; continue; }
+      if (child.nodeType !== 1) continue;
+      if (text !== null) lines.push("  ".repeat(depth + 1) + JSON.stringify(clean(text)));
+      text = null;
+      walk(child, depth + 1);
+    }
+    if (text !== null) lines.push("  ".repeat(depth + 1) + JSON.stringify(clean(text)));
+  }
+  walk(document.documentElement, 0);
+  return lines;
+})()"""
+
+
+def _tree_lines(root):
+    """:data:`_DOM_LINES` of an lxml tree (``html_tree``'s)."""
+    import json
+
+    lines = []
+
+    def text(value, depth):
+        value = value.replace("\r\n", "\n").replace("\r", "\n")
+        lines.append("  " * depth + json.dumps(value, separators=(",", ":"), ensure_ascii=False))
+
+    stack = [(root, 0)]
+    while stack:
+        element, depth = stack.pop()
+        if isinstance(element, str):
+            text(element, depth)
+            continue
+        attributes = sorted([name, value.replace("\r\n", "\n").replace("\r", "\n")]
+                            for name, value in element.attrib.items())
+        lines.append("  " * depth + "<" + element.tag + " "
+                     + json.dumps(attributes, separators=(",", ":"), ensure_ascii=False))
+        following = []
+        if element.text:
+            following.append((element.text, depth + 1))
+        for child in element:
+            following.append((child, depth + 1))
+            if child.tail:
+                following.append((child.tail, depth + 1))
+        stack.extend(reversed(following))
+    return lines
+
+
+def compare_trees(chosen, parse_message):
+    """Print how many mails html_tree parses into Chromium's tree, and name the others."""
+    from odoo.addons.vt_webmail.core import html as core_html
+    from odoo.addons.vt_webmail.core import html_tree
+
+    lab = Lab()
+    chrome = Chrome(WIDTH, HEIGHT)
+    different = []
+    started = time.monotonic()
+    try:
+        for index, (name, raw) in enumerate(chosen):
+            html = parse_message(raw).html
+            chrome.navigate(lab.add(f"{index}", html, AS_SENT_HEADERS))
+            theirs = chrome.evaluate(_DOM_LINES)
+            lab.documents.clear()
+            try:
+                ours = _tree_lines(html_tree.parse(core_html._XML_INVALID.sub("", html))[0])
+            except html_tree.TreeLimitError:
+                ours = None
+            if ours != theirs:
+                line = next((i for i, (a, b) in enumerate(zip(ours or [], theirs, strict=False))
+                             if a != b), None)
+                different.append((name, line))
+    finally:
+        chrome.close()
+        lab.close()
+    print(f"\n{len(chosen) - len(different)} of {len(chosen)} mails: html_tree builds "
+          f"Chromium's tree; {len(different)} differ:")
+    for name, line in different:
+        print(f"  {name:<40} from node line {line}")
+    print(f"\n{time.monotonic() - started:.0f} s")
+    return 0
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sample", type=int, default=200, help="mails to render (default 200)")
@@ -97,6 +197,8 @@ def main():
     parser.add_argument("--all", action="store_true", help="every HTML mail of the corpus")
     parser.add_argument("--save", type=Path,
                         help="save the worst mails' renderings here, and every score (ssim.tsv)")
+    parser.add_argument("--trees", action="store_true",
+                        help="compare html_tree's trees with Chromium's instead of renderings")
     args = parser.parse_args()
 
     core_html, frame_html, _page_html = bootstrap()
@@ -113,6 +215,9 @@ def main():
     print(f"{len(mails)} HTML mails in the corpus; rendering {len(chosen)} "
           f"({'all' if args.all else f'sample of {args.sample}, seed {args.seed}'}) "
           f"at {WIDTH}x{HEIGHT}", flush=True)
+
+    if args.trees:
+        return compare_trees(chosen, parse_message)
 
     lab = Lab()
     chrome = Chrome(WIDTH, HEIGHT)

@@ -16,7 +16,10 @@ A body is shown in two places, cleaned for each:
   the iframe's ``sandbox`` (:data:`FRAME_SANDBOX`) without ``allow-scripts``. There a mail's
   CSS can only restyle the mail, so its ``<style>`` sheets (cleaned: no ``@import``, no
   ``url()`` loads but parts, ``data:`` images and allowed remote images), ``class`` and ``id``
-  attributes and positioned inline styles stay: it looks as its sender meant it to.
+  attributes and positioned inline styles stay: it looks as its sender meant it to. For the
+  same reason what cannot work there keeps its look: a form's controls become inert
+  look-alikes (:data:`CONTROL_MARKER`), a link to nowhere (relative, a fragment) a link to a
+  fragment of the frame's document, an image that cannot load an empty, broken one.
 * **Inside a page** (:func:`page_body`: the ``body_html`` field over XML-RPC, quoted replies,
   the chatter after Qualify): a mail's style sheet would apply to the whole page it is put into
   and could restyle or hide it, so ``<style>`` blocks are dropped, and ``class`` attributes
@@ -36,6 +39,9 @@ Decisions that hold in both, and why:
   select on it: ``#bodyTable``).
 * Only ``http``, ``https``, ``mailto`` and ``tel`` links are kept; relative links would point at
   the Odoo server itself. Links open in a new tab without a referrer.
+* The HTML is parsed as browsers parse it (:mod:`html_tree`, the HTML Standard's tree
+  construction): libxml2's HTML 4 rules read misnested mail markup differently, and the body
+  is written back in a form libxml2 (Odoo's sanitizer, after this pass) reads the same.
 * Blocked resources are kept in ``data-vt-remote-<attribute>`` (``src``, ``srcset``,
   ``background``, ``poster``, ``style``) so a viewer can load them later on request.
 * For the frame, the mail's ``<body>`` becomes a ``<div data-vt-body="MODE">`` that keeps the
@@ -52,6 +58,8 @@ from dataclasses import dataclass
 
 import lxml.html
 from lxml import etree
+
+from . import html_tree
 
 #: Elements removed with everything inside them.
 KILL_TAGS = frozenset({
@@ -79,6 +87,12 @@ MISSING_IMAGE = "data:image/gif;base64,"
 #: The attribute that marks the mail's ``<body>`` (a ``<div>`` in the cleaned HTML) and holds
 #: its rendering mode: one of :data:`DOCUMENT_MODES`.
 BODY_MARKER = "data-vt-body"
+#: In the frame, the ``<span>`` a form control became (see :func:`_control_look_alike`), and
+#: what it looks like: ``text``, ``button``, ``checkbox``, ``radio``, ``select``,
+#: ``listbox``, ``textarea``, ``image`` (an ``<img>``); ``FORM_MARKER``: the ``<div>`` a
+#: ``<form>`` became. A mail cannot set either: its ``data-*`` attributes are dropped.
+CONTROL_MARKER = "data-vt-control"
+FORM_MARKER = "data-vt-form"
 DOCUMENT_MODES = ("quirks", "limited-quirks", "no-quirks")
 
 #: The iframe's ``sandbox`` flags, in the web client and in the frame route's CSP ``sandbox``
@@ -115,7 +129,7 @@ _CSS_DANGER = re.compile(
     re.IGNORECASE)
 _CSS_POSITION = re.compile(
     r"position\s*:\s*(?:fixed|sticky|absolute)\s*(?:!\s*important)?\s*;?", re.IGNORECASE)
-_CSS_CDO_CDC = re.compile(r"<!--|-->")
+_CSS_CDO_CDC = re.compile(r"<!--|(?://[ \t]*)?-->")
 _CSS_MARKUP = re.compile(r"<|\son[a-z]+\s*=", re.IGNORECASE)
 #: Left in a cleaned style only if something escaped the rewriting: then nothing is kept.
 _CSS_RESIDUE = re.compile(r"url\(|image-set\(|//|\\", re.IGNORECASE)
@@ -130,45 +144,8 @@ _HTML_DIR = frozenset({"ltr", "rtl", "auto"})
 _HTML_LANG = re.compile(r"[a-zA-Z0-9\-]{1,35}")
 _DOCTYPE_NAME = re.compile(r"<!DOCTYPE\s+([^\s>]+)", re.IGNORECASE)
 _SAFE_BASE_URL = re.compile(r"https?://[a-zA-Z0-9.\-\[\]:]+/(?:[a-zA-Z0-9._~\-]+/)*")
-#: Public identifiers that put a document in quirks mode (HTML, "The initial insertion mode"),
-#: lower case: those that are a prefix, then those that must match exactly.
-_QUIRKS_PREFIXES = tuple(prefix.lower() for prefix in (
-    "+//Silmaril//dtd html Pro v0r11 19970101//", "-//AS//DTD HTML 3.0 asWedit + extensions//",
-    "-//AdvaSoft Ltd//DTD HTML 3.0 asWedit + extensions//", "-//IETF//DTD HTML 2.0 Level 1//",
-    "-//IETF//DTD HTML 2.0 Level 2//", "-//IETF//DTD HTML 2.0 Strict Level 1//",
-    "-//IETF//DTD HTML 2.0 Strict Level 2//", "-//IETF//DTD HTML 2.0 Strict//",
-    "-//IETF//DTD HTML 2.0//", "-//IETF//DTD HTML 2.1E//", "-//IETF//DTD HTML 3.0//",
-    "-//IETF//DTD HTML 3.2 Final//", "-//IETF//DTD HTML 3.2//", "-//IETF//DTD HTML 3//",
-    "-//IETF//DTD HTML Level 0//", "-//IETF//DTD HTML Level 1//", "-//IETF//DTD HTML Level 2//",
-    "-//IETF//DTD HTML Level 3//", "-//IETF//DTD HTML Strict Level 0//",
-    "-//IETF//DTD HTML Strict Level 1//", "-//IETF//DTD HTML Strict Level 2//",
-    "-//IETF//DTD HTML Strict Level 3//", "-//IETF//DTD HTML Strict//", "-//IETF//DTD HTML//",
-    "-//Metrius//DTD Metrius Presentational//",
-    "-//Microsoft//DTD Internet Explorer 2.0 HTML Strict//",
-    "-//Microsoft//DTD Internet Explorer 2.0 HTML//",
-    "-//Microsoft//DTD Internet Explorer 2.0 Tables//",
-    "-//Microsoft//DTD Internet Explorer 3.0 HTML Strict//",
-    "-//Microsoft//DTD Internet Explorer 3.0 HTML//",
-    "-//Microsoft//DTD Internet Explorer 3.0 Tables//", "-//Netscape Comm. Corp.//DTD HTML//",
-    "-//Netscape Comm. Corp.//DTD Strict HTML//", "-//O'Reilly and Associates//DTD HTML 2.0//",
-    "-//O'Reilly and Associates//DTD HTML Extended 1.0//",
-    "-//O'Reilly and Associates//DTD HTML Extended Relaxed 1.0//",
-    "-//SQ//DTD HTML 2.0 HoTMetaL + extensions//",
-    "-//SoftQuad Software//DTD HoTMetaL PRO 6.0::19990601::extensions to HTML 4.0//",
-    "-//SoftQuad//DTD HoTMetaL PRO 4.0::19971010::extensions to HTML 4.0//",
-    "-//Spyglass//DTD HTML 2.0 Extended//", "-//Sun Microsystems Corp.//DTD HotJava HTML//",
-    "-//Sun Microsystems Corp.//DTD HotJava Strict HTML//", "-//W3C//DTD HTML 3 1995-03-24//",
-    "-//W3C//DTD HTML 3.2 Draft//", "-//W3C//DTD HTML 3.2 Final//", "-//W3C//DTD HTML 3.2//",
-    "-//W3C//DTD HTML 3.2S Draft//", "-//W3C//DTD HTML 4.0 Frameset//",
-    "-//W3C//DTD HTML 4.0 Transitional//", "-//W3C//DTD HTML Experimental 19960712//",
-    "-//W3C//DTD HTML Experimental 970421//", "-//W3C//DTD W3 HTML//",
-    "-//W3O//DTD W3 HTML 3.0//", "-//WebTechs//DTD Mozilla HTML 2.0//",
-    "-//WebTechs//DTD Mozilla HTML//",
-))
-_QUIRKS_EXACT = frozenset({"-//w3o//dtd w3 html strict 3.0//en//",
-                           "-/w3c/dtd html 4.0 transitional/en", "html"})
-_HTML401_LOOSE = ("-//w3c//dtd html 4.01 frameset//", "-//w3c//dtd html 4.01 transitional//")
-_XHTML10_LOOSE = ("-//w3c//dtd xhtml 1.0 frameset//", "-//w3c//dtd xhtml 1.0 transitional//")
+#: Elements whose first line break a browser's parser drops (so a serializer doubles it).
+_LEADING_NEWLINE_TAGS = ("pre", "textarea", "listing")
 #: What the frame's document starts with, to render in each mode.
 _DOCTYPES = {
     "quirks": "",
@@ -176,6 +153,50 @@ _DOCTYPES = {
                       '"http://www.w3.org/TR/xhtml1/DTD/xhtml1-transitional.dtd">\n',
     "no-quirks": "<!DOCTYPE html>\n",
 }
+
+#: Attributes a form control's look-alike keeps (the mail's style sheets select on them).
+_CONTROL_ATTRIBUTES = frozenset({"class", "id", "style", "title", "dir", "lang"})
+_IMAGE_BUTTON_ATTRIBUTES = _CONTROL_ATTRIBUTES | {"src", "alt", "width", "height", "border",
+                                                  "align", "hspace", "vspace"}
+#: Chromium's labels for buttons without a value (in English, as in the frame's tests).
+_BUTTON_LABELS = {"submit": "Submit", "reset": "Reset", "file": "Choose File"}
+_CONTROL_LOOK = f"[{CONTROL_MARKER}]"
+#: The look-alikes drawn as Chromium draws form controls with its default fonts (13.33px
+#: Arial, monospace for a textarea): sizes, borders, colours. Attribute selectors, so that the
+#: mail's own rules on a control's class or id still apply after them.
+_CONTROL_SHEET = (
+    f"{_CONTROL_LOOK}{{display:inline-block;box-sizing:border-box;margin:0;"
+    "border:1px solid #767676;border-radius:2px;background:#fff;color:#000;"
+    "font:13.3333px Arial,sans-serif;line-height:normal;text-align:start;text-indent:0;"
+    "text-transform:none;letter-spacing:normal;word-spacing:normal;text-shadow:none;"
+    "white-space:pre;vertical-align:baseline;cursor:default}"
+    # 7px a character plus 39px at 13.33px, in em: the width follows a font size set by a class
+    f"{_CONTROL_LOOK[:-1]}=text]{{width:calc(var(--vt-size,20)*.525em + 2.925em);"
+    "padding:2px 3px;"
+    "overflow-wrap:normal}"
+    f"{_CONTROL_LOOK[:-1]}=button]{{padding:2px 7px;background:#efefef;text-align:center}}"
+    # a check box stands on its border, not on its bottom margin
+    f"{_CONTROL_LOOK[:-1]}=checkbox],{_CONTROL_LOOK[:-1]}=radio]{{width:13px;height:13px;"
+    "margin:3px 3px 3px 4px;vertical-align:-3px}"
+    f"{_CONTROL_LOOK[:-1]}=radio]{{margin:3px 3px 0 5px;border-radius:50%;"
+    "vertical-align:baseline}"
+    f"{_CONTROL_LOOK}[data-vt-checked]{{background:#0075ff;border-color:#0075ff;"
+    "box-shadow:inset 0 0 0 2px #fff}"
+    f"{_CONTROL_LOOK[:-1]}=select]{{position:relative;padding:1px 16px 1px 4px}}"
+    f"{_CONTROL_LOOK[:-1]}=select]::after{{content:\"\";position:absolute;right:6px;top:4px;"
+    "width:5px;height:5px;border:solid #000;border-width:0 1px 1px 0;transform:rotate(45deg)}"
+    f"{_CONTROL_LOOK[:-1]}=listbox]{{height:calc(var(--vt-size,4)*17px + 2px);"
+    "padding:0 2px;overflow:hidden;vertical-align:text-bottom}"
+    f"{_CONTROL_LOOK[:-1]}=listbox] [data-vt-option]{{display:block;height:auto;"
+    "visibility:visible}"
+    f"{_CONTROL_LOOK[:-1]}=textarea]{{width:calc(var(--vt-cols,20)*1ch + 21px);"
+    "height:calc(var(--vt-rows,2)*15px + 6px);padding:2px;font:13.3333px monospace;"
+    "white-space:pre-wrap;overflow:hidden}"
+    "[data-vt-option]{display:block;height:0;overflow:hidden;visibility:hidden}"
+    "[data-vt-placeholder]{color:#757575}"
+    f"[{FORM_MARKER}]{{display:block;margin-top:0}}"
+    f"[{FORM_MARKER}=quirk]{{margin-bottom:1em}}"
+)
 
 _LINK = re.compile(r"""(?:https?://|mailto:)[^\s<>"'\x00-\x1f]+""", re.IGNORECASE)
 _TRAILING_PUNCTUATION = ".,;:!?'\"*_]}>"
@@ -235,8 +256,9 @@ def prepare_body(html, cid_urls=None, allow_remote_images=False, *, keep_style=F
 def page_body(html):
     """A body cleaned for the frame, made fit to be put inside a page.
 
-    Removes what only the frame makes harmless: ``<style>`` blocks, ``class`` and ``id``
-    attributes, the body marker, and ``position: fixed|sticky|absolute`` in inline styles. The
+    Removes what only the frame makes harmless or shows: ``<style>`` blocks, ``class`` and
+    ``id`` attributes, the body marker, the look-alikes of form controls, links that go
+    nowhere, and ``position: fixed|sticky|absolute`` in inline styles. The
     result is what ``prepare_body(..., keep_style=False)`` gives, up to the markup that pass
     normalised already. Running it on a body cleaned for a page changes nothing.
 
@@ -256,13 +278,18 @@ def page_body(html):
         for element in list(top.iter()):
             if not isinstance(element.tag, str):
                 continue
-            if element.tag == "style":
-                element.drop_tree()
+            if element.tag == "style" or element.get(CONTROL_MARKER) is not None:
+                element.drop_tree()  # a form control is no more in a page than in the mail
+                continue
+            if element.get(FORM_MARKER) is not None:
+                element.drop_tag()
                 continue
             for name in ("class", "id", BODY_MARKER):
                 element.attrib.pop(name, None)
             if element.get("src") == MISSING_IMAGE:
                 del element.attrib["src"]
+            if (element.get("href") or "").startswith("#"):  # the frame's dead links
+                del element.attrib["href"]
             for name in ("style", REMOTE_ATTRIBUTE.format("style")):
                 if element.get(name) is not None:
                     css = _CSS_POSITION.sub("", element.get(name)).strip()
@@ -271,7 +298,7 @@ def page_body(html):
                     else:
                         del element.attrib[name]
         top.tail = None
-        return lxml.html.tostring(top, encoding="unicode", method="html")
+        return _serialize(top)
     except Exception:  # the input was cleaned already: this is only a last resort
         return text_to_html(html_to_text(html))
 
@@ -282,7 +309,8 @@ def frame_document(html):
     The marked body ``<div>`` (see :data:`BODY_MARKER`) gives its attributes back to the
     document's ``<body>`` and its rendering mode to the doctype, so that ``bgcolor``, margins
     and quirks render as they would in the mail on its own. Anything else (a notice, a body
-    cleaned before the frame existed) is the content of a standards-mode ``<body>``.
+    cleaned before the frame existed) is the content of a standards-mode ``<body>``. A body
+    with form controls' look-alikes gets the style sheet that draws them.
 
     Nothing is cleaned here: ``html`` must come from ``prepare_body(..., keep_style=True)``
     (and a sanitizer after it), and the document must be served with :func:`frame_headers`.
@@ -309,7 +337,11 @@ def frame_document(html):
             source = wrapper
         body.text = source.text
         body.extend(list(source))
-    return _DOCTYPES[mode] + lxml.html.tostring(document, encoding="unicode", method="html")
+    if body.find(f".//*[@{CONTROL_MARKER}]") is not None or body.find(
+            f".//*[@{FORM_MARKER}]") is not None:
+        sheet = etree.SubElement(document.find("head"), "style")
+        sheet.text = _CONTROL_SHEET
+    return _DOCTYPES[mode] + _serialize(document, for_libxml2=False)
 
 
 def frame_policy(base_url, allow_remote_images=False):
@@ -428,7 +460,7 @@ def _cid_key(value):
 
 def _prepare(html, cid_urls, allow_remote, keep_style):
     context = _Context(cid_urls, allow_remote, keep_style)
-    root = _parse(html)
+    root, mode = _parse_document(html)
     if root is None:
         return PreparedBody("", False)
     body = root.find("body")
@@ -466,29 +498,49 @@ def _prepare(html, cid_urls, allow_remote, keep_style):
         if value and body.get(name) is None and allowed(value.lower()):
             body.set(name, value)  # <html dir="rtl">: the div is all that is left of it
     if keep_style:
-        body.set(BODY_MARKER, _document_mode(root.getroottree().docinfo))
+        body.set(BODY_MARKER, mode)
+        if mode == "quirks":
+            _mark_quirky_form_margins(body)
     for index, style in enumerate(kept_styles):
         body.insert(index, style)
-    result = lxml.html.tostring(body, encoding="unicode", method="html")
-    return PreparedBody(result, context.has_remote)
+    return PreparedBody(_serialize(body), context.has_remote)
+
+
+def _serialize(element, *, for_libxml2=True):
+    """``element`` as HTML that parses back into the same tree.
+
+    A browser's parser drops the line break that opens a ``<pre>``, ``<textarea>`` or
+    ``<listing>``, so one that the content starts with is doubled (libxml2 keeps it; the frame's
+    document is read by :func:`_parse` again, which drops it as browsers do). With
+    ``for_libxml2`` (what the sanitizer after :func:`prepare_body` parses with), an element
+    whose start tag makes libxml2 close its parent (``<b><p>``, ``<a><table>``, ``<h1><p>``,
+    ``<p><table>`` in quirks mode: all fine to a browser, see
+    :data:`html_tree.LIBXML2_CLOSES`) is wrapped in a ``<span>``, which libxml2 lets it open
+    in and which changes nothing to the layout (an inline box around a block).
+    """
+    for node in list(element.iter()):
+        tag = node.tag
+        if not isinstance(tag, str):
+            continue
+        if tag in _LEADING_NEWLINE_TAGS and (node.text or "").startswith("\n"):
+            node.text = "\n" + node.text
+        parent = node.getparent()
+        if (for_libxml2 and parent is not None
+                and (parent.tag, tag) in html_tree.LIBXML2_CLOSES
+                and ("span", tag) not in html_tree.LIBXML2_CLOSES):
+            span = node.makeelement("span", {})
+            node.addprevious(span)
+            span.tail, node.tail = node.tail, None
+            span.append(node)
+    return lxml.html.tostring(element, encoding="unicode", method="html")
 
 
 def _document_mode(docinfo):
-    """The rendering mode the document's doctype asks for (HTML, "The initial insertion mode";
-    no doctype: quirks)."""
-    doctype = (docinfo.doctype or "").strip()
-    name = _DOCTYPE_NAME.match(doctype)
-    if not name or name.group(1).lower() != "html":
-        return "quirks"
-    public = (docinfo.public_id or "").lower()
-    system = docinfo.system_url
-    if (public in _QUIRKS_EXACT or public.startswith(_QUIRKS_PREFIXES)
-            or (system or "").lower() == "http://www.ibm.com/data/dtd/v11/ibmxhtml1-transitional.dtd"
-            or (system is None and public.startswith(_HTML401_LOOSE))):
-        return "quirks"
-    if public.startswith(_XHTML10_LOOSE) or public.startswith(_HTML401_LOOSE):
-        return "limited-quirks"
-    return "no-quirks"
+    """The rendering mode a document parsed by libxml2 asks for (see
+    :func:`html_tree.document_mode`)."""
+    name = _DOCTYPE_NAME.match((docinfo.doctype or "").strip())
+    return html_tree.document_mode(name.group(1) if name else None, docinfo.public_id,
+                                   docinfo.system_url)
 
 
 def _body_wrapper(body, marked=True):
@@ -503,13 +555,38 @@ def _body_wrapper(body, marked=True):
 
 def _parse(html):
     """The ``<html>`` element of ``html`` (str or bytes), or None when there is nothing."""
+    return _parse_document(html)[0]
+
+
+def _parse_document(html):
+    """``(the <html> element, rendering mode)`` of ``html`` (str or bytes), as a browser's
+    parser builds it (:mod:`html_tree`); ``(None, "quirks")`` when there is nothing.
+
+    Markup that :mod:`html_tree` gives up (nested past its depth, or too many nodes) is read by
+    libxml2 instead, corrected where it differs most from browsers (see
+    :func:`_parse_with_libxml2`).
+    """
     if html is None:
-        return None
+        return None, "quirks"
     if isinstance(html, bytes):
         html = html.decode("utf-8", "replace")
     html = _XML_INVALID.sub("", _XML_DECLARATION.sub("", str(html)))
     if not html.strip():
-        return None
+        return None, "quirks"
+    try:
+        root, mode = html_tree.parse(html)
+    except html_tree.TreeLimitError:
+        return _parse_with_libxml2(html)
+    body = root.find("body")
+    if not len(body) and not body.text and not len(root.find("head")):
+        return None, mode  # nothing at all, or only comments
+    return root, mode
+
+
+def _parse_with_libxml2(html):
+    """``(root, mode)`` as libxml2 reads ``html``, with the differences from browsers that
+    matter most corrected: windows-1252 references, text before a late ``<body>``, the
+    attributes of a later ``<body>`` tag."""
     # "&#149;" is a bullet to browsers (HTML maps references to 0x80-0x9F as windows-1252
     # does), a C1 control character to libxml2
     html = _C1_REFERENCE.sub(_windows_1252_reference, html)
@@ -524,7 +601,7 @@ def _parse(html):
     try:
         root = lxml.html.document_fromstring(html, parser=parser)
     except etree.ParserError:  # "Document is empty": only comments or nothing visible
-        return None
+        return None, "quirks"
     body = root.find("body")
     if body is not None:
         # a <body> start tag after the first adds the attributes the body lacks (HTML, "in
@@ -539,7 +616,7 @@ def _parse(html):
             for name, value in attributes.items():
                 if body.get(name) is None:
                     body.set(name, value)
-    return root
+    return root, _document_mode(root.getroottree().docinfo)
 
 
 def _windows_1252_reference(match):
@@ -552,8 +629,10 @@ def _windows_1252_reference(match):
 
 
 def _clean_element(element, context):
-    """Clean one element; False when it was removed with its content."""
+    """Clean one element; False when its content needs no cleaning (removed, or made here)."""
     tag = element.tag.lower() if isinstance(element.tag, str) else None
+    if context.keep_style and tag in ("input", "button", "select", "textarea", "form"):
+        return _control_look_alike(element, tag, context)
     if tag is None or tag in KILL_TAGS:  # None: a comment or PI the parser let through
         element.drop_tree()
         return False
@@ -563,6 +642,149 @@ def _clean_element(element, context):
     if tag in UNWRAP_TAGS or not _TAG_NAME.fullmatch(tag):
         element.drop_tag()
     return True
+
+
+def _control_look_alike(element, tag, context):
+    """In the frame, a form control becomes an inert ``<span>`` that looks like it (see
+    :data:`CONTROL_MARKER` and :data:`_CONTROL_SHEET`): the mail on its own shows its form, and
+    the text, sizes and buttons of it are part of its layout. Nothing of a form is left: no
+    control, no name, no value to send, no action; a ``<form>`` becomes a ``<div>``. A hidden
+    input goes; an image button is the image it shows. Returns whether the element's children
+    still need cleaning (a ``<button>``'s and a ``<form>``'s do; the other look-alikes' content
+    is made here, as text).
+    """
+    attributes = {name.lower(): value for name, value in element.attrib.items()}
+    kind = (attributes.get("type") or "").strip().lower()
+    if tag == "input" and kind == "hidden":
+        element.drop_tree()
+        return False
+    if tag == "input" and kind == "image":
+        # an image that failed shows its alt text, and Chromium's "Submit" for a button
+        attributes.setdefault("alt", _BUTTON_LABELS["submit"])
+        _replace_attributes(element, "img", attributes, _IMAGE_BUTTON_ATTRIBUTES, context)
+        element.set(CONTROL_MARKER, "image")
+        return False
+    if tag == "form":
+        parent = element.getparent()
+        if parent is not None and parent.tag in ("table", "tbody", "thead", "tfoot", "tr"):
+            # put among a table's rows, a form is empty and shows nothing; a <div> there
+            # would be moved before the table when the frame's document is read
+            element.drop_tag()
+            return True
+        _replace_attributes(element, "div", attributes, _CONTROL_ATTRIBUTES, context)
+        element.set(FORM_MARKER, "")
+        return True
+    look, text, properties = "text", "", {}
+    if tag == "button" or kind in ("submit", "reset", "button", "file"):
+        look = "button"
+        text = attributes.get("value", _BUTTON_LABELS.get(kind or "submit", ""))
+    elif kind in ("checkbox", "radio"):
+        look = kind
+    elif tag == "select":
+        size = _int_attribute(attributes.get("size"), 0, 1000)
+        look = "listbox" if size > 1 or "multiple" in attributes else "select"
+        if look == "listbox":
+            properties["--vt-size"] = size if size > 1 else 4
+    elif tag == "textarea":
+        look = "textarea"
+        text = element.text_content()
+        properties["--vt-cols"] = _int_attribute(attributes.get("cols"), 20, 1000)
+        properties["--vt-rows"] = _int_attribute(attributes.get("rows"), 2, 1000)
+    else:
+        size = _int_attribute(attributes.get("size"), 20, 1000)
+        properties["--vt-size"] = size
+        text = attributes.get("value") or ""
+        if kind == "password":
+            text = "\u2022" * len(text)
+        text = text[:size + 10]  # what overflows the field is not shown either
+    options = []
+    if tag == "select":
+        for option in element.iter("option"):
+            label = option.get("label") or option.text_content()
+            options.append((" ".join(label.split()), option.get("selected") is not None))
+    if tag != "button":
+        for child in list(element):
+            element.remove(child)
+        element.text = None
+    _replace_attributes(element, "span", attributes, _CONTROL_ATTRIBUTES, context)
+    element.set(CONTROL_MARKER, look)
+    if kind in ("checkbox", "radio") and "checked" in attributes:
+        element.set("data-vt-checked", "")
+    if properties:
+        custom = "".join(f"{name}:{value};" for name, value in properties.items())
+        element.set("style", custom + (element.get("style") or ""))
+    if tag == "select":
+        _select_look(element, options, look)
+    elif tag != "button":
+        if not text and look == "text" and attributes.get("placeholder"):
+            placeholder = etree.SubElement(element, "span", {"data-vt-placeholder": ""})
+            placeholder.text = attributes["placeholder"][:200]
+        else:
+            # never empty: an inline block's baseline is its text's (as a control's is)
+            element.text = text or ("" if look in ("checkbox", "radio") else "\u200b")
+    return tag == "button"
+
+
+def _mark_quirky_form_margins(body):
+    """In quirks mode a form has a bottom margin (HTML, "Rendering", quirks): the ``<div>`` a
+    form became gets it (``FORM_MARKER="quirk"``) where Chromium keeps it. Chromium drops it
+    (a "quirky" margin) for an empty form whose margin meets the top of the body or of a table
+    cell, or the bottom of a cell."""
+    for form in list(body.iter("div")):
+        if form.get(FORM_MARKER) is None:
+            continue
+        empty = not len(form) and not (form.text or "").strip()
+        if empty and (_meets_edge(form, body, before=True)
+                      or _meets_edge(form, body, before=False)):
+            continue
+        form.set(FORM_MARKER, "quirk")
+
+
+def _meets_edge(element, body, *, before):
+    """Nothing comes before (or after) ``element`` up to the edge of a table cell (or the top
+    of the body)."""
+    while True:
+        parent = element.getparent()
+        if before:
+            alone = element.getprevious() is None and not (parent.text or "").strip()
+        else:
+            alone = element.getnext() is None and not (element.tail or "").strip()
+        if not alone:
+            return False
+        if parent.tag in ("td", "th") or parent is body:
+            return parent is not body or before
+        element = parent
+
+
+def _select_look(element, options, look):
+    """A select shows its selected option (the first by default) and is as wide as its widest
+    option: every option is there, its height none but in a list box."""
+    selected = next((label for label, chosen in options if chosen),
+                    options[0][0] if options else "")
+    for label, _chosen in options:
+        sizer = etree.SubElement(element, "span", {"data-vt-option": ""})
+        sizer.text = label or "\u200b"
+    if look == "select":
+        if len(element):
+            element[-1].tail = selected or "\u200b"
+        else:
+            element.text = selected or "\u200b"
+
+
+def _replace_attributes(element, tag, attributes, kept, context):
+    """``element`` renamed ``tag`` with only the ``kept`` of its ``attributes``, cleaned."""
+    element.attrib.clear()
+    element.tag = tag
+    for name, value in attributes.items():
+        if name in kept:
+            element.set(name, value)
+    _clean_attributes(element, tag, context)
+
+
+def _int_attribute(value, default, maximum):
+    """An HTML non-negative integer attribute (leading digits, as browsers read them)."""
+    match = re.match(r"\s*\+?(\d+)", value or "")
+    return min(int(match.group(1)), maximum) if match else default
 
 
 def _clean_attributes(element, tag, context):
@@ -575,7 +797,7 @@ def _clean_attributes(element, tag, context):
                 or (lname == "class" and not context.keep_style)):
             del attributes[name]
         elif lname == "href":
-            _clean_link(element, tag, name, value)
+            _clean_link(element, tag, name, value, context.keep_style)
         elif lname in RESOURCE_ATTRIBUTES:
             _clean_resource(element, name, value, context)
         elif lname in ("srcset", "imagesrcset"):
@@ -585,7 +807,7 @@ def _clean_attributes(element, tag, context):
         elif _DANGEROUS_VALUE.match(_URL_NOISE.sub("", std_html.unescape(value))):
             # unescaped: libxml2 leaves HTML 5 references ("&colon;") as they are
             del attributes[name]
-    if tag in ("a", "area") and element.get("href"):
+    if tag in ("a", "area") and element.get("href") and not element.get("href").startswith("#"):
         element.set("target", "_blank")
         element.set("rel", "noopener noreferrer")
 
@@ -617,12 +839,20 @@ def _url_kind(url):
     return "other"  # javascript:, file:, relative URLs (they would hit the Odoo server) ...
 
 
-def _clean_link(element, tag, name, value):
-    scheme, _cleaned = _scheme(value)
-    if tag in ("a", "area") and name == "href" and scheme in LINK_SCHEMES:
-        element.set(name, value.strip())
-    else:
-        del element.attrib[name]
+def _clean_link(element, tag, name, value, keep_style):
+    if tag in ("a", "area") and name == "href":
+        scheme, _cleaned = _scheme(value)
+        if scheme in LINK_SCHEMES:
+            element.set(name, value.strip())
+            return
+        if keep_style and not scheme:
+            # in the frame, a link to no reachable place (a relative one, a fragment) keeps
+            # the look of a link and leads nowhere: to a fragment of the frame's document
+            # (never opened elsewhere), not to the Odoo server the relative URL would hit
+            value = value.strip()
+            element.set(name, value if value.startswith("#") else "#")
+            return
+    del element.attrib[name]
 
 
 def _clean_resource(element, name, value, context):
@@ -640,8 +870,9 @@ def _clean_resource(element, name, value, context):
             del element.attrib[name]
             element.set(REMOTE_ATTRIBUTE.format(name.lower()), value.strip())
             _mark_missing_image(element, name, context)
-    elif kind != "image-data":
+    elif kind != "image-data":  # relative without a base (the Odoo server), file:, ...
         del element.attrib[name]
+        _mark_missing_image(element, name, context)
 
 
 def _mark_missing_image(element, name, context):
@@ -679,7 +910,8 @@ def _clean_style_attribute(element, name, value, context):
 
 
 def _clean_style_block(css, context):
-    # "<!--" and "-->" around a sheet (old mail hides it from old browsers so) mean nothing
+    # "<!--" and "-->" around a sheet (old mail hides it from old browsers so) mean nothing,
+    # nor does the "//" often written before "-->" (a script's comment, a dropped rule to CSS)
     css = _CSS_CDO_CDC.sub(" ", css)
     css = _CSS_IMPORT.sub("", _CSS_COMMENT.sub("", css))
     cleaned, remote = _clean_css(css, context, allow_remote=context.allow_remote, block=True)

@@ -7,8 +7,11 @@ from pathlib import Path
 import lxml.html
 import pytest
 
+from vt_webmail.core import html_tree
 from vt_webmail.core.html import (
     BODY_MARKER,
+    CONTROL_MARKER,
+    FORM_MARKER,
     FRAME_SANDBOX,
     MISSING_IMAGE,
     PreparedBody,
@@ -207,7 +210,7 @@ def test_cid_references_are_rewritten(reference):
 
 def test_cid_keys_with_brackets_and_unknown_cids():
     result = prepare_body('<img src="cid:a@x"><img src="cid:unknown@x">'
-                          '<td background="cid:a@x" style="background:url(cid:a@x)">'
+                          '<table><tr><td background="cid:a@x" style="background:url(cid:a@x)">'
                           '<p style="background:url(cid:unknown@x)">t</p>',
                           {"<a@x>": "/part/a"}, False)
     tree = _tree(result.html)
@@ -387,6 +390,12 @@ def test_frame_style_sheet_with_script_like_content_is_dropped(css):
     assert "<p>x</p>" in result.html
 
 
+def test_frame_style_sheet_hidden_in_a_comment_is_kept():
+    # "<!-- ... //-->": the "//" is a script comment's, which CSS reads as a broken rule
+    html = "<style>\n<!--\ntd { font-size: 12px }\na { color: white }\n//-->\n</style><p>x</p>"
+    assert _sheets(_frame(html).html) == ["td { font-size: 12px }\na { color: white }"]
+
+
 def test_frame_style_media_and_type():
     result = _frame('<style media="print">.a{color:red}</style>'
                     '<style media="all">.b{color:blue}</style>'
@@ -452,6 +461,86 @@ def test_frame_images_not_loaded_show_as_broken_images():
     assert MISSING_IMAGE not in page_body(blocked.html)
 
 
+def test_frame_links_and_images_that_go_nowhere_keep_their_look():
+    # relative URLs would reach the Odoo server: they go, but a mail on its own shows a link
+    # and a broken image there, so the frame does too (a link to a fragment, an empty image)
+    html = ('<a href="page.html">a</a> <a href="#top">b</a> <a href="//e.example/x">c</a> '
+            '<a href="javascript:alert(1)">d</a> <img src="logo.gif" alt="e">')
+    frame = _tree(_frame(html).html)
+    assert [(a.get("href"), a.get("target")) for a in frame.iter("a")] == [
+        ("#", None), ("#top", None), ("#", None), (None, None)]
+    assert [img.get("src") for img in frame.iter("img")] == [MISSING_IMAGE]
+    page = prepare_body(html, {}, False).html
+    assert "href" not in page and "src" not in page
+    assert page_body(_frame(html).html) == page
+
+
+FORM = ('<form action="https://evil.example.net/collect" method="post" onsubmit="x()">'
+        '<input type="hidden" name="id" value="42">'
+        'Name <input name="n" size="12" value="<b>Ann</b>" class="field" onfocus="x()"> '
+        '<input type="password" value="secret"> <input placeholder="Your email"> '
+        '<input type="checkbox" checked> <input type="radio"> '
+        '<select name="s"><option>a<option selected label="Longer option">b</select> '
+        '<select multiple><option>x<option>y</select> '
+        '<textarea cols="30" rows="4"><img src=x onerror=alert(1)></textarea> '
+        '<button type="submit" onclick="x()"><b>Go</b><script>alert(1)</script></button> '
+        '<input type="submit"> <input type="reset" value="Clear"> '
+        '<input type="image" src="https://img.example.net/go.gif"></form>after')
+
+
+def test_frame_form_controls_become_inert_look_alikes():
+    # a form is part of a mail's layout: in the frame each control is a <span> that looks
+    # like it; nothing can be typed, chosen, sent, and no name, value or action is left
+    frame = _frame(FORM)
+    tree = _tree(frame.html)
+    for tag in ("form", "input", "select", "option", "textarea", "button", "script"):
+        assert tree.find(f".//{tag}") is None, tag
+    for element in tree.iter():
+        assert not {"name", "value", "action", "method", "type", "onsubmit", "onfocus",
+                    "onclick", "onerror"} & set(element.attrib), element.attrib
+    [form] = tree.findall(f".//*[@{FORM_MARKER}]")
+    assert form.tag == "div" and form.tail == "after"
+    looks = [(element.tag, element.get(CONTROL_MARKER), element.text_content())
+             for element in form.findall(f".//*[@{CONTROL_MARKER}]")]
+    assert looks == [
+        ("span", "text", "<b>Ann</b>"), ("span", "text", "\u2022" * 6),
+        ("span", "text", "Your email"), ("span", "checkbox", ""), ("span", "radio", ""),
+        ("span", "select", "aLonger optionLonger option"), ("span", "listbox", "xy"),
+        ("span", "textarea", "<img src=x onerror=alert(1)>"), ("span", "button", "Go"),
+        ("span", "button", "Submit"), ("span", "button", "Clear"), ("img", "image", "")]
+    first = form.find(f".//*[@{CONTROL_MARKER}]")
+    assert (first.get("class"), first.get("style")) == ("field", "--vt-size:12;")
+    checkbox = form.findall(f".//*[@{CONTROL_MARKER}='checkbox']")[0]
+    assert checkbox.get("data-vt-checked") == ""
+    textarea = form.find(f".//*[@{CONTROL_MARKER}='textarea']")
+    assert textarea.get("style") == "--vt-cols:30;--vt-rows:4;"
+    image = form.find(f".//img[@{CONTROL_MARKER}]")
+    assert (image.get("src"), image.get("alt"), image.get("data-vt-remote-src")) == (
+        MISSING_IMAGE, "Submit", "https://img.example.net/go.gif")
+    assert "<img src=x" not in frame.html and "&lt;img src=x" in frame.html
+    # in a page a form shows nothing, as before; the frame's document draws the look-alikes
+    assert page_body(frame.html) == prepare_body(FORM, {}, False).html
+    document = frame_document(frame.html)
+    assert f"<style>[{CONTROL_MARKER}]{{" in document
+    assert "<style>" not in frame_document(_frame("<p>no form</p>").html)
+
+
+@pytest.mark.parametrize(("html", "margins"), [
+    # Chromium's quirky form margin: none for an empty form meeting the top of the body or
+    # the top or bottom of a table cell; a form among a table's rows is no element at all
+    ("<form></form><p>a</p><form></form><p>b</p><form>c</form>", ["", "quirk", "quirk"]),
+    ("<table><tr><td><form></form>a<form>b</form><form></form></td></tr></table>",
+     ["", "quirk", ""]),
+    ("<table><tr><td><div><form></form>a</div></td></tr></table>", [""]),
+    ("<table><tr><form><td>a</td></form></tr></table>", []),
+    ("<!DOCTYPE html><form>a</form><form></form>", ["", ""]),
+])
+def test_frame_forms_keep_the_bottom_margin_of_quirks_mode(html, margins):
+    tree = _tree(_frame(html).html)
+    assert [form.get(FORM_MARKER) for form in tree.iter("div")
+            if form.get(FORM_MARKER) is not None] == margins
+
+
 # -- what browsers do and libxml2 does not ------------------------------------------------------
 
 def test_windows_1252_references_read_as_browsers_read_them():
@@ -472,6 +561,151 @@ def test_text_before_a_late_body_gets_no_paragraph():
     html = "Date: Tuesday<br><!DOCTYPE html><html><body bgcolor=red><p>x</p></body></html>"
     assert prepare_body(html, {}, False).html == (
         '<div bgcolor="red">Date: Tuesday<br><p>x</p></div>')
+
+
+# -- the tree a browser builds (core/html_tree.py) ----------------------------------------------
+
+#: Markup libxml2 reads differently from browsers, and the tree Chromium 156 builds from it
+#: (``document.documentElement.outerHTML``, scripting off as in the frame).
+BROWSER_TREES = [
+    # a </u> opened outside the heading does not end it (adoption agency)
+    ("<u><h1>Below</u> <u>Wholesale</h1></u>after",
+     "<u></u><h1><u>Below</u> <u>Wholesale</u></h1>after"),
+    # formatting left open at a paragraph's end carries into the next one
+    ("<p><font color=red><b>one</p><p>two",
+     '<p><font color="red"><b>one</b></font></p><p><font color="red"><b>two</b></font></p>'),
+    # a paragraph inside bold stays bold (libxml2 closes the <b>)
+    ("<b><p>x</p></b>", "<b><p>x</p></b>"),
+    # text inside a table, outside its cells, goes before the table (foster parenting)
+    ("<table><tr><td>a</td></tr>junk<tr><td>b</table>",
+     "junk<table><tbody><tr><td>a</td></tr><tr><td>b</td></tr></tbody></table>"),
+    ("<a href=x>1<div>2</a>3", '<a href="x">1</a><div><a href="x">2</a>3</div>'),
+    # a table inside a paragraph: kept there in quirks mode, after it otherwise
+    ("<p>a<table><tr><td>x</td></tr></table>b",
+     "<p>a<table><tbody><tr><td>x</td></tr></tbody></table>b</p>"),
+    ("<!DOCTYPE html><p>a<table><tr><td>x</td></tr></table>b",
+     "<p>a</p><table><tbody><tr><td>x</td></tr></tbody></table>b"),
+    # white space after </body> goes into the body, without formatting rebuilt for it
+    ("<body><p><font>x</p></body>\n\nmore",
+     "<p><font>x</font></p>\n\n<font>more</font>"),
+    # the line break opening a <pre> is dropped, not one after a comment
+    ("<pre><!---->\nx</pre><pre>\ny</pre>", "<pre>\nx</pre><pre>y</pre>"),
+    # a named reference without ";" before "=" or a letter stays as written in an attribute
+    ('<a href="?a=1&copy=2&amp;b=3&notit;">&copy=2 &notit; &#149;</a>',
+     '<a href="?a=1&amp;copy=2&amp;b=3&amp;notit;">\xa9=2 \xacit; \u2022</a>'),
+    ("<table><tr><td>a<b>b</td><td>c</b>d</table>",
+     "<table><tbody><tr><td>a<b>b</b></td><td>cd</td></tr></tbody></table>"),
+    ("<ul><li>a<li>b<div><li>c</div></ul>",
+     "<ul><li>a</li><li>b<div></div></li><li>c</li></ul>"),
+    ("<h1>a<h2>b</h1>c", "<h1>a</h1><h2>b</h2>c"),
+    ("</p>x</br><p>y</p></p>", "x<br><p>y</p><p></p>"),
+    ("<table><caption>c<tr><td>x</table>",
+     "<table><caption>c</caption><tbody><tr><td>x</td></tr></tbody></table>"),
+]
+
+
+@pytest.mark.parametrize(("html", "body"), BROWSER_TREES)
+def test_html_tree_builds_the_browsers_tree(html, body):
+    root, _mode = html_tree.parse(html)
+    assert lxml.html.tostring(root, encoding="unicode") == (
+        f"<html><head></head><body>{body}</body></html>")
+
+
+@pytest.mark.parametrize(("doctype", "mode"), [
+    ("", "quirks"), ("<!DOCTYPE html>", "no-quirks"), ("<!doctype HTML >", "no-quirks"),
+    ('<!DOCTYPE HTML PUBLIC "-//W3C//DTD HTML 4.0 Transitional//EN">', "quirks"),
+    ('<!DOCTYPE html PUBLIC "-//W3C//DTD HTML 4.01 Transitional//EN">', "quirks"),
+    ('<!DOCTYPE html PUBLIC "-//W3C//DTD HTML 4.01 Transitional//EN" '
+     '"http://www.w3.org/TR/html4/loose.dtd">', "limited-quirks"),
+    ("<!DOCTYPE html SYSTEM>", "quirks"), ('<!DOCTYPE html PUBLIC "unterminated>', "quirks"),
+])
+def test_html_tree_reads_the_rendering_mode_from_the_doctype(doctype, mode):
+    assert html_tree.parse(f"{doctype}<p>x")[1] == mode
+
+
+def test_html_tree_reads_a_tag_at_once_as_state_by_state(monkeypatch):
+    # most tags are read by one pattern; it must never read one otherwise than the
+    # tokenizer's states do (an unclosed quote drops the tag; "name =value" is one attribute)
+    rng = random.Random(5)
+    pieces = ["<a ", "<td ", "<b>", "</b>", "<p>", "<img src=", " href=", "'", '"', "/>", " / ",
+              "=", " =", "<table>", "<!--", "-->", "&amp;", "&copy", "x=y", "<br/>", "\t", "\n"]
+    documents = ["<td =\"a b\" c>x", "<a b ='c>d", "<a href=x/>y", "<img src=a / >z"] + [
+        "".join(rng.choice(pieces) if rng.random() < 0.4 else rng.choice("ab<>/=' ")
+                for _ in range(rng.randint(0, 120))) for _ in range(1500)]
+
+    def trees():
+        return [lxml.html.tostring(html_tree.parse(document)[0]) for document in documents]
+
+    at_once = trees()
+    monkeypatch.setattr(html_tree._Tokenizer, "_tag", html_tree._Tokenizer._tag_slowly)
+    assert trees() == at_once
+
+
+def test_misnested_mail_keeps_its_look():
+    # FrontPage mail of 2002: the heading goes on after "</u>", the bold after "</p>"
+    html = ('<font color="#0000ff"><h1 align="center">BELOW</font></u><font color="#0000ff">'
+            " <u>WHOLESALE</h1></u></font>"
+            '<p><font face="Arial"><b>Gain access to</p><p>a vast network</b></font></p>')
+    tree = _tree(_frame(html).html)
+    [heading] = tree.iter("h1")
+    assert heading.text_content() == "BELOW WHOLESALE"
+    second = tree.findall(".//p")[1]
+    assert [element.tag for element in second.iter()] == ["p", "font", "b"]
+
+
+@pytest.mark.parametrize(("html", "expected"), [
+    ("<b><p>x</p></b>", "<div><b><span><p>x</p></span></b></div>"),
+    ('<a href="https://e.example/"><table><tr><td>x</td></tr></table></a>',
+     '<div><a href="https://e.example/" target="_blank" rel="noopener noreferrer"><span><table>'
+     "<tbody><tr><td>x</td></tr></tbody></table></span></a></div>"),
+    ("<h1>x<p>y</p></h1>", "<div><h1>x<span><p>y</p></span></h1></div>"),
+    ("<p>a<table><tr><td>x</td></tr></table>b</p>",
+     "<div><p>a<span><table><tbody><tr><td>x</td></tr></tbody></table></span>b</p></div>"),
+])
+def test_what_libxml2_would_close_is_wrapped_so_the_sanitizer_keeps_it(html, expected):
+    # Odoo's sanitizer parses the body again with libxml2, which closes <b> at <p>, <a> at
+    # <table>, <h1> at <p>, <p> at <table>: a <span> in between keeps the tree as it is
+    result = prepare_body(html, {}, False).html
+    assert result == expected
+    reparsed = lxml.html.fragment_fromstring(result)
+    assert lxml.html.tostring(reparsed, encoding="unicode") == expected
+
+
+def test_libxml2_closes_what_html_tree_says_it_does():
+    # read from the installed libxml2: <old><new>x</new></old> leaves <new> outside <old>
+    names = sorted({name for pair in html_tree.LIBXML2_CLOSES for name in pair} | {
+        "span", "em", "strong", "code", "nobr", "article", "section", "img", "br", "input"})
+    void = {"col", "hr", "img", "br", "input"}
+    not_containers = void | {"xmp", "title", "frameset"}  # no markup inside them
+    parser = lxml.html.HTMLParser(default_doctype=False)
+    closes = set()
+    for old in sorted(set(names) - not_containers):
+        for new in names:
+            end = "" if new in void else f"x</{new}>"
+            root = lxml.html.document_fromstring(f"<body><div><{old}><{new}>{end}</{old}></div>",
+                                                 parser=parser)
+            element = root.find(f"body/div/{old}")
+            if element is None or element.find(new) is None:
+                closes.add((old, new))
+    assert closes == {pair for pair in html_tree.LIBXML2_CLOSES if pair[0] not in not_containers}
+
+
+def test_a_leading_line_break_in_pre_survives_every_parse():
+    frame = _frame("<pre>\n\nTwo blank lines? One: the first is the tag's.</pre>")
+    assert "<pre>\n\nTwo" in frame.html  # serialised for a browser's parser: doubled
+    assert lxml.html.fragment_fromstring(frame.html).find("pre").text.startswith("\n\nTwo")
+    document = frame_document(frame.html)
+    assert "<pre>\n\nTwo" in document  # the frame's parser drops one, as the browser will
+
+
+def test_markup_too_deep_or_too_costly_for_the_tree_is_read_by_libxml2():
+    deep = prepare_body("<div>" * 600 + "&#149; deep" + "</div>" * 600, {}, False).html
+    assert "\u2022 deep" in deep  # libxml2, with its corrections
+    # formatting elements rebuilt for every paragraph: the browser's algorithm, made quadratic
+    costly = "<p>" + "".join(f"<b id={i}>" for i in range(400)) + "</p>" + "<p>x</p>" * 20000
+    with pytest.raises(html_tree.TreeLimitError):
+        html_tree.parse(costly)
+    assert prepare_body(costly, {}, False).html.count("x") == 20000
 
 
 # -- page_body: a frame's body fit for a page ----------------------------------------------------
