@@ -1,1 +1,1 @@
-from . import rekey
+from . import vt_webmail_rekey

@@ -6,6 +6,7 @@ from odoo import api, fields, models, tools
 from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.tools import SQL
 
+from ..compat import Constraint
 from ..core import exceptions as core_errors
 from ..core import net_policy
 from ..core.imap_session import ServerSettings, connect
@@ -119,14 +120,12 @@ class VtWebmailAccount(models.Model):
     folder_ids = fields.One2many("vt_webmail.folder", "account_id", string="Folders")
     message_ids = fields.One2many("vt_webmail.message", "account_id", string="Messages")
 
-    _sql_constraints = [
-        ("refresh_interval_min", "CHECK(refresh_interval >= 1)",
-         "The refresh interval is at least one minute."),
-        ("emails_per_page_range", "CHECK(emails_per_page BETWEEN 1 AND 500)",
-         "Emails per page must be between 1 and 500."),
-        ("imap_port_range", "CHECK(imap_port BETWEEN 1 AND 65535)",
-         "The IMAP port must be between 1 and 65535."),
-    ]
+    _refresh_interval_min = Constraint("CHECK(refresh_interval >= 1)",
+                                       "The refresh interval is at least one minute.")
+    _emails_per_page_range = Constraint("CHECK(emails_per_page BETWEEN 1 AND 500)",
+                                        "Emails per page must be between 1 and 500.")
+    _imap_port_range = Constraint("CHECK(imap_port BETWEEN 1 AND 65535)",
+                                  "The IMAP port must be between 1 and 65535.")
 
     @api.model
     def _secret_columns(self):

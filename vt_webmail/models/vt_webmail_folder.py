@@ -4,6 +4,7 @@ from odoo import api, fields, models
 from odoo.exceptions import AccessError
 from odoo.tools import SQL
 
+from ..compat import Constraint
 from ..core.sync import FolderState
 from ..tools.bigint_field import BigInteger
 
@@ -62,10 +63,8 @@ class VtWebmailFolder(models.Model):
     unread_count = fields.Integer(readonly=True)
     last_sync_at = fields.Datetime(readonly=True)
 
-    _sql_constraints = [
-        ("account_name_unique", "UNIQUE(account_id, name)",
-         "A folder name appears once per account."),
-    ]
+    _account_name_unique = Constraint("UNIQUE(account_id, name)",
+                                      "A folder name appears once per account.")
 
     @api.depends("name", "delimiter")
     def _compute_label(self):

@@ -3,9 +3,9 @@ import re
 
 from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError
-from odoo.osv import expression
 from odoo.tools import html_escape, html_sanitize
 
+from ..compat import Constraint, domain_and, domain_or
 from ..core.html import page_body
 from ..tools.bigint_field import BigInteger
 
@@ -108,10 +108,8 @@ class VtWebmailMessage(models.Model):
         help="Searches the subject and the addresses here; on the server, the body too.",
     )
 
-    _sql_constraints = [
-        ("folder_uid_unique", "UNIQUE(folder_id, uidvalidity, uid)",
-         "A message appears once per folder, UIDVALIDITY and UID."),
-    ]
+    _folder_uid_unique = Constraint("UNIQUE(folder_id, uidvalidity, uid)",
+                                    "A message appears once per folder, UIDVALIDITY and UID.")
 
     def init(self):
         # the list is read newest first per folder
@@ -162,7 +160,7 @@ class VtWebmailMessage(models.Model):
         if operator not in ("ilike", "not ilike", "like", "not like", "=", "!="):
             raise UserError(self.env._("Unsupported search on the text of mail: %s", operator))
         positive = {"not ilike": "ilike", "not like": "like", "!=": "="}.get(operator, operator)
-        domain = expression.OR([
+        domain = domain_or([
             [(name, positive, value)] for name in ("subject", "email_from", "email_to", "email_cc")
         ])
         return ["!", *domain] if positive != operator else domain
@@ -176,7 +174,7 @@ class VtWebmailMessage(models.Model):
         named with its unread count (``Inbox (3)``): a folder's own name has no count."""
         account_id = self.env.context.get("vt_webmail_account_id")
         if field_name == "folder_id" and isinstance(account_id, int):
-            kwargs["comodel_domain"] = expression.AND([
+            kwargs["comodel_domain"] = domain_and([
                 kwargs.get("comodel_domain") or [], [("account_id", "=", account_id)],
             ])
         result = super().search_panel_select_range(field_name, **kwargs)

@@ -1,7 +1,11 @@
 """``odoo-bin --addons-path=... vt_webmail_rekey -c odoo.conf -d DATABASE``: re-encrypt every
 stored mail password and OAuth token with the first configured key (README, "Rotating the
 key"). Odoo finds an addon's command only when ``--addons-path=`` comes first, before the
-command's name."""
+command's name.
+
+The file is named after the command, and imports the addon absolutely: Odoo 19 requires a
+command's name to equal its module's name, and loads ``<addon>/cli/<command>.py`` on its own as
+``odoo.cli.<command>``, outside the addon's package (Odoo 18 imports the whole addon)."""
 
 # A command run in a terminal: it talks to its user on standard output, as Odoo's own do.
 # pylint: disable=print-used
@@ -13,7 +17,8 @@ import odoo
 from odoo.cli import Command
 from odoo.tools import config
 
-from ..tools import secret_box
+# absolute: Odoo 19 loads this file as odoo.cli.vt_webmail_rekey (module docstring)
+from odoo.addons.vt_webmail.tools import secret_box  # pylint: disable=odoo-addons-relative-import
 
 
 class VtWebmailRekey(Command):
