@@ -38,6 +38,7 @@
             "vt_webmail/static/src/**/*.dark.scss",
         ],
         "web.assets_tests": [
+            "vt_webmail/static/tests/tours/tour_steps.js",
             "vt_webmail/static/tests/tours/vt_webmail_reply_tour.js",
             "vt_webmail/static/tests/tours/vt_webmail_read_tour.js",
             "vt_webmail/static/tests/tours/vt_webmail_qualify_tour.js",

@@ -75,7 +75,7 @@ class VtWebmailFolder(models.Model):
     @api.depends("label", "role")
     def _compute_display_name(self):
         # the name only: the unread count has a column of its own in the folder list, and
-        # the Webmail search panel adds it there (vt_webmail.message.search_panel_select_range)
+        # the Webmail search panel shows it beside the name (static/src/webmail/message_list.js)
         role_labels = dict(self._fields["role"]._description_selection(self.env))
         for folder in self:
             folder.display_name = role_labels[folder.role] if folder.role else folder.label
