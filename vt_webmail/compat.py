@@ -96,6 +96,19 @@ def user_groups_field(users):
     return "group_ids" if "group_ids" in users._fields else "groups_id"
 
 
+def cron_progress(crons, done, remaining):
+    """Report a scheduled action's progress: ``done`` items so far (one more since the last
+    report), ``remaining`` to go. Odoo 18: ``ir.cron._notify_progress`` (a no-op outside a
+    scheduled action). Odoo 19 deprecates it for ``_commit_progress``, which also commits the
+    scheduled action's transaction, and commits outside one too: it is called inside one only.
+    Goes with Odoo 18 support."""
+    if hasattr(crons, "_commit_progress"):  # Odoo 19
+        if crons.env.context.get("ir_cron_progress_id"):
+            crons._commit_progress(1, remaining=remaining)
+        return
+    crons._notify_progress(done=done, remaining=remaining)  # Odoo 18
+
+
 def mail_server_connect(mail_servers, **kwargs):
     """An SMTP connection of ``ir.mail_server`` (None while Odoo runs its tests). Odoo 19
     renamed ``connect`` to ``_connect__`` (private: no longer callable over RPC). Goes with
@@ -128,6 +141,7 @@ def test_lock_released():
     server answering the test's own requests). Odoo 19's test cursors take a lock the test's
     thread holds except inside ``release_test_lock()``; Odoo 18's take a lock nobody holds
     meanwhile. Goes with Odoo 18 support."""
+    # imported here: odoo.tests is for tests, not loaded with the models
     from odoo.tests import common
 
     release = getattr(common, "release_test_lock", None)  # Odoo 19
@@ -146,12 +160,9 @@ def requests_allowed(http_case):
 def xmlrpc_access_error_code():
     """The XML-RPC fault code of an access error (4), from the module serving ``/xmlrpc/2``: the
     ``rpc`` addon in Odoo 19, ``base`` in Odoo 18. Goes with Odoo 18 support."""
+    # imported here: a controller of another module, for the tests only
     try:
-        from odoo.addons.rpc.controllers.xmlrpc import (
-            RPC_FAULT_CODE_ACCESS_ERROR,
-        )
+        from odoo.addons.rpc.controllers.xmlrpc import RPC_FAULT_CODE_ACCESS_ERROR  # Odoo 19
     except ImportError:  # Odoo 18
-        from odoo.addons.base.controllers.rpc import (
-            RPC_FAULT_CODE_ACCESS_ERROR,
-        )
+        from odoo.addons.base.controllers.rpc import RPC_FAULT_CODE_ACCESS_ERROR
     return RPC_FAULT_CODE_ACCESS_ERROR
