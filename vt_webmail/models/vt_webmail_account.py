@@ -6,7 +6,7 @@ from odoo import api, fields, models, tools
 from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.tools import SQL
 
-from ..compat import Constraint
+from ..compat import Constraint, cron_progress
 from ..core import exceptions as core_errors
 from ..core import net_policy
 from ..core.imap_session import ServerSettings, connect
@@ -411,7 +411,7 @@ class VtWebmailAccount(models.Model):
             except Exception:
                 # one broken account must never stop the others (its error is logged)
                 _logger.exception("Webmail refresh of account %s failed", account.id)
-            self.env["ir.cron"]._notify_progress(done=done, remaining=len(due) - done)
+            cron_progress(self.env["ir.cron"], done=done, remaining=len(due) - done)
 
     def _notification(self, ok, message, **extra):
         return {
