@@ -15,6 +15,7 @@
         "security/ir.model.access.csv",
         "security/vt_webmail_security.xml",
         "data/ir_cron_data.xml",
+        "data/ir_cron_push_data.xml",
         "views/vt_webmail_account_views.xml",
         "views/vt_webmail_oauth_templates.xml",
         "views/res_config_settings_views.xml",
@@ -27,6 +28,8 @@
         "wizards/vt_webmail_compose_qualify_views.xml",
         "views/vt_webmail_message_qualify_views.xml",
         "views/vt_webmail_menus.xml",
+        "views/vt_webmail_conversation_views.xml",
+        "views/vt_webmail_message_archive_views.xml",
     ],
     "assets": {
         "web.assets_backend": [

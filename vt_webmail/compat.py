@@ -109,6 +109,15 @@ def cron_progress(crons, done, remaining):
     crons._notify_progress(done=done, remaining=remaining)  # Odoo 18
 
 
+def config_databases(config):
+    """The database names of the configuration (``-d``): a comma-separated string in Odoo 18,
+    a list in Odoo 19. Goes with Odoo 18 support."""
+    names = config["db_name"] or []
+    if isinstance(names, str):  # Odoo 18
+        names = names.split(",")
+    return [name for name in names if name]
+
+
 def mail_server_connect(mail_servers, **kwargs):
     """An SMTP connection of ``ir.mail_server`` (None while Odoo runs its tests). Odoo 19
     renamed ``connect`` to ``_connect__`` (private: no longer callable over RPC). Goes with

@@ -1,1 +1,2 @@
 from . import vt_webmail_rekey
+from . import vt_webmail_idle

@@ -13,11 +13,13 @@ command's name to equal its module's name, and loads ``<addon>/cli/<command>.py`
 import argparse
 import sys
 
-import odoo
+from odoo.api import SUPERUSER_ID, Environment
 from odoo.cli import Command
+from odoo.modules.registry import Registry
 from odoo.tools import config
 
 # absolute: Odoo 19 loads this file as odoo.cli.vt_webmail_rekey (module docstring)
+from odoo.addons.vt_webmail import compat  # pylint: disable=odoo-addons-relative-import
 from odoo.addons.vt_webmail.tools import secret_box  # pylint: disable=odoo-addons-relative-import
 
 
@@ -44,12 +46,12 @@ class VtWebmailRekey(Command):
                             help="rows per transaction (default %(default)s)")
         own, odoo_args = parser.parse_known_args(args)
         config.parse_config(odoo_args, setup_logging=True)
-        databases = [name for name in (config["db_name"] or "").split(",") if name]
+        databases = compat.config_databases(config)
         if len(databases) != 1:
             sys.exit(f"{self.name}: give one database with -d")
-        registry = odoo.modules.registry.Registry(databases[0])
+        registry = Registry(databases[0])
         with registry.cursor() as cr:
-            env = odoo.api.Environment(cr, odoo.SUPERUSER_ID, {})
+            env = Environment(cr, SUPERUSER_ID, {})
             columns = {env["vt_webmail.account"]._table:
                        env["vt_webmail.account"]._secret_columns()}
             if own.new_parameter_key:
@@ -69,7 +71,6 @@ class VtWebmailRekey(Command):
                 sys.exit(f"{self.name}: old keys kept: {totals['unreadable']} secrets are "
                          "unreadable")
             with registry.cursor() as cr:
-                secret_box.drop_old_parameter_keys(odoo.api.Environment(cr, odoo.SUPERUSER_ID,
-                                                                        {}))
+                secret_box.drop_old_parameter_keys(Environment(cr, SUPERUSER_ID, {}))
             print(f"{self.name}: only the first key of {secret_box.PARAMETER} is kept")
         sys.exit(1 if totals["unreadable"] else 0)

@@ -3,10 +3,11 @@
 :class:`IdleConnection` logs in to one mailbox (password, or an OAuth 2.0 access token with
 SASL OAUTHBEARER / XOAUTH2), EXAMINEs a folder and IDLEs on it. Whenever the server says the
 folder changed (an untagged ``EXISTS``, ``EXPUNGE``, ``FETCH`` or ``VANISHED``), it calls its
-``on_change`` callback, at most once per :data:`DEBOUNCE` seconds (a delivery of ten mails is
-one change). It re-issues IDLE every :data:`REIDLE_AFTER` seconds, before the 29 minutes after
-which RFC 2177 lets a server drop an idle client, and ends with a typed
-:mod:`.exceptions` error when anything goes wrong; the caller decides when to try again.
+``on_change`` callback: at once for the first change, then at most once more per
+:data:`DEBOUNCE` seconds (a delivery of ten mails is one or two calls). It re-issues IDLE every
+:data:`REIDLE_AFTER` seconds, before the 29 minutes after which RFC 2177 lets a server drop an
+idle client, and ends with a typed :mod:`.exceptions` error when anything goes wrong; the
+caller decides when to try again.
 
 Nothing here syncs mail: the callback's owner runs the ordinary incremental sync
 (:mod:`.sync`) on a connection of its own. This module speaks only the little IMAP that
@@ -71,6 +72,11 @@ class IdleConnection:
         self._reader = self._writer = None
         self._tag = 0
         self._last_change = 0.0
+        self._trailing = False
+        self._idling = False
+        # changes count once the folder is examined: what it held before is the caller's
+        # to read (it syncs once when the watch begins)
+        self._watching = False
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -91,8 +97,11 @@ class IdleConnection:
         """Connect, secure, log in and EXAMINE: ready to IDLE."""
         settings = self.settings
         with _translated(settings.host, connecting=True):
-            addresses = settings.policy.resolve(settings.host, settings.port) \
-                if settings.policy is not None else [settings.host]
+            addresses = [settings.host]
+            if settings.policy is not None:
+                # getaddrinfo blocks: in a thread, so that one slow resolver stalls no watcher
+                addresses = await asyncio.get_running_loop().run_in_executor(
+                    None, settings.policy.resolve, settings.host, settings.port)
             context = make_ssl_context(settings) if settings.security != "none" else None
             self._reader, self._writer = await self._connect(addresses, context)
             greeting = await self._line()
@@ -111,14 +120,17 @@ class IdleConnection:
             if "IDLE" not in self.capabilities:
                 raise IdleUnsupported(host=settings.host)
             await self._command(b"EXAMINE " + _quoted(self.folder))
+            self._watching = True
 
     async def close(self):
         writer, self._writer = self._writer, None
         if writer is None:
             return
         with contextlib.suppress(Exception):
-            writer.write(b"Z LOGOUT\r\n")
+            # ends an IDLE under way first: a server reads anything else as a bad DONE
+            writer.write((b"DONE\r\n" if self._idling else b"") + b"Z LOGOUT\r\n")
             await asyncio.wait_for(writer.drain(), 2)
+        self._idling = False
         writer.close()
         with contextlib.suppress(Exception):
             await asyncio.wait_for(writer.wait_closed(), 2)
@@ -130,12 +142,14 @@ class IdleConnection:
             self.idles += 1
             self._writer.write(tag + b" IDLE\r\n")
             await self._writer.drain()
+            self._idling = True
             while True:  # until the continuation
                 line = await self._line()
                 if line.startswith(b"+"):
                     break
                 self._untagged(line)
                 if line.startswith(tag + b" "):
+                    self._idling = False
                     raise exceptions.ProtocolError(f"IDLE refused: {line[:120]!r}",
                                                    host=self.settings.host)
             deadline = time.monotonic() + self.reidle_after
@@ -150,6 +164,7 @@ class IdleConnection:
                     break
                 self._untagged(line)
             self._writer.write(b"DONE\r\n")
+            self._idling = False
             await self._writer.drain()
             await self._until_tagged(tag)
 
@@ -157,23 +172,30 @@ class IdleConnection:
 
     async def _connect(self, addresses, context):
         settings = self.settings
+        loop = asyncio.get_running_loop()
         error = None
         for address in addresses:
             try:
-                return await asyncio.wait_for(asyncio.open_connection(
-                    address, settings.port, limit=MAX_LINE,
-                    ssl=context if settings.security == "ssl" else None,
-                    server_hostname=settings.host if settings.security == "ssl" else None,
-                ), settings.timeout)
+                _transport, stream = await asyncio.wait_for(loop.create_connection(
+                    lambda: _Stream(MAX_LINE), address, settings.port), settings.timeout)
             except (OSError, asyncio.TimeoutError) as exc:
                 error = exc
+                continue
+            if settings.security == "ssl":
+                try:
+                    await asyncio.wait_for(stream.start_tls(context, settings.host),
+                                           settings.timeout)
+                except BaseException:
+                    stream.close()
+                    raise
+            return stream, stream
         raise error or OSError("no address to connect to")
 
     async def _starttls(self, context):
         if "STARTTLS" not in self.capabilities:
             raise exceptions.StartTLSUnavailable(host=self.settings.host)
         await self._command(b"STARTTLS")
-        await asyncio.wait_for(self._writer.start_tls(context, server_hostname=self.settings.host),
+        await asyncio.wait_for(self._writer.start_tls(context, self.settings.host),
                                self.settings.timeout)
         self.capabilities = frozenset()
 
@@ -273,12 +295,23 @@ class IdleConnection:
 
     def _untagged(self, line):
         self._capabilities_from(line)
-        if _CHANGE.match(line):
+        if self._watching and _CHANGE.match(line):
             self.changes += 1
             now = time.monotonic()
             if now - self._last_change >= DEBOUNCE:
+                # the first change is told at once; those within DEBOUNCE after it, once at
+                # its end (a delivery of ten mails, a hundred flags changed: two calls)
                 self._last_change = now
-                asyncio.get_running_loop().call_later(DEBOUNCE, self.on_change)
+                asyncio.get_running_loop().call_soon(self.on_change)
+            elif not self._trailing:
+                self._trailing = True
+                asyncio.get_running_loop().call_later(
+                    DEBOUNCE - (now - self._last_change), self._trailing_change)
+
+    def _trailing_change(self):
+        self._trailing = False
+        self._last_change = time.monotonic()
+        self.on_change()
 
     def _capabilities_from(self, line):
         match = _CAPABILITY.search(line)
@@ -289,6 +322,187 @@ class IdleConnection:
     def _next_tag(self):
         self._tag += 1
         return b"V%d" % self._tag
+
+
+class _Stream(asyncio.Protocol):
+    """One connection as lines and literals: plain, or TLS through an :class:`ssl.SSLObject`
+    of its own.
+
+    asyncio's own TLS transport keeps a 256 KB read buffer for every connection (a thousand
+    watchers: 250 MB for buffers that hold a few bytes now and then); here a connection costs
+    what OpenSSL keeps for it (it releases its buffers between records) and the bytes not read
+    yet. Reads raise what ``asyncio.StreamReader`` raises (``IncompleteReadError`` at end of
+    file, ``LimitOverrunError`` for a line longer than ``limit``).
+    """
+
+    def __init__(self, limit):
+        self.limit = limit
+        self._buffer = bytearray()
+        self._transport = None
+        self._waiter = None
+        self._eof = False
+        self._error = None
+        self._tls = self._incoming = self._outgoing = None
+        self._handshake = None
+        self._closed = asyncio.get_running_loop().create_future()
+        self._writable = None
+
+    # -- asyncio.Protocol ----------------------------------------------------------------------
+
+    def connection_made(self, transport):
+        self._transport = transport
+
+    def data_received(self, data):
+        if self._tls is None:
+            self._buffer += data
+        else:
+            self._incoming.write(data)
+            self._decrypt()
+        self._wake()
+
+    def eof_received(self):
+        self._eof = True
+        self._wake()
+        return False
+
+    def connection_lost(self, exc):
+        self._eof = True
+        self._error = self._error or exc
+        if self._handshake is not None and not self._handshake.done():
+            self._handshake.set_exception(exc or ConnectionResetError("connection closed"))
+        if not self._closed.done():
+            self._closed.set_result(None)
+        if self._writable is not None and not self._writable.done():
+            self._writable.set_result(None)
+        self._wake()
+
+    def pause_writing(self):
+        self._writable = asyncio.get_running_loop().create_future()
+
+    def resume_writing(self):
+        if self._writable is not None and not self._writable.done():
+            self._writable.set_result(None)
+        self._writable = None
+
+    # -- TLS -------------------------------------------------------------------------------
+
+    async def start_tls(self, context, server_hostname):
+        """Upgrade to TLS (at once, or after STARTTLS's OK), verified against
+        ``server_hostname`` as ``context`` says."""
+        if self._buffer:
+            # bytes after the OK of STARTTLS, before the handshake: injected in clear text
+            raise exceptions.ProtocolError("data before the TLS handshake")
+        self._incoming, self._outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        self._tls = context.wrap_bio(self._incoming, self._outgoing,
+                                     server_hostname=server_hostname)
+        self._handshake = asyncio.get_running_loop().create_future()
+        self._decrypt()
+        await self._handshake
+
+    def _decrypt(self):
+        if self._handshake is not None and not self._handshake.done():
+            try:
+                self._tls.do_handshake()
+            except ssl.SSLWantReadError:
+                self._flush()
+                return
+            except (ssl.SSLError, ssl.CertificateError) as exc:
+                self._flush()
+                self._handshake.set_exception(exc)
+                return
+            self._handshake.set_result(None)
+        while True:
+            try:
+                chunk = self._tls.read(16384)
+            except ssl.SSLWantReadError:
+                break
+            except ssl.SSLZeroReturnError:
+                self._eof = True
+                break
+            except ssl.SSLError as exc:
+                self._error, self._eof = exc, True
+                break
+            if not chunk:
+                self._eof = True
+                break
+            self._buffer += chunk
+        self._flush()  # what TLS 1.3 answers by itself (key updates)
+
+    def _flush(self):
+        data = self._outgoing.read()
+        if data and not self._transport.is_closing():
+            self._transport.write(data)
+
+    # -- the StreamReader / StreamWriter interface idle needs ------------------------------
+
+    def write(self, data):  # pylint: disable=method-required-super  # not a model
+        if self._eof or self._transport.is_closing():
+            raise ConnectionResetError("the connection is closed")
+        if self._tls is None:
+            self._transport.write(data)
+        else:
+            self._tls.write(data)
+            self._flush()
+
+    async def drain(self):
+        if self._error is not None:
+            raise ConnectionResetError(str(self._error))
+        if self._writable is not None:
+            await self._writable
+
+    async def readuntil(self, separator=b"\r\n"):
+        while True:
+            index = self._buffer.find(separator)
+            if index >= 0:
+                end = index + len(separator)
+                if end > self.limit:
+                    raise asyncio.LimitOverrunError("line too long", end)
+                line = bytes(self._buffer[:end])
+                del self._buffer[:end]
+                return line
+            if len(self._buffer) > self.limit:
+                raise asyncio.LimitOverrunError("line too long", len(self._buffer))
+            if self._eof:
+                self._raise_eof()
+            await self._wait()
+
+    async def readexactly(self, size):
+        while len(self._buffer) < size:
+            if self._eof:
+                self._raise_eof()
+            await self._wait()
+        data = bytes(self._buffer[:size])
+        del self._buffer[:size]
+        return data
+
+    def close(self):
+        if self._transport is None or self._transport.is_closing():
+            return
+        if self._tls is not None and self._handshake is not None and self._handshake.done() \
+                and not self._eof:
+            with contextlib.suppress(ssl.SSLError):
+                self._tls.unwrap()  # close_notify
+            self._flush()
+        self._transport.close()
+
+    async def wait_closed(self):
+        await self._closed
+
+    def _raise_eof(self):
+        if isinstance(self._error, ssl.SSLError):
+            raise self._error
+        raise asyncio.IncompleteReadError(bytes(self._buffer), None)
+
+    async def _wait(self):
+        self._waiter = asyncio.get_running_loop().create_future()
+        try:
+            await self._waiter
+        finally:
+            self._waiter = None
+
+    def _wake(self):
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
 
 
 def _quoted(text):

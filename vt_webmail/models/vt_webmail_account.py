@@ -1,6 +1,7 @@
 import dataclasses
 import datetime
 import logging
+import time
 
 from odoo import api, fields, models, tools
 from odoo.exceptions import AccessError, UserError, ValidationError
@@ -44,6 +45,9 @@ FOLDER_LIST_MAX_AGE = datetime.timedelta(hours=1)
 #: A scheduled refresh may start this much before its interval has fully elapsed, so an
 #: account with a 5-minute interval is not pushed to 6 minutes by the cron's own jitter.
 SCHEDULE_SLACK = datetime.timedelta(seconds=30)
+#: A scheduled refresh stops after this many seconds and says what remains (Odoo runs it again
+#: at once, up to 10 times per job run: a run stays under Odoo's 120 s thread time limit).
+CRON_BATCH_SECONDS = 10
 
 
 class VtWebmailAccount(models.Model):
@@ -395,8 +399,14 @@ class VtWebmailAccount(models.Model):
 
         Accounts are taken least recently refreshed first; a failing account records its
         error and the next one goes on. Each refresh takes the account's advisory lock, so a
-        button click or another server running the same job at the same moment skips it.
+        button click or another process running the same job at the same moment skips it,
+        and checks under the lock that the account is still due, so one that another process
+        refreshed since this one listed it is not refreshed twice. After
+        :data:`CRON_BATCH_SECONDS` the job stops and reports what remains: Odoo runs it again
+        at once, on whichever server's cron worker is free, and no run holds a worker long
+        enough to be killed for it.
         """
+        started = time.monotonic()
         now = fields.Datetime.now()
         # sudo: the scheduler refreshes every user's account with their own stored settings
         accounts = self.sudo().search([("active", "=", True)])
@@ -405,13 +415,23 @@ class VtWebmailAccount(models.Model):
             or a.last_attempt_at + datetime.timedelta(minutes=a.refresh_interval)
             <= now + SCHEDULE_SLACK
         ).sorted(lambda a: a.last_attempt_at or datetime.datetime.min)
+        round_trips = refreshed = 0
         for done, account in enumerate(due, start=1):
             try:
-                account._refresh_one()
+                outcome = account._refresh_one(only_if_due=True)
+                if not outcome.get("skipped") and not outcome["running"]:
+                    refreshed += 1
+                    round_trips += outcome.get("round_trips", 0)
             except Exception:
                 # one broken account must never stop the others (its error is logged)
                 _logger.exception("Webmail refresh of account %s failed", account.id)
             cron_progress(self.env["ir.cron"], done=done, remaining=len(due) - done)
+            if time.monotonic() - started > CRON_BATCH_SECONDS:
+                break
+        if due:
+            _logger.info("Webmail scheduled refresh: %d accounts refreshed of %d due, %d IMAP "
+                         "round trips, %.1f s", refreshed, len(due), round_trips,
+                         time.monotonic() - started)
 
     def _notification(self, ok, message, **extra):
         return {
@@ -432,13 +452,14 @@ class VtWebmailAccount(models.Model):
 
     # -- refresh -----------------------------------------------------------------------------------
 
-    def _refresh_one(self, list_folders=None):
+    def _refresh_one(self, list_folders=None, only_if_due=False):
         """Refresh one account on a cursor of its own, under its advisory lock.
 
         Access is checked here, with the caller's rights (only the owner, or the scheduler,
         can use the stored password); the work then runs as superuser on the new cursor, which
         commits batch by batch (see ``sync_store``). Returns the counts dict of
-        :meth:`action_refresh` for this account.
+        :meth:`action_refresh` for this account (plus ``skipped``: ``only_if_due`` and another
+        process refreshed it since it was found due; ``round_trips``: IMAP round trips).
         """
         self.ensure_one()
         outcome = {"new": 0, "changed": 0, "removed": 0, "running": False, "error": False}
@@ -461,6 +482,9 @@ class VtWebmailAccount(models.Model):
                 outcome["error"] = self.env._("A refresh of %s is already running.", self.email)
                 return outcome
             try:
+                if only_if_due and not self._still_due(cr):
+                    outcome["skipped"] = True
+                    return outcome
                 account = self.with_env(self.env(cr=cr, su=True))
                 outcome.update(account._refresh_locked(settings, list_folders))
             finally:
@@ -469,8 +493,22 @@ class VtWebmailAccount(models.Model):
         self.env.invalidate_all()
         return outcome
 
+    def _still_due(self, cr):
+        """Whether the account's interval has elapsed, as the database says now (under its
+        lock: a refresh that ended in another process meanwhile is seen)."""
+        # the lock was taken in this transaction's first statement, whose snapshot may predate
+        # the commit of the refresh that released it: a new transaction sees it
+        commit(cr)
+        cr.execute("SELECT active, last_attempt_at, refresh_interval FROM vt_webmail_account "
+                   "WHERE id = %s", (self.id,))
+        row = cr.fetchone()
+        if not row or not row[0]:
+            return False
+        return not row[1] or row[1] + datetime.timedelta(minutes=row[2]) \
+            <= fields.Datetime.now() + SCHEDULE_SLACK
+
     def _refresh_locked(self, settings, list_folders):
-        counts = {"new": 0, "changed": 0, "removed": 0, "error": False}
+        counts = {"new": 0, "changed": 0, "removed": 0, "error": False, "round_trips": 0}
         cr = self.env.cr
         try:
             with self._imap_connect(settings) as session:
@@ -483,6 +521,7 @@ class VtWebmailAccount(models.Model):
                     store = OdooSyncStore(folder)
                     try:
                         result = sync_folder(session, folder.name, folder._sync_state(), store)
+                        counts["round_trips"] += result.round_trips
                     except core_errors.FolderNotFound:
                         # deleted on the server by another client since the last LIST
                         folder.unlink()

@@ -30,6 +30,9 @@ CONSTRAINTS = {
     "vt_webmail_message": {
         "vt_webmail_message_folder_uid_unique": ("u", {"folder_id", "uidvalidity", "uid"}),
     },
+    "vt_webmail_conversation": {
+        "vt_webmail_conversation_account_key_unique": ("u", {"account_id", "key"}),
+    },
     "vt_webmail_trusted_sender": {
         "vt_webmail_trusted_sender_user_email_unique": ("u", {"user_id", "email"}),
     },

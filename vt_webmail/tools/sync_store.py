@@ -26,8 +26,9 @@ from ..core.sync import FolderState, SyncStore
 def commit(cr):
     """Commit the sync's own cursor: the addon's single commit point (see the module doc).
 
-    Only ever called on a cursor opened by ``vt_webmail.account._refresh_one`` for a refresh,
-    never on a request's or a scheduled job's own cursor.
+    Only ever called on a cursor opened for a refresh (``vt_webmail.account._refresh_one``) or
+    by the push worker for a sync (``service/push.py``), never on a request's or a scheduled
+    job's own cursor.
     """
     cr.commit()  # pylint: disable=invalid-commit
 
@@ -194,6 +195,8 @@ class OdooSyncStore(SyncStore):
         self.cr.execute(_STAGING_CREATE)
         self.cr.copy_expert(_STAGING_COPY, io.StringIO(batch))
         self.cr.execute(_STAGING_MOVE)
+        # conversations: the new mails join theirs (core.threading, incremental)
+        self.env["vt_webmail.message"]._thread_pending([self._head[0]])
         self.writes += 1
         if not self._counted:
             # the first batch of a pass shows its counts at once; the rest at the pass's end
@@ -252,8 +255,12 @@ class OdooSyncStore(SyncStore):
     def _delete_messages(self, ids):
         if not ids:
             return
+        Message = self.env["vt_webmail.message"]
+        gone = Message._thread_forget(ids)
         # kept attachments (bodies read before) go with their message
-        self.env["vt_webmail.message"].browse(ids)._purge_attachments()
+        Message.browse(ids)._purge_attachments()
         self.cr.execute(SQL("DELETE FROM vt_webmail_message WHERE id = ANY(%s)", ids))
+        # the conversations they leave are threaded again (they may split)
+        Message._thread_after_forget(gone)
         self.writes += 1
         self.env["vt_webmail.message"].invalidate_model()

@@ -1,0 +1,122 @@
+from odoo import api, fields, models
+from odoo.tools import SQL
+
+from ..compat import Constraint
+
+
+class VtWebmailConversation(models.Model):
+    """A conversation of one account (core/threading.py): the mails of all its synced folders,
+    Sent included, that reply to each other. Rows are written by the threading of the sync
+    (``vt_webmail.message._thread_*``), never by users."""
+
+    _name = "vt_webmail.conversation"
+    _description = "Webmail conversation"
+    _order = "date_last desc, id desc"
+    _rec_name = "subject"
+
+    account_id = fields.Many2one("vt_webmail.account", required=True, ondelete="cascade",
+                                 index=True, readonly=True)
+    user_id = fields.Many2one("res.users", required=True, index=True, readonly=True)
+    key = fields.Char(required=True, readonly=True,
+                      help="core.threading's key: a hash of the oldest mail's Message-Id.")
+    subject = fields.Char(readonly=True, help="The subject of its oldest mail (of a mail that "
+                          "replies to none, among mails of the same date).")
+    participants = fields.Char(readonly=True, help="The senders of its mails, oldest first.")
+    message_count = fields.Integer(string="Mails", readonly=True,
+                                   help="Its mails, a mail kept in two folders counted once.")
+    date_last = fields.Datetime(string="Last mail", readonly=True)
+    message_ids = fields.One2many("vt_webmail.message", "conversation_id", string="Mails",
+                                  readonly=True)
+    has_unread = fields.Boolean(string="Unread", compute="_compute_states",
+                                search="_search_has_unread")
+    has_flagged = fields.Boolean(string="Flagged", compute="_compute_states",
+                                 search="_search_has_flagged")
+
+    _account_key_unique = Constraint("UNIQUE(account_id, key)",
+                                     "A conversation key is unique per account.")
+
+    def _compute_states(self):
+        # one grouped read for the page shown; flags change too often to be stored here
+        rows = {}
+        if self.ids:
+            self.env["vt_webmail.message"].flush_model(["is_seen", "is_flagged",
+                                                        "conversation_id"])
+            self.env.cr.execute(SQL(
+                "SELECT conversation_id, bool_or(NOT is_seen), bool_or(is_flagged) "
+                "FROM vt_webmail_message WHERE conversation_id = ANY(%s) "
+                "GROUP BY conversation_id", self.ids))
+            rows = {row[0]: row[1:] for row in self.env.cr.fetchall()}
+        for conversation in self:
+            conversation.has_unread, conversation.has_flagged = rows.get(
+                conversation.id, (False, False))
+
+    def _search_has_unread(self, operator, value):
+        return self._search_state("is_seen", False, operator, value)
+
+    def _search_has_flagged(self, operator, value):
+        return self._search_state("is_flagged", True, operator, value)
+
+    def _search_state(self, field, wanted, operator, value):
+        if operator not in ("=", "!="):
+            return []
+        positive = bool(value) == (operator == "=")
+        self.env["vt_webmail.message"].flush_model([field, "conversation_id"])
+        inner = SQL("(SELECT conversation_id FROM vt_webmail_message "
+                    "WHERE conversation_id IS NOT NULL AND %s = %s)",
+                    SQL.identifier(field), wanted)
+        return [("id", "in" if positive else "not in", inner)]
+
+    def action_open(self):
+        """The conversation's mails, oldest first (every folder, the user's replies in Sent
+        included), each opening with its own actions."""
+        self.ensure_one()
+        self.check_access("read")
+        return {
+            "type": "ir.actions.act_window",
+            "name": self.subject or self.env._("Conversation"),
+            "res_model": "vt_webmail.message",
+            "view_mode": "list,form",
+            "views": [[self.env.ref("vt_webmail.vt_webmail_message_view_list_conversation").id,
+                       "list"], [False, "form"]],
+            "domain": [("conversation_id", "=", self.id)],
+            "context": {"vt_webmail_account_id": self.account_id.id, "vt_webmail_mark_read": True},
+            "target": "current",
+        }
+
+    @api.model
+    def _refresh_summaries(self, conversation_ids):
+        """Recompute the stored summary of these conversations from their mails; delete those
+        left with no mail."""
+        ids = [cid for cid in set(conversation_ids) if cid]
+        if not ids:
+            return
+        self.env.cr.execute(SQL(
+            """
+            WITH m AS (
+                SELECT conversation_id, subject, date, id, email_from_normalized,
+                       (in_reply_to IS NULL AND "references" IS NULL) AS original,
+                       coalesce(message_id, id::text) AS mail
+                  FROM vt_webmail_message WHERE conversation_id = ANY(%(ids)s)
+            ), agg AS (
+                SELECT conversation_id, count(DISTINCT mail) AS n, max(date) AS last,
+                       (array_agg(subject ORDER BY date NULLS LAST, original DESC, id))[1]
+                           AS subject
+                  FROM m GROUP BY conversation_id
+            ), who AS (
+                SELECT conversation_id,
+                       string_agg(email_from_normalized, ', ' ORDER BY first) AS participants
+                  FROM (SELECT conversation_id, email_from_normalized, min(date) AS first
+                          FROM m WHERE email_from_normalized IS NOT NULL
+                         GROUP BY conversation_id, email_from_normalized) s
+                 GROUP BY conversation_id
+            )
+            UPDATE vt_webmail_conversation c
+               SET message_count = agg.n, date_last = agg.last, subject = agg.subject,
+                   participants = left(who.participants, 500)
+              FROM agg LEFT JOIN who USING (conversation_id)
+             WHERE c.id = agg.conversation_id
+            """, ids=ids))
+        self.env.cr.execute(SQL(
+            "DELETE FROM vt_webmail_conversation c WHERE c.id = ANY(%s) AND NOT EXISTS "
+            "(SELECT 1 FROM vt_webmail_message m WHERE m.conversation_id = c.id)", ids))
+        self.invalidate_model()

@@ -1,0 +1,153 @@
+from odoo.tests import tagged
+from odoo.tests.common import TransactionCase
+
+from .common import WebmailCase, raw_mail
+
+
+@tagged("post_install", "-at_install", "vt_webmail", "vt_webmail_conversations")
+class TestConversations(WebmailCase, TransactionCase):
+    """Conversations of the cache (core/threading.py), kept by the sync across folders."""
+
+    def by_mid(self, account):
+        messages = self.env["vt_webmail.message"].sudo().search([("account_id", "=", account.id)])
+        return {m.message_id: m for m in messages}
+
+    def expunge(self, folder, message_id):
+        client = self.imap()
+        try:
+            client.select_folder(self.folder(folder))
+            uids = client.search(["HEADER", "Message-Id", message_id])
+            client.delete_messages(uids)
+            client.expunge()
+        finally:
+            client.logout()
+
+    def append(self, folder, *mails):
+        self.imap_server.append_many(self.mailbox_login, self.folder(folder), list(mails))
+
+    def test_conversation_across_folders_sent_included_and_incremental(self):
+        me = f"{self.mailbox_login}@example.com"
+        self.append("INBOX",
+                    raw_mail("Plan", message_id="<o@x>"),
+                    # Bob answers the user's reply, which is only in Sent
+                    raw_mail("Re: Plan", sender="Bob <bob@example.com>", message_id="<b@x>",
+                             extra_headers="References: <o@x> <s@me>\r\n"),
+                    raw_mail("Unrelated", sender="Carol <carol@example.com>",
+                             message_id="<u@x>"))
+        self.append("Sent", raw_mail("Re: Plan", sender=me, to="alice@example.com",
+                                     message_id="<s@me>",
+                                     extra_headers="In-Reply-To: <o@x>\r\n"))
+        account = self.make_account()
+        account.action_refresh()
+        mails = self.by_mid(account)
+        conversation = mails["<o@x>"].conversation_id
+        self.assertTrue(conversation)
+        self.assertEqual(mails["<b@x>"].conversation_id, conversation)
+        self.assertEqual(mails["<s@me>"].conversation_id, conversation)
+        self.assertEqual(mails["<s@me>"].folder_id.role, "sent")
+        self.assertNotEqual(mails["<u@x>"].conversation_id, conversation)
+        self.assertEqual(conversation.message_count, 3)
+        self.assertEqual(set(conversation.participants.split(", ")),
+                         {"alice@example.com", "bob@example.com", me})
+        self.assertEqual(conversation.subject, "Plan")
+        self.assertTrue(conversation.has_unread)
+        self.assertFalse(conversation.has_flagged)
+
+        # seen as the user sees it: their own conversations, one row each
+        Conversation = self.env["vt_webmail.conversation"].with_user(self.user)
+        self.assertEqual(Conversation.search([("account_id", "=", account.id)]),
+                         conversation | mails["<u@x>"].conversation_id)
+        self.assertFalse(self.env["vt_webmail.conversation"].with_user(self.other_user).search(
+            [("account_id", "=", account.id)]))
+        action = conversation.with_user(self.user).action_open()
+        opened = self.env["vt_webmail.message"].with_user(self.user).search(action["domain"])
+        self.assertEqual(set(opened.mapped("message_id")), {"<o@x>", "<b@x>", "<s@me>"})
+        groups = self.env["vt_webmail.message"].with_user(self.user).read_group(
+            [("account_id", "=", account.id)], ["conversation_id"], ["conversation_id"])
+        self.assertEqual(sorted(g["conversation_id_count"] for g in groups), [1, 3])
+
+        # a new reply arrives: it joins, nothing else moves
+        self.append("INBOX", raw_mail("Re: Plan", sender="Dan <dan@example.com>",
+                                      message_id="<d@x>",
+                                      extra_headers="References: <o@x> <s@me> <b@x>\r\n"))
+        account.action_refresh()
+        mails = self.by_mid(account)
+        self.assertEqual(mails["<d@x>"].conversation_id, mails["<b@x>"].conversation_id)
+        self.assertEqual(mails["<d@x>"].conversation_id.message_count, 4)
+
+        # flags read live: flagging one mail flags the conversation
+        mails["<b@x>"].with_user(self.user).action_flag()
+        conversation = mails["<b@x>"].conversation_id
+        conversation.invalidate_recordset()
+        self.assertTrue(conversation.has_flagged)
+        self.assertIn(conversation, Conversation.search([("has_flagged", "=", True)]))
+        self.assertNotIn(conversation, Conversation.search([("has_flagged", "=", False)]))
+
+    def test_expunged_bridge_splits_and_original_arriving_joins(self):
+        # X <- S <- Y: S (in Sent) is the only link between X and Y
+        self.append("INBOX", raw_mail("Topic X", message_id="<x@x>"),
+                    raw_mail("Topic Y", sender="Bob <bob@example.com>", message_id="<y@x>",
+                             extra_headers="References: <s@me>\r\n"))
+        self.append("Sent", raw_mail("Re: Topic X", message_id="<s@me>",
+                                     extra_headers="References: <x@x>\r\n"))
+        account = self.make_account()
+        account.action_refresh()
+        mails = self.by_mid(account)
+        self.assertEqual(mails["<x@x>"].conversation_id, mails["<y@x>"].conversation_id)
+        self.assertEqual(mails["<x@x>"].conversation_id.message_count, 3)
+
+        self.expunge("Sent", "<s@me>")
+        account.action_refresh()
+        mails = self.by_mid(account)
+        self.assertNotIn("<s@me>", mails)
+        self.assertNotEqual(mails["<x@x>"].conversation_id, mails["<y@x>"].conversation_id)
+        self.assertEqual(mails["<x@x>"].conversation_id.message_count, 1)
+        self.assertEqual(mails["<y@x>"].conversation_id.message_count, 1)
+        self.assertEqual(self.env["vt_webmail.conversation"].sudo().search_count(
+            [("account_id", "=", account.id)]), 2)
+
+        # the same mail copied to another synced folder: one mail of the conversation, twice
+        self.append("Trash", raw_mail("Re: Topic X", message_id="<s@me>",
+                                      extra_headers="References: <x@x>\r\n"))
+        account.action_refresh()
+        mails = self.by_mid(account)
+        self.assertEqual(mails["<x@x>"].conversation_id, mails["<y@x>"].conversation_id)
+        self.assertEqual(mails["<x@x>"].conversation_id.message_count, 3)
+        self.assertEqual(self.env["vt_webmail.conversation"].sudo().search_count(
+            [("account_id", "=", account.id)]), 1)
+
+    def test_user_delete_rethreads(self):
+        self.append("INBOX", raw_mail("Lunch", message_id="<l1@x>"),
+                    raw_mail("Re: Lunch", sender="Bob <bob@example.com>", message_id="<l2@x>",
+                             extra_headers="In-Reply-To: <l1@x>\r\n"),
+                    raw_mail("Re: Lunch", sender="Eve <eve@example.com>", message_id="<l3@x>",
+                             extra_headers="References: <l2@x>\r\n"))
+        account = self.make_account()
+        account.action_refresh()
+        mails = self.by_mid(account)
+        self.assertEqual(len(mails["<l1@x>"].conversation_id.message_ids), 3)
+        # deleting the middle mail (to Trash, not synced back yet) splits the conversation
+        mails["<l2@x>"].with_user(self.user).action_delete()
+        self.assertNotEqual(mails["<l1@x>"].conversation_id, mails["<l3@x>"].conversation_id)
+        self.assertEqual(mails["<l1@x>"].conversation_id.message_count, 1)
+
+    def test_archive_moves_to_the_archive_folder_and_keeps_the_conversation(self):
+        self.append("INBOX", raw_mail("Invoice", message_id="<i1@x>"),
+                    raw_mail("Re: Invoice", message_id="<i2@x>",
+                             extra_headers="References: <i1@x>\r\n"))
+        account = self.make_account()
+        account.action_refresh()
+        mails = self.by_mid(account)
+        mails["<i1@x>"].with_user(self.user).action_archive_mail()
+        inbox = self.server_messages("INBOX")
+        self.assertEqual(len(inbox), 1)
+        self.assertIn(b"<i2@x>", next(iter(inbox.values()))[1])
+        archived = self.server_messages("Archive")
+        self.assertEqual(len(archived), 1)
+        self.assertIn(b"<i1@x>", next(iter(archived.values()))[1])
+        # synced from the Archive folder, it is back in its conversation
+        account.action_refresh()
+        mails = self.by_mid(account)
+        self.assertEqual(mails["<i1@x>"].folder_id.role, "archive")
+        self.assertEqual(mails["<i1@x>"].conversation_id, mails["<i2@x>"].conversation_id)
+        self.assertEqual(mails["<i1@x>"].conversation_id.message_count, 2)

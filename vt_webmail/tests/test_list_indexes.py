@@ -1,0 +1,85 @@
+"""The indexes and statistics of the Webmail list (``vt_webmail.message.init``) exist and the
+planner reads the list's pages through them: the query the ORM builds for the web client, record
+rule included, on folders big enough for the choice to matter.
+
+Timings belong to ``tools/bench_reads.py``; this checks the plan, which does not depend on the
+machine's load.
+"""
+
+from odoo.tests import tagged
+from odoo.tests.common import TransactionCase, new_test_user
+from odoo.tools import SQL
+
+from ..models.vt_webmail_message import OWNER_STATISTICS, TEXT_INDEX, TEXT_INDEX_FIELDS
+
+ROWS_PER_FOLDER = 3000
+
+
+@tagged("post_install", "-at_install", "vt_webmail_indexes")
+class TestListIndexes(TransactionCase):
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.folders = {}
+        for n in range(3):
+            user = new_test_user(cls.env, login=f"indexes{n}", groups="base.group_user")
+            account = cls.env["vt_webmail.account"].with_user(user).create({
+                "email": f"indexes{n}@example.com", "imap_host": "localhost", "login": "x",
+                "password": "x",
+            })
+            folder = cls.env["vt_webmail.folder"].sudo().create({
+                "account_id": account.id, "name": "INBOX", "role": "inbox",
+            })
+            cls.folders[user] = folder
+            cls.env.cr.execute(SQL(
+                """
+                INSERT INTO vt_webmail_message (account_id, folder_id, user_id, uid,
+                            uidvalidity, subject, email_from, date, body_state, is_seen)
+                     SELECT %(account)s, %(folder)s, %(user)s, k, 1, 'Subject ' || k,
+                            'sender' || mod(k, 50) || '@example.com',
+                            TIMESTAMP '2020-01-01' + k * INTERVAL '1 hour', 'none', true
+                       FROM generate_series(1, %(rows)s) k
+                """,
+                account=account.id, folder=folder.id, user=user.id, rows=ROWS_PER_FOLDER,
+            ))
+        cls.env.cr.execute("ANALYZE vt_webmail_message")
+
+    def plan(self, user, domain, **kwargs):
+        """EXPLAIN of the SQL ``search`` runs as ``user`` (the owner rule added)."""
+        Message = self.env["vt_webmail.message"].with_user(user)
+        query = Message._search(domain, order=Message._order, **kwargs)
+        self.env.cr.execute(SQL("EXPLAIN %s", query.select()))
+        return "\n".join(row[0] for row in self.env.cr.fetchall())
+
+    def test_index_definitions(self):
+        cr = self.env.cr
+        cr.execute("SELECT indexname, indexdef FROM pg_indexes "
+                   "WHERE tablename = 'vt_webmail_message'")
+        indexes = dict(cr.fetchall())
+        self.assertNotIn("vt_webmail_message_folder_date_idx", indexes,
+                         "the list index replaces the one without the included columns")
+        self.assertIn("(folder_id, date DESC, id DESC) INCLUDE (account_id, user_id)",
+                      indexes["vt_webmail_message_list_idx"])
+        cr.execute("SELECT stxkind FROM pg_statistic_ext WHERE stxname = %s",
+                   [OWNER_STATISTICS])
+        self.assertIn("f", cr.fetchone()[0], "functional dependencies are collected")
+        # Odoo creates pg_trgm in the databases it creates; the test database has it
+        cr.execute("SELECT extname FROM pg_extension")
+        extensions = {row[0] for row in cr.fetchall()}
+        self.assertIn("pg_trgm", extensions)
+        definition = indexes[TEXT_INDEX]
+        self.assertIn("USING gin", definition)
+        for name in TEXT_INDEX_FIELDS:
+            self.assertRegex(definition, rf"\b{name}\)? gin_trgm_ops")
+        self.assertEqual("btree_gin" in extensions, "(folder_id, " in definition)
+
+    def test_first_page_reads_the_index_in_order(self):
+        user, folder = next(iter(self.folders.items()))
+        domain = ["&", ("account_id", "=", folder.account_id.id), ("folder_id", "=", folder.id)]
+        plan = self.plan(user, domain, limit=20)
+        self.assertIn("vt_webmail_message_list_idx", plan)
+        self.assertNotIn("Sort", plan, "the rows come in the list's order, none are sorted")
+        plan = self.plan(user, domain, limit=20, offset=ROWS_PER_FOLDER // 2)
+        self.assertIn("vt_webmail_message_list_idx", plan)
+        self.assertNotIn("Sort", plan)
