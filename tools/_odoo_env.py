@@ -1,9 +1,11 @@
-"""What tools/run-tests and tools/demo share: finding Odoo 18, its interpreter, PostgreSQL and
-Dovecot, and installing the addon's Python requirements into Odoo's interpreter.
+"""What tools/run-tests and tools/demo share: finding Odoo 18 and 19, their interpreters,
+PostgreSQL and Dovecot, and installing the addon's Python requirements into Odoo's interpreter.
 
 Standard library only: both commands import this before any virtualenv exists. The variables
-are the same for both: ``ODOO_PATH`` (default /opt/odoo18), ``ODOO_PYTHON`` (default
-/opt/odoo18-venv/bin/python), ``PGHOST``/``PGPORT``/``PGUSER``/``PGPASSWORD``.
+are the same for both: ``ODOO_PATH`` (Odoo 18, default /opt/odoo18), ``ODOO_PYTHON`` (default
+/opt/odoo18-venv/bin/python), ``ODOO19_PATH`` (Odoo 19, default /opt/odoo19),
+``ODOO19_PYTHON`` (default /opt/odoo19-venv/bin/python),
+``PGHOST``/``PGPORT``/``PGUSER``/``PGPASSWORD``.
 """
 
 import os
@@ -11,12 +13,20 @@ import re
 import shutil
 import socket
 import subprocess
+from collections import namedtuple
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 ADDON = "vt_webmail"
-DEFAULT_ODOO_PATH = "/opt/odoo18"
-DEFAULT_ODOO_PYTHON = "/opt/odoo18-venv/bin/python"
+#: An Odoo version vt_webmail supports, and the variables that point at its tree and interpreter
+OdooSeries = namedtuple("OdooSeries", "major path_variable python_variable default_path "
+                                      "default_python")
+#: The supported Odoo versions, oldest first: each has a source tree and an interpreter of its own
+ODOO_SERIES = {
+    18: OdooSeries(18, "ODOO_PATH", "ODOO_PYTHON", "/opt/odoo18", "/opt/odoo18-venv/bin/python"),
+    19: OdooSeries(19, "ODOO19_PATH", "ODOO19_PYTHON", "/opt/odoo19",
+                   "/opt/odoo19-venv/bin/python"),
+}
 DOVECOT_CANDIDATES = ("/usr/sbin/dovecot", "/usr/local/sbin/dovecot")
 # What the test servers of vt_webmail.testing (Dovecot, aiosmtpd, the throwaway PKI) need in
 # Odoo's interpreter on top of requirements.txt. Unversioned on purpose: Odoo pins its own
@@ -118,11 +128,17 @@ def odoo_requirements(extras=()):
 # Odoo
 
 
-def odoo_tree():
-    """(path, problem): the Odoo tree to use ($ODOO_PATH), or why there is none."""
-    path = Path(os.environ.get("ODOO_PATH") or DEFAULT_ODOO_PATH).expanduser()
+def odoo_tree(major=18):
+    """(path, problem): the Odoo ``major`` tree ($ODOO_PATH for 18, $ODOO19_PATH for 19), or
+    why there is none (problem starts with "no Odoo" when there is no tree at all, as opposed
+    to a tree of another version)."""
+    series = ODOO_SERIES[major]
+    path = Path(os.environ.get(series.path_variable) or series.default_path).expanduser()
     if not (path / "odoo-bin").is_file():
-        return path, f"no Odoo 18 tree at {path}; set ODOO_PATH"
+        return path, f"no Odoo {major} tree at {path}; set {series.path_variable}"
+    found = odoo_major(path)
+    if found != major:
+        return path, f"{path} is Odoo {found or '?'}, not {major}; set {series.path_variable}"
     return path, None
 
 
@@ -136,12 +152,21 @@ def odoo_major(path):
     return int(match.group(1)) if match else None
 
 
-def odoo_python():
-    """(path, problem): the interpreter that runs Odoo ($ODOO_PYTHON), or why it is unusable."""
-    python = Path(os.environ.get("ODOO_PYTHON") or DEFAULT_ODOO_PYTHON).expanduser()
+def odoo_python(major=18):
+    """(path, problem): the interpreter that runs Odoo ``major`` ($ODOO_PYTHON for 18,
+    $ODOO19_PYTHON for 19), or why it is unusable."""
+    series = ODOO_SERIES[major]
+    python = Path(os.environ.get(series.python_variable) or series.default_python).expanduser()
     if not os.access(python, os.X_OK):
-        return python, f"no Odoo interpreter {python}; set ODOO_PYTHON"
+        return python, f"no Odoo {major} interpreter {python}; set {series.python_variable}"
     return python, None
+
+
+def without_demo_options(major):
+    """odoo-bin's options for a database without demo data: Odoo 18 loads demo data unless
+    told ``--without-demo=all``; Odoo 19 loads none unless told ``--with-demo`` (and warns
+    about ``--without-demo=all``)."""
+    return ["--without-demo=all"] if major < 19 else []
 
 
 def addons_path(odoo_path, module=ADDON):

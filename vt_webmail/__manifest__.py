@@ -1,7 +1,7 @@
 {
     "name": "Webmail",
     "summary": "Read and send your own IMAP mail in Odoo; log any mail on a lead or contact",
-    "version": "18.0.1.3.0",
+    "version": "1.3.0",
     "category": "Productivity/Discuss",
     "author": "vt_webmail developers",
     "website": "https://github.com/vt-webmail/vt_webmail",
@@ -41,6 +41,7 @@
             "vt_webmail/static/src/**/*.dark.scss",
         ],
         "web.assets_tests": [
+            "vt_webmail/static/tests/tours/tour_steps.js",
             "vt_webmail/static/tests/tours/vt_webmail_reply_tour.js",
             "vt_webmail/static/tests/tours/vt_webmail_read_tour.js",
             "vt_webmail/static/tests/tours/vt_webmail_qualify_tour.js",

@@ -1,2 +1,2 @@
-from . import rekey
-from . import idle
+from . import vt_webmail_rekey
+from . import vt_webmail_idle

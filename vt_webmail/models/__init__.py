@@ -13,3 +13,4 @@ from . import vt_webmail_conversation
 from . import vt_webmail_trusted_sender
 from . import vt_webmail_connection_test
 from . import res_config_settings
+from . import res_groups

@@ -7,6 +7,7 @@ from odoo import api, fields, models, tools
 from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.tools import SQL
 
+from ..compat import Constraint, cron_progress
 from ..core import exceptions as core_errors
 from ..core import net_policy
 from ..core.imap_session import ServerSettings, connect
@@ -123,14 +124,12 @@ class VtWebmailAccount(models.Model):
     folder_ids = fields.One2many("vt_webmail.folder", "account_id", string="Folders")
     message_ids = fields.One2many("vt_webmail.message", "account_id", string="Messages")
 
-    _sql_constraints = [
-        ("refresh_interval_min", "CHECK(refresh_interval >= 1)",
-         "The refresh interval is at least one minute."),
-        ("emails_per_page_range", "CHECK(emails_per_page BETWEEN 1 AND 500)",
-         "Emails per page must be between 1 and 500."),
-        ("imap_port_range", "CHECK(imap_port BETWEEN 1 AND 65535)",
-         "The IMAP port must be between 1 and 65535."),
-    ]
+    _refresh_interval_min = Constraint("CHECK(refresh_interval >= 1)",
+                                       "The refresh interval is at least one minute.")
+    _emails_per_page_range = Constraint("CHECK(emails_per_page BETWEEN 1 AND 500)",
+                                        "Emails per page must be between 1 and 500.")
+    _imap_port_range = Constraint("CHECK(imap_port BETWEEN 1 AND 65535)",
+                                  "The IMAP port must be between 1 and 65535.")
 
     @api.model
     def _secret_columns(self):
@@ -426,7 +425,7 @@ class VtWebmailAccount(models.Model):
             except Exception:
                 # one broken account must never stop the others (its error is logged)
                 _logger.exception("Webmail refresh of account %s failed", account.id)
-            self.env["ir.cron"]._notify_progress(done=done, remaining=len(due) - done)
+            cron_progress(self.env["ir.cron"], done=done, remaining=len(due) - done)
             if time.monotonic() - started > CRON_BATCH_SECONDS:
                 break
         if due:

@@ -19,6 +19,7 @@ from odoo.exceptions import AccessError, MissingError, UserError
 
 from odoo.addons.base.models.ir_mail_server import MailDeliveryException
 
+from ..compat import mail_server_connect
 from ..core import addresses, compose, smtp
 from ..core import exceptions as core_errors
 from ..core.sync import summary_from_fetch, sync_folder
@@ -276,8 +277,9 @@ class VtWebmailAccount(models.Model):
             outgoing["Bcc"] = ", ".join(blind)  # Odoo reads then removes it before sending
         stage = "connect"
         try:
-            connection = MailServer.connect(mail_server_id=server.id if server else None,
-                                            smtp_from=sender)
+            connection = mail_server_connect(MailServer,
+                                             mail_server_id=server.id if server else None,
+                                             smtp_from=sender)
             if connection is None:
                 # ir.mail_server sends nothing while Odoo runs its tests (see its connect())
                 return

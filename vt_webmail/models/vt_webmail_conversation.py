@@ -1,6 +1,8 @@
 from odoo import api, fields, models
 from odoo.tools import SQL
 
+from ..compat import Constraint
+
 
 class VtWebmailConversation(models.Model):
     """A conversation of one account (core/threading.py): the mails of all its synced folders,
@@ -30,10 +32,8 @@ class VtWebmailConversation(models.Model):
     has_flagged = fields.Boolean(string="Flagged", compute="_compute_states",
                                  search="_search_has_flagged")
 
-    _sql_constraints = [
-        ("account_key_unique", "UNIQUE(account_id, key)", "A conversation key is unique per "
-         "account."),
-    ]
+    _account_key_unique = Constraint("UNIQUE(account_id, key)",
+                                     "A conversation key is unique per account.")
 
     def _compute_states(self):
         # one grouped read for the page shown; flags change too often to be stored here

@@ -4,6 +4,7 @@ from odoo import api, fields, models
 from odoo.exceptions import AccessError
 from odoo.tools import SQL
 
+from ..compat import Constraint
 from ..core.sync import FolderState
 from ..tools.bigint_field import BigInteger
 
@@ -62,10 +63,8 @@ class VtWebmailFolder(models.Model):
     unread_count = fields.Integer(readonly=True)
     last_sync_at = fields.Datetime(readonly=True)
 
-    _sql_constraints = [
-        ("account_name_unique", "UNIQUE(account_id, name)",
-         "A folder name appears once per account."),
-    ]
+    _account_name_unique = Constraint("UNIQUE(account_id, name)",
+                                      "A folder name appears once per account.")
 
     @api.depends("name", "delimiter")
     def _compute_label(self):
@@ -76,7 +75,7 @@ class VtWebmailFolder(models.Model):
     @api.depends("label", "role")
     def _compute_display_name(self):
         # the name only: the unread count has a column of its own in the folder list, and
-        # the Webmail search panel adds it there (vt_webmail.message.search_panel_select_range)
+        # the Webmail search panel shows it beside the name (static/src/webmail/message_list.js)
         role_labels = dict(self._fields["role"]._description_selection(self.env))
         for folder in self:
             folder.display_name = role_labels[folder.role] if folder.role else folder.label

@@ -6,9 +6,9 @@ import psycopg2
 from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError
 from odoo.modules.db import FunctionStatus
-from odoo.osv import expression
 from odoo.tools import SQL, html_escape, html_sanitize
 
+from ..compat import Constraint, domain_and, domain_or
 from ..core.html import page_body
 from ..tools.bigint_field import BigInteger
 
@@ -115,10 +115,8 @@ class VtWebmailMessage(models.Model):
         help="Searches the subject and the addresses here; on the server, the body too.",
     )
 
-    _sql_constraints = [
-        ("folder_uid_unique", "UNIQUE(folder_id, uidvalidity, uid)",
-         "A message appears once per folder, UIDVALIDITY and UID."),
-    ]
+    _folder_uid_unique = Constraint("UNIQUE(folder_id, uidvalidity, uid)",
+                                    "A message appears once per folder, UIDVALIDITY and UID.")
 
     def init(self):
         """The indexes and statistics the Webmail list needs at scale (measured with
@@ -235,7 +233,7 @@ class VtWebmailMessage(models.Model):
         if operator not in ("ilike", "not ilike", "like", "not like", "=", "!="):
             raise UserError(self.env._("Unsupported search on the text of mail: %s", operator))
         positive = {"not ilike": "ilike", "not like": "like", "!=": "="}.get(operator, operator)
-        domain = expression.OR([
+        domain = domain_or([
             [(name, positive, value)] for name in TEXT_INDEX_FIELDS
         ])
         return ["!", *domain] if positive != operator else domain
@@ -245,24 +243,15 @@ class VtWebmailMessage(models.Model):
     @api.model
     def search_panel_select_range(self, field_name, **kwargs):
         """The folders of the search panel are those of the account shown (context key
-        ``vt_webmail_account_id``, set by ``vt_webmail.account.action_open_webmail``), each
-        named with its unread count (``Inbox (3)``): a folder's own name has no count."""
+        ``vt_webmail_account_id``, set by ``vt_webmail.account.action_open_webmail``). Their
+        unread counts are not part of the answer, which Odoo 19's web client caches: the list
+        reads them from ``vt_webmail.folder`` itself (static/src/webmail/message_list.js)."""
         account_id = self.env.context.get("vt_webmail_account_id")
         if field_name == "folder_id" and isinstance(account_id, int):
-            kwargs["comodel_domain"] = expression.AND([
+            kwargs["comodel_domain"] = domain_and([
                 kwargs.get("comodel_domain") or [], [("account_id", "=", account_id)],
             ])
-        result = super().search_panel_select_range(field_name, **kwargs)
-        if field_name == "folder_id":
-            values = result.get("values") or []
-            # the panel lists only folders the user may read (super searched them so)
-            unread = dict(self.env["vt_webmail.folder"].browse(
-                [value["id"] for value in values if isinstance(value.get("id"), int)]
-            ).exists().mapped(lambda folder: (folder.id, folder.unread_count)))
-            for value in values:
-                if unread.get(value.get("id")):
-                    value["display_name"] = f"{value['display_name']} ({unread[value['id']]})"
-        return result
+        return super().search_panel_select_range(field_name, **kwargs)
 
     # -- display -------------------------------------------------------------------------------
 

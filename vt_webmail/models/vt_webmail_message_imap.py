@@ -7,9 +7,9 @@ import logging
 
 from odoo import api, models
 from odoo.exceptions import AccessError, UserError
-from odoo.osv import expression
 from odoo.tools import html_sanitize
 
+from ..compat import domain_and
 from ..core import exceptions as core_errors
 from ..core.html import prepare_body
 from ..core.mime import merge_notes, parse_message
@@ -184,7 +184,7 @@ class VtWebmailMessage(models.Model):
                     # sudo: the owner's folder (checked above) gets the headers of their mail
                     OdooSyncStore(folder.sudo(), own_cursor=False).add(
                         folder.name, info.uidvalidity, summaries)
-        found = self.search(expression.AND([
+        found = self.search(domain_and([
             [("folder_id", "=", folder.id), ("uidvalidity", "=", info.uidvalidity),
              ("uid", "in", uids or [0])],
             residual,

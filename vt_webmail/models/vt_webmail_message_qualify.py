@@ -385,7 +385,6 @@ class VtWebmailMessage(models.Model):
         values = {
             "model": target._name,
             "res_id": target.id,
-            "record_name": target.display_name,
             "message_type": "email",
             # like mail received by Odoo's own gateway: a discussion message, not a note
             "subtype_id": self.env["ir.model.data"]._xmlid_to_res_id("mail.mt_comment"),

@@ -1,6 +1,7 @@
 from odoo import api, fields, models
 from odoo.exceptions import ValidationError
 
+from ..compat import Constraint
 from ..core import addresses
 
 
@@ -21,9 +22,7 @@ class VtWebmailTrustedSender(models.Model):
     email = fields.Char(string="Sender address", required=True,
                         help="Remote images in mail from this address are shown at once.")
 
-    _sql_constraints = [
-        ("user_email_unique", "UNIQUE(user_id, email)", "This sender is trusted already."),
-    ]
+    _user_email_unique = Constraint("UNIQUE(user_id, email)", "This sender is trusted already.")
 
     @api.model_create_multi
     def create(self, vals_list):

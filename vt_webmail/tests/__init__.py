@@ -14,5 +14,6 @@ from . import test_compose_tour
 from . import test_oauth
 from . import test_net_policy
 from . import test_secret_keys
+from . import test_schema
 from . import test_list_indexes
 from . import test_conversations

@@ -17,6 +17,7 @@ import unittest
 
 from odoo.tests import new_test_user
 
+from .. import compat
 from ..models.vt_webmail_account import ALLOWED_HOSTS_PARAMETER
 from ..testing import IMAP_SERVERS, ServerUnavailable, server_required
 from ..testing.smtpd import SMTPServer
@@ -69,11 +70,9 @@ class WebmailCase:
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        if cls.registry.test_cr is None:
-            # refreshes run on a cursor of their own: in tests it must share this transaction
-            # (HttpCase does the same)
-            cls.registry.enter_test_mode(cls.cr)
-            cls.addClassCleanup(cls.registry.leave_test_mode)
+        # refreshes run on a cursor of their own: in tests it must share this transaction
+        # (HttpCase does the same)
+        compat.enter_registry_test_mode(cls)
         try:
             cls.imap_server = IMAP_SERVERS[cls.imap_server_name](**cls.imap_server_options)
             cls.imap_server.start()

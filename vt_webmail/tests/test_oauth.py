@@ -9,7 +9,6 @@ SMTP server.
 
 import itertools
 import urllib.parse
-import xmlrpc.client
 
 from odoo.exceptions import AccessError, UserError
 from odoo.tests import Form, tagged
@@ -260,6 +259,7 @@ class TestOAuth(WebmailCase, HttpCase):
         self.assertFalse(account.last_error)
         self.assertFalse(account.with_user(self.user).action_refresh()["error"])
 
+    @mute_logger("odoo.addons.rpc.controllers.xmlrpc")  # Odoo 19: "XML-RPC is deprecated"
     def test_tokens_are_never_readable_over_xmlrpc(self):
         account = self.oauth_account()
         self.sign_in(account)
@@ -270,7 +270,7 @@ class TestOAuth(WebmailCase, HttpCase):
         self.assertTrue(all(tokens))
         admin = self.env.ref("base.user_admin")
         self.env.flush_all()
-        common = xmlrpc.client.ServerProxy(self.xmlrpc_url + "common")
+        common = self.xmlrpc_common
         for user, password in ((self.user, self.user.login), (admin, "admin")):
             uid = common.authenticate(get_db_name(), user.login, password, {})
             rows = self.xmlrpc_object.execute_kw(

@@ -4,6 +4,7 @@ from odoo.tests import new_test_user, tagged
 from odoo.tests.common import HttpCase, TransactionCase
 from odoo.tools import email_normalize, mute_logger
 
+from .. import compat
 from ..core import addresses
 from ..testing import samples
 from .common import WebmailCase, raw_mail
@@ -20,7 +21,8 @@ class QualifyCase(WebmailCase):
         salesman = cls.env.ref("sales_team.group_sale_salesman")
         partner_manager = cls.env.ref("base.group_partner_manager")
         for user in (cls.user, cls.other_user):
-            user.groups_id = [Command.link(salesman.id), Command.link(partner_manager.id)]
+            user[compat.user_groups_field(user)] = [Command.link(salesman.id),
+                                                    Command.link(partner_manager.id)]
 
     def setUp(self):
         super().setUp()

@@ -84,7 +84,7 @@ class TestWebmailUi(WebmailCase, TransactionCase):
         action = server_action.with_user(self.user).run()
         self.assertEqual(action["res_model"], "vt_webmail.message")
 
-    def test_search_panel_lists_the_open_account_folders_with_unread_counts(self):
+    def test_search_panel_lists_the_open_account_folders(self):
         account, _messages = self._synced(raw_mail("one"), raw_mail("two"))
         self.make_account(login=self.add_mailbox()).action_refresh()
         Message = self.env["vt_webmail.message"].with_user(self.user).with_context(
@@ -92,13 +92,16 @@ class TestWebmailUi(WebmailCase, TransactionCase):
         result = Message.search_panel_select_range("folder_id", expand=True,
                                                    search_domain=[("account_id", "=", account.id)])
         names = [value["display_name"] for value in result["values"]]
-        self.assertEqual(len(names), len(account.folder_ids))
-        self.assertIn("Inbox (2)", names)
+        self.assertEqual(sorted(names), sorted(account.folder_ids.mapped("display_name")))
+        self.assertIn("Inbox", names)
         self.assertIn("Trash", names)
-        # the count is the panel's: the folder's name (the mail form's Folder field, the
-        # folder list's Folder column) is the name alone
+        # the unread counts are read beside the panel's answer (which Odoo 19's web client
+        # caches), as the list does: from the folders
         inbox = account.folder_ids.filtered(lambda f: f.role == "inbox")
-        self.assertEqual((inbox.display_name, inbox.unread_count), ("Inbox", 2))
+        counts = self.env["vt_webmail.folder"].with_user(self.user).search_read(
+            [("account_id", "=", account.id)], ["unread_count"])
+        self.assertIn({"id": inbox.id, "unread_count": 2}, counts)
+        self.assertEqual(inbox.display_name, "Inbox")
         self.assertEqual(Message.search([("folder_id", "=", inbox.id)], limit=1)
                          .read(["folder_id"])[0]["folder_id"][1], "Inbox")
 
@@ -331,8 +334,9 @@ class TestWebmailUi(WebmailCase, TransactionCase):
         self.assertEqual(subjects(["|", ("email_to", "ilike", "carol"),
                                    ("email_cc", "ilike", "carol")]), ["Hello"])
         self.assertEqual(subjects([("is_seen", "=", False)]), ["Hello", "Invoice 42"])
+        # an operator the search does not take ("in" would be: Odoo 19 turns it into ORs of =)
         with self.assertRaises(UserError):
-            Message.search([("search_text", "in", ["x"])])
+            Message.search([("search_text", "<", "x")])
 
     def test_search_on_the_server_refines_what_imap_cannot_say_in_the_cache(self):
         """The translation is core/search.py's (tests/core/test_search.py); here, its residual

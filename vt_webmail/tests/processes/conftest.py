@@ -12,7 +12,9 @@ two transactions (advisory locks, LISTEN/NOTIFY, a worker killed with -9) can be
   scripts as subprocesses, each with its own log under the session's directory;
 * look at the outcome in PostgreSQL itself: the cached mail, ``pg_locks``.
 
-Without an Odoo 18 tree (``ODOO_PATH``) or PostgreSQL the tests are skipped, unless
+They run on Odoo 18 (``ODOO_PATH``), or on the Odoo named by ``VT_ODOO_MAJOR`` (19:
+``ODOO19_PATH``; ``tools/run-tests`` sets it for each tree). Without that Odoo tree or
+PostgreSQL the tests are skipped, unless
 ``VT_REQUIRE_ODOO`` is set (``tools/run-tests`` sets it when it found Odoo): then they fail.
 """
 
@@ -28,6 +30,7 @@ from vt_webmail.tests.processes.harness import (
     OdooDatabase,
     OdooUnavailable,
     _odoo_env,
+    odoo_major,
 )
 
 
@@ -40,7 +43,7 @@ def unavailable(reason):
 @pytest.fixture(scope="session")
 def odoo_db():
     """A database with vt_webmail installed (about a minute), for the whole session."""
-    python, problem = _odoo_env.odoo_python()
+    python, problem = _odoo_env.odoo_python(odoo_major())
     if not problem and Path(sys.executable).resolve() != Path(python).resolve() \
             and not os.environ.get("VT_PROCESSES_ANY_PYTHON"):
         problem = (f"these tests run in Odoo's interpreter {python} (tools/run-tests does it), "

@@ -74,8 +74,24 @@ class Process:
         return status
 
 
+def odoo_major():
+    """The Odoo version these tests run on: $VT_ODOO_MAJOR (tools/run-tests sets it for each
+    Odoo tree, 18 or 19), by default 18."""
+    return int(os.environ.get("VT_ODOO_MAJOR") or 18)
+
+
+def import_odoo():
+    """``import odoo``, set up as odoo-bin sets it up: in ``odoo.init`` on Odoo 19 (``odoo`` is
+    a namespace package there), in ``odoo/__init__.py`` on Odoo 18."""
+    with contextlib.suppress(ImportError):  # Odoo 18 has no odoo.init
+        import odoo.init  # Odoo 19
+    import odoo
+
+    return odoo
+
+
 class OdooUnavailable(Exception):
-    """No Odoo 18 tree, interpreter or PostgreSQL here (the message says which)."""
+    """No Odoo tree, interpreter or PostgreSQL here (the message says which)."""
 
 
 class OdooDatabase:
@@ -88,12 +104,11 @@ class OdooDatabase:
         install vt_webmail in it with ``odoo-bin -i vt_webmail --stop-after-init`` (about a
         minute); loopback mail servers are allowed in it.
 
-        :raises OdooUnavailable: no Odoo 18 tree, interpreter or PostgreSQL
+        :raises OdooUnavailable: no Odoo tree of :func:`odoo_major`, interpreter or PostgreSQL
         """
-        odoo_path, problem = _odoo_env.odoo_tree()
-        if not problem and _odoo_env.odoo_major(odoo_path) != 18:
-            problem = f"{odoo_path} is not Odoo 18; set ODOO_PATH"
-        python, problem = (None, problem) if problem else _odoo_env.odoo_python()
+        major = odoo_major()
+        odoo_path, problem = _odoo_env.odoo_tree(major)
+        python, problem = (None, problem) if problem else _odoo_env.odoo_python(major)
         addons, problem = (None, problem) if problem else _odoo_env.addons_path(odoo_path)
         if problem:
             raise OdooUnavailable(problem)
@@ -110,7 +125,8 @@ class OdooDatabase:
                        Path(tempfile.mkdtemp(prefix=f"{prefix}_")), keep=bool(reuse))
         try:
             install = database.start("-u" if existing else "-i", "vt_webmail",
-                                     "--stop-after-init", "--without-demo=all", "--no-http",
+                                     "--stop-after-init",
+                                     *_odoo_env.without_demo_options(major), "--no-http",
                                      "--log-level=warn", label="install")
             if install.wait(900) != 0:
                 raise RuntimeError(f"installing vt_webmail failed:\n{install.log()[-5000:]}")
@@ -195,23 +211,24 @@ class OdooDatabase:
     def registry(self):
         if self._registry is None:
             sys.path.insert(0, str(self.odoo_path))
-            import odoo
+            import_odoo()
+            from odoo.modules.registry import Registry
             from odoo.tools import config
 
             config.parse_config([f"--addons-path={self.addons}", "-d", self.name,
                                  "--log-level=warn", *_odoo_env.db_options()],
                                 setup_logging=False)
-            self._registry = odoo.modules.registry.Registry(self.name)
+            self._registry = Registry(self.name)
         return self._registry
 
     @contextlib.contextmanager
     def env(self):
         """An environment as superuser on a new cursor, committed at the end of the block."""
         registry = self.registry().check_signaling()
-        import odoo
+        from odoo.api import SUPERUSER_ID, Environment
 
         with registry.cursor() as cr:
-            yield odoo.api.Environment(cr, odoo.SUPERUSER_ID, {})
+            yield Environment(cr, SUPERUSER_ID, {})
 
     def sql(self, query, params=()):
         """Rows of one query, in autocommit (sees every commit at once)."""
@@ -250,13 +267,19 @@ SCRIPT_PRELUDE = '''\
 import sys
 odoo_path, addons, dbname, *db_options = sys.argv[1:]
 sys.path.insert(0, odoo_path)
+try:
+    import odoo.init  # Odoo 19 sets itself up there (Odoo 18: in odoo/__init__.py)
+except ImportError:
+    pass
 import odoo
+from odoo.api import SUPERUSER_ID, Environment
+from odoo.modules.registry import Registry
 from odoo.tools import config
 config.parse_config([f"--addons-path={addons}", "-d", dbname, "--log-level=info",
                      *db_options], setup_logging=True)
-registry = odoo.modules.registry.Registry(dbname)
+registry = Registry(dbname)
 with registry.cursor() as cr:
-    env = odoo.api.Environment(cr, odoo.SUPERUSER_ID, {})
+    env = Environment(cr, SUPERUSER_ID, {})
 '''
 
 

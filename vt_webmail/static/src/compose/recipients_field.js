@@ -44,6 +44,13 @@ export class RecipientsAutoComplete extends AutoComplete {
 }
 
 /**
+ * Odoo 18's AutoComplete calls its `onSelect` prop with the option chosen; Odoo 19's has no
+ * such prop and calls the option's own `onSelect`. Each option here has its `onSelect`, and
+ * on 18 the prop hands the choice to it. Goes with Odoo 18 support (then no prop at all).
+ */
+const SELECT_PROP = "onSelect" in AutoComplete.props;
+
+/**
  * To/Cc/Bcc: free text (any address can be typed), with suggestions from the contacts the
  * user may read for the address being typed. Choosing one never creates a contact.
  */
@@ -75,16 +82,36 @@ export class RecipientsField extends Component {
         const found = await this.orm.call("vt_webmail.compose", "search_recipients", [term], {
             limit: 8,
         });
+        const cssClass = "o_vt_webmail_recipient_suggestion";
         return found.map((suggestion) => ({
             label: suggestion.label,
             value: suggestion.label,
-            classList: "o_vt_webmail_recipient_suggestion",
+            // the option's class: classList in Odoo 18, cssClass in Odoo 19
+            classList: cssClass,
+            cssClass,
+            // what was typed when the suggestions were asked for: the list goes as soon as
+            // the input changes, so this is what is in the input when one is chosen
+            onSelect: () => this.choose(replaceLastToken(request, suggestion.label)),
         }));
     }
 
-    onSelect(option, { input }) {
-        const value = replaceLastToken(input.value, option.value);
-        input.value = value;
+    /** The props of the AutoComplete (the template spreads them). */
+    get autoCompleteProps() {
+        const props = {
+            id: this.props.id,
+            value: this.value,
+            sources: this.sources,
+            placeholder: this.props.placeholder || "",
+            onChange: (change) => this.onChange(change),
+            class: "o_vt_webmail_recipients w-100",
+        };
+        if (SELECT_PROP) {
+            props.onSelect = (option) => option.onSelect();
+        }
+        return props;
+    }
+
+    choose(value) {
         this.props.record.update({ [this.props.name]: value });
     }
 

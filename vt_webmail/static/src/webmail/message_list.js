@@ -1,10 +1,11 @@
-import { onWillStart, onWillUnmount, useState } from "@odoo/owl";
+import { onWillStart, onWillUnmount, useState, useSubEnv } from "@odoo/owl";
 import { Dropdown } from "@web/core/dropdown/dropdown";
 import { DropdownItem } from "@web/core/dropdown/dropdown_item";
 import { _t } from "@web/core/l10n/translation";
 import { registry } from "@web/core/registry";
 import { user } from "@web/core/user";
 import { useService } from "@web/core/utils/hooks";
+import { SearchPanel } from "@web/search/search_panel/search_panel";
 import { ListController } from "@web/views/list/list_controller";
 import { listView } from "@web/views/list/list_view";
 
@@ -13,8 +14,11 @@ import { listView } from "@web/views/list/list_view";
  * shown by itself when a refresh (the scheduled one or another tab's) found some: the server
  * sends `vt_webmail.refreshed` on the bus to the account's owner.
  *
- * The folders of the search panel carry their unread count in their name, so they are read
- * again whenever the mail changed (the panel only reloads them when the search changes).
+ * Each folder of the search panel shows its unread count (WebmailSearchPanel). The counts are
+ * the list's own state, read from vt_webmail.folder when the list is shown and whenever the
+ * mail changed: not the panel's category values, which the panel reloads only when the search
+ * changes, and which Odoo 19 also caches in the browser (a stale count shown first, and the
+ * fresh answer dropped when another load of the panel started meanwhile).
  */
 export class WebmailListController extends ListController {
     static components = { ...ListController.components, Dropdown, DropdownItem };
@@ -25,14 +29,12 @@ export class WebmailListController extends ListController {
         this.notification = useService("notification");
         this.busService = useService("bus_service");
         this.webmail = useState({ accounts: [], checking: false, searching: false });
-        onWillStart(async () => {
-            const loads = [this.loadAccounts()];
-            if (this.props.state) {
-                // back from a mail: what was read there changed the unread counts
-                loads.push(this.fetchFolders());
-            }
-            await Promise.all(loads);
-        });
+        /** folder id -> unread count, shown by the search panel (WebmailSearchPanel) */
+        this.unread = useState({ counts: {} });
+        this.unreadLoads = 0;
+        useSubEnv({ vtWebmailUnread: this.unread });
+        // also when coming back from a mail: what was read there changed the counts
+        onWillStart(() => Promise.all([this.loadAccounts(), this.loadUnreadCounts()]));
         const onRefreshed = (payload) => this.onMailboxRefreshed(payload);
         this.busService.subscribe("vt_webmail.refreshed", onRefreshed);
         this.busService.start();
@@ -66,16 +68,23 @@ export class WebmailListController extends ListController {
         );
     }
 
-    async fetchFolders() {
-        const searchModel = this.env.searchModel;
-        if (searchModel.categories.length) {
-            await searchModel._fetchSections(searchModel.categories, []);
+    /** Read the unread count of each folder listed (those of the account shown). */
+    async loadUnreadCounts() {
+        const load = ++this.unreadLoads;
+        const folders = await this.orm.searchRead(
+            "vt_webmail.folder",
+            this.accountId ? [["account_id", "=", this.accountId]] : [["user_id", "=", user.userId]],
+            ["unread_count"]
+        );
+        if (load === this.unreadLoads) {
+            // the answer to the latest load only: an earlier one may answer last
+            this.unread.counts = Object.fromEntries(folders.map((f) => [f.id, f.unread_count]));
         }
     }
 
-    /** Read the mail and the folders again (new mail, flags changed elsewhere ...). */
+    /** Read the mail and the unread counts again (new mail, flags changed elsewhere ...). */
     async reloadMailbox() {
-        await this.fetchFolders();
+        await this.loadUnreadCounts();
         this.env.searchModel.search();
     }
 
@@ -113,8 +122,7 @@ export class WebmailListController extends ListController {
         await super.afterExecuteActionButton(...arguments);
         if (clickParams.type === "object" && clickParams.name !== "action_open_move_wizard") {
             // marking read, moving, deleting ... changed the unread counts
-            await this.fetchFolders();
-            this.render(true);
+            await this.loadUnreadCounts();
         }
     }
 
@@ -186,9 +194,25 @@ export class WebmailListController extends ListController {
     }
 }
 
+/** The search panel of the Webmail list: each folder with its unread count, if any. */
+export class WebmailSearchPanel extends SearchPanel {
+    static subTemplates = {
+        ...SearchPanel.subTemplates,
+        category: "vt_webmail.SearchPanel.Category",
+    };
+
+    unreadCount(section, valueId) {
+        if (section.fieldName !== "folder_id") {
+            return 0;
+        }
+        return this.env.vtWebmailUnread?.counts[valueId] || 0;
+    }
+}
+
 export const webmailListView = {
     ...listView,
     Controller: WebmailListController,
+    SearchPanel: WebmailSearchPanel,
     buttonTemplate: "vt_webmail.MessageListView.Buttons",
 };
 

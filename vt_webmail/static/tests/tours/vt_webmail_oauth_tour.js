@@ -5,17 +5,17 @@
  * (TestOAuth.test_sign_in_again_from_webmail_in_the_browser).
  */
 import { registry } from "@web/core/registry";
-import { stepUtils } from "@web_tour/tour_service/tour_utils";
+import { leavingThePage, openWebmailAppSteps } from "./tour_steps";
 
 registry.category("web_tour.tours").add("vt_webmail_oauth_tour", {
     url: "/odoo",
     steps: () => [
-        ...stepUtils.goToAppSteps("vt_webmail.vt_webmail_menu_root", "Open the Webmail app"),
-        {
+        ...openWebmailAppSteps(),
+        leavingThePage({
             content: "Webmail says the account must sign in again",
             trigger: ".o_vt_webmail_sign_in_again:contains('Sign in again')",
             run: "click",
-        },
+        }),
         {
             content: "Back from the provider: the account's form, signed in",
             trigger: ".o_form_view .o_field_widget[name='oauth_identity']:contains('@example.com')",

@@ -4,14 +4,14 @@
  * CRM records are prepared by vt_webmail/tests/test_qualify.py (TestQualifyTour).
  */
 import { registry } from "@web/core/registry";
-import { stepUtils } from "@web_tour/tour_service/tour_utils";
+import { openWebmailAppSteps } from "./tour_steps";
 
 const ROW = ".o_vt_webmail_list .o_data_row";
 
 registry.category("web_tour.tours").add("vt_webmail_qualify_tour", {
     url: "/odoo",
     steps: () => [
-        ...stepUtils.goToAppSteps("vt_webmail.vt_webmail_menu_root", "Open the Webmail app"),
+        ...openWebmailAppSteps(),
         {
             content: "Open the mail from Jane",
             trigger: `${ROW}:contains('Question about the deal') td[name='subject']`,

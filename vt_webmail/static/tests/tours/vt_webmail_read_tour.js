@@ -4,19 +4,27 @@
  */
 import { rpc } from "@web/core/network/rpc";
 import { registry } from "@web/core/registry";
-import { stepUtils } from "@web_tour/tour_service/tour_utils";
+import { openWebmailAppSteps } from "./tour_steps";
 
 const tours = registry.category("web_tour.tours");
 const ROW = ".o_vt_webmail_list .o_data_row";
 /** Inside the mail's sandboxed frame (hoot-dom's :iframe looks into its document). */
 const FRAME = ".o_vt_webmail_body_frame:iframe";
 
+/** The inbox of the search panel, showing `count` unread mails. */
+function inboxUnread(count) {
+    return (
+        ".o_search_panel_category_value:has(.o_search_panel_label_title:contains('Inbox'))" +
+        `:has(.o_vt_webmail_unread_count[data-count='${count}'])`
+    );
+}
+
 function openWebmail() {
     return [
-        ...stepUtils.goToAppSteps("vt_webmail.vt_webmail_menu_root", "Open the Webmail app"),
+        ...openWebmailAppSteps(),
         {
             content: "The inbox is listed, with its unread count",
-            trigger: ".o_search_panel_category_value:contains('Inbox (2)') .active",
+            trigger: `${inboxUnread(2)} .active`,
         },
     ];
 }
@@ -60,7 +68,7 @@ tours.add("vt_webmail_read_tour", {
             trigger: `${ROW}.fw-bold:contains('Spring collection is here')`,
         },
         {
-            trigger: ".o_search_panel_category_value:contains('Inbox (2)')",
+            trigger: inboxUnread(2),
         },
         {
             content: "Open the mail with an inline image",
@@ -90,7 +98,7 @@ tours.add("vt_webmail_read_tour", {
             trigger: `${ROW}:not(.fw-bold):contains('Our March newsletter')`,
         },
         {
-            trigger: ".o_search_panel_category_value:contains('Inbox (1)')",
+            trigger: inboxUnread(1),
         },
     ],
 });
@@ -116,7 +124,7 @@ tours.add("vt_webmail_check_now_tour", {
             trigger: `${ROW}:first-child.fw-bold:contains('Arrived later')`,
         },
         {
-            trigger: ".o_search_panel_category_value:contains('Inbox (3)')",
+            trigger: inboxUnread(3),
         },
     ],
 });
@@ -151,7 +159,7 @@ tours.add("vt_webmail_new_mail_tour", {
             trigger: `${ROW}:first-child.fw-bold:contains('Arrived later')`,
         },
         {
-            trigger: ".o_search_panel_category_value:contains('Inbox (3)')",
+            trigger: inboxUnread(3),
         },
     ],
 });
@@ -159,7 +167,7 @@ tours.add("vt_webmail_new_mail_tour", {
 tours.add("vt_webmail_act_tour", {
     url: "/odoo",
     steps: () => [
-        ...stepUtils.goToAppSteps("vt_webmail.vt_webmail_menu_root", "Open the Webmail app"),
+        ...openWebmailAppSteps(),
         {
             trigger: `${ROW}:contains('Keep me')`,
         },
@@ -259,7 +267,7 @@ tours.add("vt_webmail_act_tour", {
 tours.add("vt_webmail_switch_account_tour", {
     url: "/odoo",
     steps: () => [
-        ...stepUtils.goToAppSteps("vt_webmail.vt_webmail_menu_root", "Open the Webmail app"),
+        ...openWebmailAppSteps(),
         {
             content: "The default account's inbox",
             trigger: `${ROW}:contains('For the first account')`,
@@ -280,7 +288,7 @@ tours.add("vt_webmail_switch_account_tour", {
             trigger: ".o_vt_webmail_list:not(:has(.o_data_row:contains('For the first account')))",
         },
         {
-            trigger: ".o_search_panel_category_value:contains('Inbox (1)') .active",
+            trigger: `${inboxUnread(1)} .active`,
         },
         {
             trigger: ".o_breadcrumb:contains('second')",
@@ -310,7 +318,7 @@ function check(condition, message) {
 tours.add("vt_webmail_style_frame_tour", {
     url: "/odoo",
     steps: () => [
-        ...stepUtils.goToAppSteps("vt_webmail.vt_webmail_menu_root", "Open the Webmail app"),
+        ...openWebmailAppSteps(),
         {
             content: "Open the newsletter built on a style sheet",
             trigger: `${ROW}:contains('Autumn sale starts today') td[name='subject']`,

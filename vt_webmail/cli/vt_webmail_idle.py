@@ -1,7 +1,11 @@
 """``odoo-bin --addons-path=... vt_webmail_idle -c odoo.conf -d DATABASE``: the push worker,
 as a service of its own (README, "New mail in seconds: push"). Any number of them, on any
 number of machines, share the accounts through PostgreSQL (``service/push.py``). Odoo finds an
-addon's command only when ``--addons-path=`` comes first, before the command's name."""
+addon's command only when ``--addons-path=`` comes first, before the command's name.
+
+The file is named after the command, and imports the addon absolutely: Odoo 19 requires a
+command's name to equal its module's name, and loads ``<addon>/cli/<command>.py`` on its own as
+``odoo.cli.<command>``, outside the addon's package (Odoo 18 imports the whole addon)."""
 
 import argparse
 import logging
@@ -11,8 +15,10 @@ import sys
 from odoo.cli import Command
 from odoo.tools import config
 
-from ..core import push as core_push
-from ..service import push
+# absolute: Odoo 19 loads this file as odoo.cli.vt_webmail_idle (module docstring)
+from odoo.addons.vt_webmail import compat  # pylint: disable=odoo-addons-relative-import
+from odoo.addons.vt_webmail.core import push as core_push  # pylint: disable=odoo-addons-relative-import
+from odoo.addons.vt_webmail.service import push  # pylint: disable=odoo-addons-relative-import
 
 _logger = logging.getLogger(__name__)
 
@@ -47,7 +53,7 @@ class VtWebmailIdle(Command):
                                  "(default %(default)s)")
         own, odoo_args = parser.parse_known_args(args)
         config.parse_config(odoo_args, setup_logging=True)
-        databases = [name for name in (config["db_name"] or "").split(",") if name]
+        databases = compat.config_databases(config)
         if not databases:
             sys.exit(f"{self.name}: give the database(s) with -d")
         for value in (own.max_connections, own.max_per_host, own.sync_threads):

@@ -1,7 +1,11 @@
 """``odoo-bin --addons-path=... vt_webmail_rekey -c odoo.conf -d DATABASE``: re-encrypt every
 stored mail password and OAuth token with the first configured key (README, "Rotating the
 key"). Odoo finds an addon's command only when ``--addons-path=`` comes first, before the
-command's name."""
+command's name.
+
+The file is named after the command, and imports the addon absolutely: Odoo 19 requires a
+command's name to equal its module's name, and loads ``<addon>/cli/<command>.py`` on its own as
+``odoo.cli.<command>``, outside the addon's package (Odoo 18 imports the whole addon)."""
 
 # A command run in a terminal: it talks to its user on standard output, as Odoo's own do.
 # pylint: disable=print-used
@@ -9,11 +13,14 @@ command's name."""
 import argparse
 import sys
 
-import odoo
+from odoo.api import SUPERUSER_ID, Environment
 from odoo.cli import Command
+from odoo.modules.registry import Registry
 from odoo.tools import config
 
-from ..tools import secret_box
+# absolute: Odoo 19 loads this file as odoo.cli.vt_webmail_rekey (module docstring)
+from odoo.addons.vt_webmail import compat  # pylint: disable=odoo-addons-relative-import
+from odoo.addons.vt_webmail.tools import secret_box  # pylint: disable=odoo-addons-relative-import
 
 
 class VtWebmailRekey(Command):
@@ -39,12 +46,12 @@ class VtWebmailRekey(Command):
                             help="rows per transaction (default %(default)s)")
         own, odoo_args = parser.parse_known_args(args)
         config.parse_config(odoo_args, setup_logging=True)
-        databases = [name for name in (config["db_name"] or "").split(",") if name]
+        databases = compat.config_databases(config)
         if len(databases) != 1:
             sys.exit(f"{self.name}: give one database with -d")
-        registry = odoo.modules.registry.Registry(databases[0])
+        registry = Registry(databases[0])
         with registry.cursor() as cr:
-            env = odoo.api.Environment(cr, odoo.SUPERUSER_ID, {})
+            env = Environment(cr, SUPERUSER_ID, {})
             columns = {env["vt_webmail.account"]._table:
                        env["vt_webmail.account"]._secret_columns()}
             if own.new_parameter_key:
@@ -64,7 +71,6 @@ class VtWebmailRekey(Command):
                 sys.exit(f"{self.name}: old keys kept: {totals['unreadable']} secrets are "
                          "unreadable")
             with registry.cursor() as cr:
-                secret_box.drop_old_parameter_keys(odoo.api.Environment(cr, odoo.SUPERUSER_ID,
-                                                                        {}))
+                secret_box.drop_old_parameter_keys(Environment(cr, SUPERUSER_ID, {}))
             print(f"{self.name}: only the first key of {secret_box.PARAMETER} is kept")
         sys.exit(1 if totals["unreadable"] else 0)
