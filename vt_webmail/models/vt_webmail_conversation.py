@@ -1,4 +1,5 @@
 from odoo import api, fields, models
+from odoo.exceptions import UserError
 from odoo.tools import SQL
 
 from ..compat import Constraint
@@ -57,9 +58,18 @@ class VtWebmailConversation(models.Model):
         return self._search_state("is_flagged", True, operator, value)
 
     def _search_state(self, field, wanted, operator, value):
-        if operator not in ("=", "!="):
-            return []
-        positive = bool(value) == (operator == "=")
+        # Odoo 18 passes '=' / '!=' and a value; Odoo 19 normalises a condition on a boolean
+        # to 'in' / 'not in' and a collection (``= False`` arrives as ``not in [True]``)
+        if operator in ("=", "!="):
+            values, negate = {bool(value)}, operator == "!="
+        elif operator in ("in", "not in"):
+            values, negate = {bool(item) for item in value}, operator == "not in"
+        else:
+            raise UserError(self.env._("Unsupported search on this field: %s", operator))
+        matching = {True, False} - values if negate else values
+        if len(matching) != 1:
+            return [] if matching else [("id", "=", False)]
+        positive = matching == {True}
         self.env["vt_webmail.message"].flush_model([field, "conversation_id"])
         inner = SQL("(SELECT conversation_id FROM vt_webmail_message "
                     "WHERE conversation_id IS NOT NULL AND %s = %s)",

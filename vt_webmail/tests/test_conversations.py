@@ -82,6 +82,15 @@ class TestConversations(WebmailCase, TransactionCase):
         self.assertTrue(conversation.has_flagged)
         self.assertIn(conversation, Conversation.search([("has_flagged", "=", True)]))
         self.assertNotIn(conversation, Conversation.search([("has_flagged", "=", False)]))
+        # every spelling of the same condition, as Odoo 18 and 19 hand them to the search
+        self.assertIn(conversation, Conversation.search([("has_flagged", "!=", False)]))
+        self.assertIn(conversation, Conversation.search([("has_flagged", "in", [True])]))
+        self.assertNotIn(conversation, Conversation.search([("has_flagged", "not in", [True])]))
+        self.assertNotIn(conversation, Conversation.search([("has_flagged", "!=", True)]))
+        others = Conversation.search([("account_id", "=", account.id), ("id", "!=", conversation.id)])
+        self.assertTrue(others)
+        self.assertEqual(Conversation.search([("account_id", "=", account.id),
+                                              ("has_flagged", "=", False)]), others)
 
     def test_expunged_bridge_splits_and_original_arriving_joins(self):
         # X <- S <- Y: S (in Sent) is the only link between X and Y
