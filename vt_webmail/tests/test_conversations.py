@@ -87,7 +87,8 @@ class TestConversations(WebmailCase, TransactionCase):
         self.assertIn(conversation, Conversation.search([("has_flagged", "in", [True])]))
         self.assertNotIn(conversation, Conversation.search([("has_flagged", "not in", [True])]))
         self.assertNotIn(conversation, Conversation.search([("has_flagged", "!=", True)]))
-        others = Conversation.search([("account_id", "=", account.id), ("id", "!=", conversation.id)])
+        others = Conversation.search([("account_id", "=", account.id),
+                                      ("id", "!=", conversation.id)])
         self.assertTrue(others)
         self.assertEqual(Conversation.search([("account_id", "=", account.id),
                                               ("has_flagged", "=", False)]), others)
