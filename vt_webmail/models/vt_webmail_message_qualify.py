@@ -1,15 +1,12 @@
 """Qualify: log a mail on CRM history, by vtiger's precedence, or on any record the user picks.
 
-The rules themselves live in core/qualify.py (no ORM). Here: finding the candidates with the
-qualifying user's rights, creating a contact, and logging the mail in the record's chatter
-without notifying anyone; un-qualifying. The preview wizard (wizards/vt_webmail_qualify.py) uses
-:meth:`_qualify_proposal`, :meth:`_qualify_choose` and :meth:`_qualify_kind_label`; the
-conversation follow-up (vt_webmail_message_qualify_follow.py) and Qualify on a conversation
-(vt_webmail_conversation_qualify.py) log through :meth:`_qualify_apply`.
-
-Bulk qualification works in batches: one search per model for the candidates of every mail,
-one for the chatter entries already there, one creation per model for the new entries and
-their attachments, one UPDATE for the mails (``tools/bench_qualify.py`` counts the queries).
+The rules themselves live in core/qualify.py (no ORM). Here: deciding (the candidates with
+the qualifying user's rights, for many mails at once), the choices beside the rules (any
+offered record, the record remembered for a sender, the company of the sender's domain), the
+public actions, and reading where a mail went. Logging, and un-qualifying, are in
+vt_webmail_message_qualify_log.py; the conversation followed in
+vt_webmail_message_qualify_follow.py. The preview wizard (wizards/vt_webmail_qualify.py) uses
+:meth:`_qualify_proposal`, :meth:`_qualify_choose` and :meth:`_qualify_kind_label`.
 """
 
 from collections import defaultdict
@@ -161,21 +158,21 @@ class VtWebmailMessage(models.Model):
         """
         self._check_owner()
         target = self._qualify_target_arg(res_model, res_id)
-        results = []
+        results, plans = {}, []
+        for message in self:
+            if (message.qualified_model, message.qualified_res_id) == (target._name, target.id):
+                results[message.id] = dict(self._qualify_result(message), already_qualified=True)
+            else:
+                plans.append({"message": message, "target": target,
+                              "rule": qualify_rules.RULE_CHOSEN})
         with self.env["vt_webmail.account"]._imap_request():
+            # one mail: its error is the call's (an access error over RPC)
+            results.update(self._qualify_apply(plans, raise_errors=len(self) == 1))
+        if remember:
             for message in self:
-                try:
-                    with self.env.cr.savepoint():
-                        result = message._qualify_choose(
-                            "candidate", qualify_rules.RULE_CHOSEN, target._name, target.id)
-                        if remember:
-                            message._qualify_remember(target)
-                except (UserError, AccessError) as exc:
-                    if len(self) == 1:
-                        raise
-                    result = self._qualify_error_result(message, exc)
-                results.append(result)
-        return results
+                if not results[message.id]["error"]:
+                    message._qualify_remember(target)
+        return [results[message.id] for message in self]
 
     def action_unqualify(self):
         """Undo Qualify on these mails (form button and XML-RPC): the chatter entry it made is
