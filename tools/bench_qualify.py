@@ -22,6 +22,10 @@ Odoo's interpreter::
     tools/bench_qualify.py                  # 100 and 1,000 mails (a few minutes)
     tools/bench_qualify.py --scales 50 500
     tools/bench_qualify.py --rst            # also the README's table
+    tools/bench_qualify.py --baseline 70b95bf   # then the same in that revision's tree
+
+``--baseline REV`` runs this very script again, afterwards, in a ``git archive`` of ``REV``
+(in ``var/bench_qualify/``, with its own database): the same mails, that revision's Qualify.
 """
 
 import argparse
@@ -65,6 +69,8 @@ def parse_args(argv):
     parser.add_argument("--statements", action="store_true",
                         help="also list B's statements (their first words) at each scale")
     parser.add_argument("--keep-logs", metavar="DIR", help="copy the Odoo logs there")
+    parser.add_argument("--baseline", metavar="REV",
+                        help="then run the same in a git archive of REV (its Qualify)")
     args = parser.parse_args(argv)
     args.scales = sorted(set(args.scales))
     if args.scales[0] < 3:
@@ -346,6 +352,25 @@ def run(args):
         dovecot.close()
 
 
+def run_baseline(args):
+    """This script again, in a ``git archive`` of ``args.baseline`` (its addon, its tools)."""
+    rev = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", args.baseline],
+                         capture_output=True, text=True, check=True).stdout.strip()
+    tree = REPO / "var" / "bench_qualify" / rev
+    if not (tree / ADDON / "__manifest__.py").is_file():
+        tree.mkdir(parents=True, exist_ok=True)
+        archive = subprocess.run(["git", "-C", str(REPO), "archive", rev], check=True,
+                                 capture_output=True).stdout
+        subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)
+    script = tree / "tools" / "bench_qualify.py"
+    script.write_bytes(Path(__file__).read_bytes())
+    say(f"baseline: the same in revision {rev} ({tree})")
+    command = [sys.executable, str(script), "--scales", *map(str, args.scales)]
+    if args.rst:
+        command.append("--rst")
+    return subprocess.run(command, check=False).returncode
+
+
 class Terminated(BaseException):
     """SIGTERM or SIGHUP: unwind like Ctrl-C, so that everything started is removed."""
 
@@ -368,6 +393,8 @@ def main(argv=None):
         os.execv(str(python), [str(python), __file__, *sys.argv[1:]])
     try:
         run(args)
+        if args.baseline:
+            return run_baseline(args)
     except KeyboardInterrupt:
         return 130
     except Terminated:

@@ -46,9 +46,12 @@ class ResConfigSettings(models.TransientModel):
                 raise ValidationError(self.env._(
                     "Mail can only be logged on records with a chatter: %s",
                     ", ".join(wrong.mapped("name"))))
+            names = sorted(chosen.mapped("model"))
+            if names == sorted(self.env["vt_webmail.message"]._qualify_offered_models()):
+                continue  # unchanged: a default list stays the default (new apps join it)
             # an empty list offers none (not the default): leads and contacts stay, by rule
             self.env["ir.config_parameter"].sudo().set_param(
-                OFFERED_MODELS_PARAMETER, ",".join(sorted(chosen.mapped("model"))) or ",")
+                OFFERED_MODELS_PARAMETER, ",".join(names) or ",")
         return result
 
     def _compute_allowed_hosts_in_config(self):

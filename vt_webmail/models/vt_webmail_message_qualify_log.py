@@ -247,10 +247,12 @@ class VtWebmailMessage(models.Model):
         they sent, the target when it is a contact, else the sender's first created contact
         (the candidates the rules weighed, or one search per owner)."""
         authors, missing = {}, defaultdict(set)
+        unknown = self.browse([p["message"].id for p in plans if p.get("party") is None])
+        parties = unknown._qualify_parties() if unknown else {}
         for plan in plans:
             message, party = plan["message"], plan.get("party")
             if party is None:
-                party = plan["party"] = message._qualify_party()
+                party = plan["party"] = parties[message.id]
             if party and party.basis == qualify_rules.BASIS_RECIPIENT:
                 authors[message.id] = message.user_id.partner_id
             elif plan["target"]._name == "res.partner":
