@@ -1,6 +1,6 @@
 {
     "name": "Webmail",
-    "summary": "Read and send your own IMAP mail in Odoo; log any mail on a lead or contact",
+    "summary": "Read and send your own IMAP mail in Odoo; log any mail on CRM history",
     "version": "1.3.0",
     "category": "Productivity/Discuss",
     "author": "vt_webmail developers",
@@ -26,9 +26,9 @@
         "wizards/vt_webmail_compose_views.xml",
         "views/vt_webmail_message_compose_views.xml",
         "wizards/vt_webmail_compose_qualify_views.xml",
-        "views/vt_webmail_message_qualify_views.xml",
         "views/vt_webmail_menus.xml",
         "views/vt_webmail_conversation_views.xml",
+        "views/vt_webmail_message_qualify_views.xml",
         "views/vt_webmail_message_archive_views.xml",
     ],
     "assets": {

@@ -21,6 +21,10 @@ A candidate that is not active counts as deleted.
 Which address: the sender's (vtiger qualified by sender only), except for a mail sent by the
 user themselves, where the sender is the user: then the first recipient that is not the user
 is used (:func:`counterpart`).
+
+Beyond vtiger, and never instead of its default: when nothing matches the address, the
+company whose contacts write from the address's domain is offered as a second choice
+(:func:`pick_company`; never for a public domain such as gmail.com, :func:`company_domain`).
 """
 
 import datetime
@@ -39,6 +43,13 @@ RULE_LEAD_OVER_CONTACT = "lead_over_contact"  # a lead wins over a contact with 
 RULE_CONVERTED_LEAD = "converted_lead_over_contact"  # a converted lead wins over a contact
 RULE_CONTACT = "contact"  # no lead: the first created contact
 RULE_CREATE_CONTACT = "create_contact"  # nothing matches: a contact is created
+#: Rule codes of the choices made beside the rules (kept with the mail, returned by the API).
+RULE_CHOSEN = "chosen"  # the user picked the record (the preview, action_qualify_on)
+RULE_THREAD = "thread"  # the user took the record of the mail it answers (one click, preview)
+RULE_FOLLOW_UP = "follow_up"  # logged automatically: it answers a mail qualified there
+RULE_CONVERSATION = "conversation"  # Qualify on a whole conversation
+RULE_COMPANY = "company"  # the company of the address's domain (nothing matched the address)
+RULE_CREATE_LEAD = "create_lead"  # "Create a lead instead"
 
 #: How the address was chosen (:attr:`Party.basis`).
 BASIS_SENDER = "sender"
@@ -46,6 +57,28 @@ BASIS_RECIPIENT = "recipient"
 
 _NEVER = datetime.datetime.max
 _MESSAGE_ID = re.compile(r"<[^<>\s]+>")
+
+#: Domains of public mail providers: their users share nothing but the provider, so no company
+#: is offered for them (:func:`company_domain`). The largest providers of each region; the Odoo
+#: layer adds the administrator's own list (system parameter ``vt_webmail.public_mail_domains``).
+_PUBLIC_MAIL_DOMAINS = """
+    gmail.com googlemail.com yahoo.com yahoo.co.uk yahoo.fr yahoo.de yahoo.es yahoo.it
+    yahoo.co.jp yahoo.com.br ymail.com rocketmail.com hotmail.com hotmail.co.uk hotmail.fr
+    hotmail.de hotmail.es hotmail.it hotmail.be outlook.com outlook.fr outlook.de outlook.es
+    live.com live.fr live.co.uk live.be live.nl msn.com passport.com aol.com aim.com
+    icloud.com me.com mac.com mail.com email.com gmx.com gmx.de gmx.net gmx.at gmx.ch gmx.fr
+    web.de t-online.de freenet.de arcor.de posteo.de mailbox.org protonmail.com proton.me
+    pm.me tutanota.com tuta.io zoho.com zohomail.com yandex.com yandex.ru ya.ru mail.ru
+    inbox.ru list.ru bk.ru rambler.ru qq.com 163.com 126.com yeah.net sina.com sohu.com
+    foxmail.com aliyun.com naver.com daum.net hanmail.net orange.fr wanadoo.fr free.fr sfr.fr
+    laposte.net neuf.fr bbox.fr libero.it virgilio.it tiscali.it alice.it tin.it
+    telenet.be skynet.be proximus.be bluewin.ch hispeed.ch seznam.cz centrum.cz wp.pl o2.pl
+    onet.pl interia.pl btinternet.com sky.com virginmedia.com talktalk.net ntlworld.com
+    comcast.net verizon.net att.net sbcglobal.net bellsouth.net cox.net charter.net
+    earthlink.net juno.com rediffmail.com uol.com.br bol.com.br terra.com.br
+    bigpond.com optusnet.com.au xtra.co.nz shaw.ca rogers.com sympatico.ca videotron.ca
+"""
+PUBLIC_MAIL_DOMAINS = frozenset(_PUBLIC_MAIL_DOMAINS.split())
 
 
 @dataclass(frozen=True)
@@ -245,3 +278,72 @@ def thread_references(in_reply_to="", references=""):
         if token not in result:
             result.append(token)
     return result
+
+
+def company_domain(address, public_domains=()):
+    """The domain a company could be recognised by in ``address``: its part after the ``@``,
+    lower case, unless it is a public mail provider's (:data:`PUBLIC_MAIL_DOMAINS`, or one of
+    ``public_domains``), whose users share nothing but the provider.
+
+    :returns: the domain, or ``""`` (no address, or a public domain)
+    """
+    address = addresses.normalize(address)
+    domain = address.rpartition("@")[2] if "@" in address else ""
+    public = PUBLIC_MAIL_DOMAINS | {d.strip().lower() for d in public_domains if d.strip()}
+    if not domain or domain in public:
+        return ""
+    return domain
+
+
+@dataclass(frozen=True)
+class CompanyContact:
+    """A record with an address at the domain, and the company it belongs to.
+
+    :param company_id: the company (a contact that is a company: itself)
+    :param company_name: what the user calls the company
+    :param company_create_date: when the company was created (``None`` sorts last)
+    :param email: the record's address, as stored (compared by domain)
+    """
+
+    company_id: int
+    company_name: str = ""
+    company_create_date: datetime.datetime | None = None
+    email: str = ""
+
+
+@dataclass(frozen=True)
+class CompanyChoice:
+    """What :func:`pick_company` found: the company, and how many of the contacts given write
+    from the domain (the company's own address included)."""
+
+    company_id: int
+    name: str
+    contacts: int
+
+
+def pick_company(domain, contacts):
+    """The company whose contacts write from ``domain``: the one with the most of them, then
+    the first created, then the lowest id.
+
+    :param domain: as :func:`company_domain` returns it (``""``: no company)
+    :param contacts: iterable of :class:`CompanyContact`; those at another domain are ignored
+    :returns: :class:`CompanyChoice`, or ``None``
+    """
+    if not domain:
+        return None
+    counts, firsts = {}, {}
+    for contact in contacts:
+        if addresses.normalize(contact.email).rpartition("@")[2] != domain:
+            continue
+        counts[contact.company_id] = counts.get(contact.company_id, 0) + 1
+        firsts.setdefault(contact.company_id, contact)
+    if not counts:
+        return None
+
+    def key(company_id):
+        first = firsts[company_id]
+        created = Candidate(CONTACT, company_id, create_date=first.company_create_date)
+        return (-counts[company_id], creation_key(created))
+
+    winner = min(counts, key=key)
+    return CompanyChoice(winner, firsts[winner].company_name, counts[winner])

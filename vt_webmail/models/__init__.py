@@ -7,9 +7,15 @@ from . import vt_webmail_message
 from . import vt_webmail_message_imap
 from . import vt_webmail_message_compose
 from . import vt_webmail_message_qualify
+from . import vt_webmail_message_qualify_log
 from . import vt_webmail_message_thread
+from . import vt_webmail_message_qualify_follow
 from . import vt_webmail_message_archive
 from . import vt_webmail_conversation
+from . import vt_webmail_conversation_qualify
+from . import vt_webmail_qualify_memory
+from . import vt_webmail_account_qualify
+from . import mail_message
 from . import vt_webmail_trusted_sender
 from . import vt_webmail_connection_test
 from . import res_config_settings

@@ -1,9 +1,10 @@
-from odoo import api, fields, models
+from odoo import Command, api, fields, models
 from odoo.exceptions import ValidationError
 from odoo.tools import config
 
 from ..core import net_policy
 from .vt_webmail_account import ALLOWED_HOSTS_OPTION, ALLOWED_HOSTS_PARAMETER
+from .vt_webmail_message_qualify import OFFERED_MODELS_PARAMETER, PUBLIC_DOMAINS_PARAMETER
 
 
 class ResConfigSettings(models.TransientModel):
@@ -18,6 +19,40 @@ class ResConfigSettings(models.TransientModel):
              "nothing on this server or the private network.")
     vt_webmail_allowed_hosts_in_config = fields.Char(
         string="Set in the configuration file", compute="_compute_allowed_hosts_in_config")
+    vt_webmail_qualify_model_ids = fields.Many2many(
+        "ir.model", "vt_webmail_settings_qualify_model_rel", "settings_id", "model_id",
+        string="Qualify on", domain=[("is_mail_thread", "=", True), ("transient", "=", False)],
+        help="The kinds of records a mail may be logged on by choice in Qualify (records with "
+             "a chatter). Leads and contacts are always possible: the rules choose them.")
+    vt_webmail_public_mail_domains = fields.Char(
+        string="Public mail domains", config_parameter=PUBLIC_DOMAINS_PARAMETER,
+        help="Mail domains shared by unrelated people (comma-separated), besides the large "
+             "providers Webmail knows (gmail.com...): Qualify offers no company for them.")
+
+    @api.model
+    def get_values(self):
+        values = super().get_values()
+        names = self.env["vt_webmail.message"]._qualify_offered_models()
+        models_ = self.env["ir.model"].search([("model", "in", names)])
+        values["vt_webmail_qualify_model_ids"] = [Command.set(models_.ids)]
+        return values
+
+    def set_values(self):
+        result = super().set_values()
+        for settings in self:
+            chosen = settings.vt_webmail_qualify_model_ids
+            wrong = chosen.filtered(lambda m: not m.is_mail_thread or m.transient)
+            if wrong:
+                raise ValidationError(self.env._(
+                    "Mail can only be logged on records with a chatter: %s",
+                    ", ".join(wrong.mapped("name"))))
+            names = sorted(chosen.mapped("model"))
+            if names == sorted(self.env["vt_webmail.message"]._qualify_offered_models()):
+                continue  # unchanged: a default list stays the default (new apps join it)
+            # an empty list offers none (not the default): leads and contacts stay, by rule
+            self.env["ir.config_parameter"].sudo().set_param(
+                OFFERED_MODELS_PARAMETER, ",".join(names) or ",")
+        return result
 
     def _compute_allowed_hosts_in_config(self):
         for settings in self:

@@ -1,3 +1,4 @@
+import contextlib
 import dataclasses
 import datetime
 import logging
@@ -511,7 +512,7 @@ class VtWebmailAccount(models.Model):
         counts = {"new": 0, "changed": 0, "removed": 0, "error": False, "round_trips": 0}
         cr = self.env.cr
         try:
-            with self._imap_connect(settings) as session:
+            with self._imap_sync_session(settings) as session:
                 stale = not self.folders_listed_at or (
                     fields.Datetime.now() - self.folders_listed_at > FOLDER_LIST_MAX_AGE)
                 if list_folders or (list_folders is None and stale) or not self.folder_ids:
@@ -530,6 +531,7 @@ class VtWebmailAccount(models.Model):
                     counts["new"] += result.new
                     counts["changed"] += result.changed
                     counts["removed"] += result.removed
+                self._after_sync()
         except core_errors.WebmailError as exc:
             cr.rollback()
             counts["error"] = self._error_message(exc)
@@ -627,6 +629,20 @@ class VtWebmailAccount(models.Model):
         if settings is not None:
             return self._imap_open(settings)
         return SESSIONS.borrow((self.env.cr.dbname, self.id), self._imap_open)
+
+    @contextlib.contextmanager
+    def _imap_sync_session(self, settings):
+        """A sync's session, logged in with ``settings``, and one request: what the sync calls
+        afterwards (:meth:`_after_sync`) borrows it rather than log in again."""
+        self.ensure_one()
+        with self._imap_request(), SESSIONS.borrow(
+                (self.env.cr.dbname, self.id), lambda: self._imap_open(settings)) as session:
+            yield session
+
+    def _after_sync(self):
+        """What a refresh or a push sync does once its folders are up to date, in its IMAP
+        session, on its cursor (committed after), as superuser: nothing here; Qualify logs
+        the follow-ups of qualified conversations (vt_webmail_account_qualify.py)."""
 
     @api.model
     def _imap_request(self):

@@ -98,9 +98,10 @@ class VtWebmailAccount(models.Model):
             if not folder.is_synced:
                 return outcome
             try:
-                with self._imap_connect(settings) as session:
+                with self._imap_sync_session(settings) as session:
                     result = sync_folder(session, folder.name, folder._sync_state(),
                                          OdooSyncStore(folder))
+                    self._after_sync()
             except core_errors.FolderNotFound:
                 outcome.update(self._refresh_locked(settings, list_folders=True))
                 return outcome

@@ -180,6 +180,10 @@ class VtWebmailAccount(models.Model):
                 warnings.append(self.env._(
                     "The mail was sent, but the original could not be marked as answered: %s",
                     exc.args[0]))
+        # Qualify: a reply to a qualified mail follows it (vt_webmail_account_qualify.py)
+        warnings += self._qualify_after_send(str(message["Message-ID"]),
+                                             in_reply_to=message["In-Reply-To"],
+                                             references=message["References"])
         return {
             "message_id": str(message["Message-ID"]),
             # XML-RPC integers stop at 2**31 - 1: above, a float, as Odoo reads large integers

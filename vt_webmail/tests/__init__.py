@@ -3,6 +3,7 @@ from . import test_sync
 from . import test_hostile
 from . import test_body
 from . import test_qualify
+from . import test_qualify_beyond
 from . import test_compose
 from . import test_xmlrpc
 from . import test_webmail_ui

@@ -346,10 +346,10 @@ class TestQualifyPreview(QualifyCase, TransactionCase):
                          "Lead 'ACME deal' wins over contact 'Jane Doe', which has the same "
                          "address.")
         self.assertEqual(preview.choice_ids.mapped("kind"),
-                         ["rules", "candidate", "create_lead"])
+                         ["rules", "candidate", "create_lead", "other"])
         self.assertEqual(preview.choice_ids.mapped("label"), [
             "Lead 'ACME deal' (the rules' choice)", "Contact 'Jane Doe'",
-            "Create a lead instead: 'Hello'"])
+            "Create a lead instead: 'Hello'", "Another record..."])
         self.assertEqual(preview.choice_id, preview.choice_ids[0])
         self.assertEqual((preview.choice_ids[0].res_model, preview.choice_ids[0].res_id),
                          ("crm.lead", lead.id))
@@ -390,7 +390,8 @@ class TestQualifyPreview(QualifyCase, TransactionCase):
         message = self.mail(sender="Nina New <nina@example.net>")
         preview = self.open_preview(message)
         self.assertIn("a new contact 'Nina New' will be created", preview.explanation)
-        self.assertEqual(preview.choice_ids.mapped("kind"), ["create_contact", "create_lead"])
+        self.assertEqual(preview.choice_ids.mapped("kind"),
+                         ["create_contact", "create_lead", "other"])
         preview.action_confirm()
         partner = self.env["res.partner"].browse(message.qualified_res_id)
         self.assertEqual((partner.name, partner.email), ("Nina New", "nina@example.net"))

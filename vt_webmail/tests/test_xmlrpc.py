@@ -206,6 +206,92 @@ class TestXmlRpc(ApiCase):
             ("model", "=", "crm.lead"), ("res_id", "=", lead.id), ("message_type", "=", "email")])
         self.assertEqual(entries, 1)
 
+    def test_qualify_beyond_the_rules(self):
+        """Any offered record, remembered; the proposal; the conversation followed; Qualify
+        on a conversation; un-qualify: each as a salesman, refused where it should be."""
+        lead = self.env["crm.lead"].create({"name": "ACME deal", "email_from": "jane@example.com",
+                                            "user_id": self.user.id, "type": "lead"})
+        theirs = self.env["crm.lead"].sudo().create({
+            "name": "Their deal", "user_id": self.other_user.id, "type": "opportunity"})
+        self.seed(["Chairs"], sender="Jane Doe <jane@example.com>",
+                  message_id="<chairs-rpc@example.com>")
+        self.seed(["Re: Chairs"], sender="Bob <bob@example.org>",
+                  extra_headers="In-Reply-To: <chairs-rpc@example.com>\r\n")
+        account_id = self.create_account_over_rpc()
+        self.call("vt_webmail.account", "action_refresh", [account_id])
+        original_id, reply_id = self.call("vt_webmail.message", "search",
+                                          [("account_id", "=", account_id)], order="subject")
+
+        models = [row["model"] for row in self.call("vt_webmail.message", "qualify_models")]
+        self.assertIn("crm.lead", models)
+        proposal = self.call("vt_webmail.message", "get_qualify_proposal", [original_id])
+        self.assertEqual((proposal["rule"], proposal["target"]["res_id"]), ("lead", lead.id))
+        self.assertFalse(proposal["qualified"])
+        contact_id = self.call("res.partner", "create", {"name": "Jane (contact)",
+                                                         "email": "jane@example.com"})
+        (result,) = self.call("vt_webmail.message", "action_qualify_on", [original_id],
+                              "res.partner", contact_id, remember=True)
+        self.assertEqual((result["model"], result["res_id"], result["rule"], result["logged"]),
+                         ("res.partner", contact_id, "chosen", True))
+        again = self.call("vt_webmail.message", "get_qualify_proposal", [original_id])
+        self.assertEqual(again["remembered"]["res_id"], contact_id)
+        self.assertEqual(again["qualified"]["res_id"], contact_id)
+        # a record the user may not see, a model not offered, someone else's mail: refused
+        self.assertRefused("vt_webmail.message", "action_qualify_on", [reply_id], "crm.lead",
+                           theirs.id)
+        with self.assertRaises(xmlrpc.client.Fault) as caught, \
+                mute_logger("odoo.http", "odoo.addons.base.models.ir_rule"):
+            self.call("vt_webmail.message", "action_qualify_on", [reply_id], "res.country", 1)
+        self.assertIn("cannot be logged on records of res.country", caught.exception.faultString)
+
+        # the reply: one click to the record of the mail it answers
+        self.assertEqual(self.call("vt_webmail.message", "read", [reply_id],
+                                   ["qualify_thread_reference"])[0]["qualify_thread_reference"],
+                         f"res.partner,{contact_id}")
+        (result,) = self.call("vt_webmail.message", "action_qualify_follow_up", [reply_id])
+        self.assertEqual((result["res_id"], result["rule"]), (contact_id, "thread"))
+        self.assertTrue(self.call("vt_webmail.account", "write", [account_id],
+                                  {"qualify_follow_up": True}))
+
+        # un-qualify both: the entries leave the contact's history
+        results = self.call("vt_webmail.message", "action_unqualify", [original_id, reply_id])
+        self.assertEqual([r["removed"] for r in results], [True, True])
+        entries = self.env["mail.message"].sudo().search_count([
+            ("model", "=", "res.partner"), ("res_id", "=", contact_id),
+            ("message_type", "=", "email")])
+        self.assertEqual(entries, 0)
+
+        # the conversation, at once, on the lead
+        conversation_id = self.env["vt_webmail.message"].browse(original_id).conversation_id.id
+        results = self.call("vt_webmail.conversation", "action_qualify", [conversation_id])
+        self.assertEqual({(r["model"], r["res_id"]) for r in results}, {("crm.lead", lead.id)})
+        # now the lead is a colleague's: un-qualifying is refused, and nothing changes
+        lead.sudo().user_id = self.other_user
+        self.assertRefused("vt_webmail.message", "action_unqualify", [original_id])
+        self.assertEqual(self.env["vt_webmail.message"].browse(original_id).qualified_res_id,
+                         lead.id)
+
+        # another user's mail and conversation
+        mine = self.env["vt_webmail.account"].browse(account_id)
+        other = self.make_account(user=self.other_user, login=self.other_mailbox_login)
+        self.imap_server.append(self.other_mailbox_login, "INBOX",
+                                raw_mail("private", sender="Jane Doe <jane@example.com>"))
+        other.action_refresh()
+        (their_message,) = self.messages(other)
+        self.assertRefused("vt_webmail.message", "action_qualify_on", [their_message.id],
+                           "res.partner", contact_id)
+        self.assertRefused("vt_webmail.message", "action_unqualify", [their_message.id])
+        self.assertRefused("vt_webmail.message", "get_qualify_proposal", [their_message.id])
+        self.assertRefused("vt_webmail.message", "action_qualify_follow_up",
+                           [their_message.id])
+        self.assertRefused("vt_webmail.conversation", "action_qualify",
+                           [their_message.conversation_id.id])
+        self.assertRefused("vt_webmail.account", "write", [other.id],
+                           {"qualify_follow_up": True})
+        self.assertFalse(their_message.qualified_model)
+        self.assertFalse(other.qualify_follow_up)
+        self.assertTrue(mine.qualify_follow_up)
+
     def test_a_database_constraint_says_why(self):
         # the message declared with the constraint reaches the caller, on Odoo 18 and 19
         account_id = self.create_account_over_rpc()

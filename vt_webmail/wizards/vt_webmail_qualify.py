@@ -4,20 +4,25 @@ report of a bulk qualification."""
 from odoo import api, fields, models
 from odoo.exceptions import UserError
 
-from ..models.vt_webmail_message_qualify import QUALIFY_MODEL_SELECTION
+from ..core import qualify as qualify_rules
 
 #: Choice kinds, in the order the preview lists them.
 CHOICE_KINDS = [
     ("thread", "The record of the thread"),
     ("rules", "The rules' choice"),
+    ("remembered", "Your choice for this sender last time"),
     ("candidate", "Another record with this address"),
     ("create_contact", "A new contact"),
+    ("company", "The company of the sender's domain"),
     ("create_lead", "A new lead"),
+    ("other", "Another record"),
 ]
 #: The rule code remembered for a choice the user made instead of the rules' default.
-RULE_CHOSEN = "chosen"
-RULE_THREAD = "thread"
-RULE_CREATE_LEAD = "create_lead"
+RULE_CHOSEN = qualify_rules.RULE_CHOSEN
+RULE_THREAD = qualify_rules.RULE_THREAD
+RULE_CREATE_LEAD = qualify_rules.RULE_CREATE_LEAD
+#: Choices that differ from the rules' (and the thread's): the user may remember them.
+REMEMBERED_KINDS = ("remembered", "candidate", "company", "create_lead", "other")
 
 
 class VtWebmailQualify(models.TransientModel):
@@ -39,8 +44,22 @@ class VtWebmailQualify(models.TransientModel):
     choice_ids = fields.One2many("vt_webmail.qualify.choice", "wizard_id", readonly=True)
     choice_id = fields.Many2one("vt_webmail.qualify.choice", string="Log it on",
                                 domain="[('wizard_id', '=', id)]")
+    choice_kind = fields.Selection(related="choice_id.kind")
+    other_reference = fields.Reference(
+        selection="_selection_offered_models", string="Record",
+        help="Any record of the models offered (Settings > Webmail) that you may write to.")
+    remember = fields.Boolean(
+        string="Remember for this sender",
+        help="Propose this record again, beside the rules' choice, for this sender's next "
+             "mails.")
     line_ids = fields.One2many("vt_webmail.qualify.line", "wizard_id", readonly=True)
     summary = fields.Text(readonly=True)
+
+    @api.model
+    def _selection_offered_models(self):
+        Message = self.env["vt_webmail.message"]
+        return [(name, Message._qualify_kind_label(name))
+                for name in Message._qualify_offered_models()]
 
     # -- opening -------------------------------------------------------------------------------
 
@@ -108,8 +127,21 @@ class VtWebmailQualify(models.TransientModel):
                     "label": self.env._("New contact '%(name)s' <%(address)s> (the rules' "
                                         "choice)", name=party.name, address=party.address),
                 })
+            remembered = proposal["remembered"]
+            if remembered is not None:
+                values.append(self._choice_values(remembered, "remembered", RULE_CHOSEN, ""))
             for record in proposal["alternatives"]:
                 values.append(self._choice_values(record, "candidate", RULE_CHOSEN, ""))
+            company = proposal["company"]
+            if company is not None:
+                reason = self.env._(
+                    "%(count)s of its contacts you can see write from @%(domain)s.",
+                    count=company["contacts"], domain=company["domain"])
+                values.append(dict(
+                    self._choice_values(company["record"], "company",
+                                        qualify_rules.RULE_COMPANY, reason),
+                    label=self.env._("Company '%(name)s' (%(reason)s)",
+                                     name=company["record"].display_name, reason=reason)))
             if self.env["crm.lead"].with_user(message.user_id).has_access("create"):
                 values.append({
                     "kind": "create_lead", "rule": RULE_CREATE_LEAD, "reason": "",
@@ -118,6 +150,9 @@ class VtWebmailQualify(models.TransientModel):
                 })
         else:
             explanation.append(proposal["explanation"])
+        if self._selection_offered_models():
+            values.append({"kind": "other", "rule": RULE_CHOSEN, "reason": "",
+                           "label": self.env._("Another record...")})
         # the same record once, at its first (best) place
         seen, unique = set(), []
         for value in values:
@@ -137,6 +172,7 @@ class VtWebmailQualify(models.TransientModel):
         suffix = {
             "thread": self.env._(" (the record of the thread)"),
             "rules": self.env._(" (the rules' choice)"),
+            "remembered": self.env._(" (your choice for this sender last time)"),
         }.get(kind, "")
         return {
             "kind": kind, "rule": rule, "reason": reason,
@@ -149,24 +185,28 @@ class VtWebmailQualify(models.TransientModel):
         return f"{kind} '{record.display_name}'"
 
     def _fill_lines(self):
-        """Several mails: what the rules would do with each."""
+        """Several mails: what the rules would do with each (decided together: one search
+        per model)."""
         self.ensure_one()
         lines = []
+        todo = self.message_ids.filtered(lambda m: not m.qualified_model)
+        decided = todo._qualify_decide_many()
         for message in self.message_ids:
             if message.qualified_model:
                 lines.append({"message_id": message.id, "state": "already",
                               "proposal": message.qualified_record_name,
                               "reason": self.env._("Already qualified: it stays there.")})
                 continue
-            proposal = message._qualify_proposal()
-            if proposal["target"]:
-                words = self._record_label(proposal["target"])
-            elif proposal["party"]:
-                words = self.env._("New contact '%s'", proposal["party"].name)
+            party, decision, records = decided[message.id]
+            if decision.target:
+                words = self._record_label(records[(decision.target.kind,
+                                                    decision.target.id)])
+            elif party:
+                words = self.env._("New contact '%s'", party.name)
             else:
                 words = self.env._("Nothing: this mail has no sender address")
             lines.append({"message_id": message.id, "state": "pending", "proposal": words,
-                          "reason": proposal["explanation"]})
+                          "reason": message._qualify_explain(party, decision)})
         self.line_ids = [fields.Command.create(v) for v in lines]
 
     # -- confirming ----------------------------------------------------------------------------
@@ -186,8 +226,16 @@ class VtWebmailQualify(models.TransientModel):
         choice = self.choice_id or self.choice_ids[:1]
         if not choice:
             raise UserError(self.env._("Choose where to log this mail."))
-        result = message._qualify_choose(choice.kind, choice.rule, choice.res_model,
-                                         choice.res_id)
+        res_model, res_id = choice.res_model, choice.res_id
+        if choice.kind == "other":
+            if not self.other_reference:
+                raise UserError(self.env._("Choose the record to log this mail on."))
+            res_model, res_id = self.other_reference._name, self.other_reference.id
+        result = message._qualify_choose(choice.kind, choice.rule, res_model, res_id)
+        if self.remember and choice.kind in REMEMBERED_KINDS and not result["error"]:
+            record = message._qualified_record()
+            if record:
+                message._qualify_remember(record)
         return self._notify_done(message, result)
 
     def _notify_done(self, message, result):
@@ -270,7 +318,11 @@ class VtWebmailQualifyLine(models.TransientModel):
     proposal = fields.Char(string="Goes to")
     reason = fields.Text(string="Why")
     result = fields.Char(string="Went to")
-    result_reference = fields.Reference(QUALIFY_MODEL_SELECTION, string="Record")
+    result_reference = fields.Reference(selection="_selection_result_models", string="Record")
     rule = fields.Char()
     created = fields.Boolean(string="Contact created")
     error = fields.Text()
+
+    @api.model
+    def _selection_result_models(self):
+        return self.env["vt_webmail.message"]._selection_qualify_models()

@@ -177,3 +177,55 @@ def test_thread_references_nearest_first():
     assert refs == ["<parent@x>", "<extra@x>", "<middle@x>", "<root@x>"]
     assert qualify.thread_references("", "") == []
     assert qualify.thread_references(None, "garbage <> <a@b>") == ["<a@b>"]
+
+
+# -- beside the rules: the company of the domain ---------------------------------------------------
+
+def company_contact(company_id, email, name="ACME", created=0):
+    return qualify.CompanyContact(company_id, name, day(created), email)
+
+
+def test_company_domain_is_the_part_after_the_at_in_lower_case():
+    assert qualify.company_domain("Jane Doe <Jane@ACME.example>") == "acme.example"
+    assert qualify.company_domain("nobody") == ""
+    assert qualify.company_domain("") == ""
+
+
+@pytest.mark.parametrize("address", ["jane@gmail.com", "Jane <JANE@GMail.com>",
+                                     "x@yahoo.fr", "y@outlook.com", "z@proton.me"])
+def test_no_company_for_a_public_domain(address):
+    assert qualify.company_domain(address) == ""
+
+
+def test_the_administrators_public_domains_count_too():
+    assert qualify.company_domain("a@isp.example") == "isp.example"
+    assert qualify.company_domain("a@isp.example", ["ISP.example "]) == ""
+
+
+def test_the_company_with_most_contacts_at_the_domain_wins():
+    choice = qualify.pick_company("acme.example", [
+        company_contact(1, "a@acme.example", "Old ACME", created=-10),
+        company_contact(2, "b@acme.example", "ACME"),
+        company_contact(2, "C@ACME.example", "ACME"),
+        company_contact(3, "d@other.example", "Other"),
+        company_contact(3, "e@other.example", "Other"),
+        company_contact(3, "f@other.example", "Other"),
+    ])
+    assert choice == qualify.CompanyChoice(2, "ACME", 2)
+
+
+def test_equal_counts_the_first_created_company_wins_then_the_lowest_id():
+    contacts = [company_contact(5, "a@acme.example", "Five", created=3),
+                company_contact(4, "b@acme.example", "Four", created=1)]
+    assert qualify.pick_company("acme.example", contacts).company_id == 4
+    same_day = [company_contact(9, "a@acme.example", "Nine"),
+                company_contact(8, "b@acme.example", "Eight")]
+    assert qualify.pick_company("acme.example", same_day).company_id == 8
+
+
+def test_no_domain_or_no_contact_there_no_company():
+    assert qualify.pick_company("", [company_contact(1, "a@acme.example")]) is None
+    assert qualify.pick_company("acme.example", [company_contact(1, "a@other.example")]) is None
+    # a subdomain is another domain
+    assert qualify.pick_company("acme.example", [company_contact(1, "a@eu.acme.example")]) \
+        is None

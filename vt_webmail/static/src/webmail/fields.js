@@ -73,6 +73,26 @@ fieldRegistry.add("vt_webmail_address", {
     supportedTypes: ["char"],
 });
 
+/** A record's name as a link to it (``qualified_record_url``), e.g. where a mail was qualified. */
+export class WebmailRecordLinkField extends Component {
+    static template = "vt_webmail.RecordLinkField";
+    static props = { ...standardFieldProps };
+
+    get label() {
+        return this.props.record.data[this.props.name] || "";
+    }
+
+    get url() {
+        return this.props.record.data.qualified_record_url || "";
+    }
+}
+
+fieldRegistry.add("vt_webmail_record_link", {
+    component: WebmailRecordLinkField,
+    supportedTypes: ["char"],
+    fieldDependencies: [{ name: "qualified_record_url", type: "char" }],
+});
+
 /** A paperclip when the mail has attachments. */
 export class WebmailPaperclipField extends Component {
     static template = "vt_webmail.PaperclipField";

@@ -31,9 +31,21 @@ registry.category("web_tour.tours").add("vt_webmail_qualify_tour", {
             trigger: ".modal .o_radio_item:first-child input:checked",
         },
         {
+            content: "Any other record can be picked too",
+            trigger: ".modal .o_radio_item:contains('Another record...') input",
+            run: "click",
+        },
+        {
+            content: "A record field appears, to search the models offered",
+            trigger: ".modal div[name='other_reference'] select",
+        },
+        {
             content: "Pick the contact instead",
             trigger: ".modal .o_radio_item:contains(\"Contact 'Jane Doe'\") input",
             run: "click",
+        },
+        {
+            trigger: ".modal:not(:has(div[name='other_reference']))",
         },
         {
             content: "Confirm",
@@ -51,6 +63,10 @@ registry.category("web_tour.tours").add("vt_webmail_qualify_tour", {
             content: "Back to the list",
             trigger: ".o_breadcrumb .o_back_button, .o_breadcrumb li:first-child a",
             run: "click",
+        },
+        {
+            content: "The list says where the mail went, with a link to the record",
+            trigger: `${ROW}:contains('Question about the deal') a.o_vt_webmail_record_link:contains('Jane Doe')`,
         },
         {
             content: "Select the two other mails",
