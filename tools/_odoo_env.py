@@ -11,8 +11,10 @@ are the same for both: ``ODOO_PATH`` (Odoo 18, default /opt/odoo18), ``ODOO_PYTH
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
+import sys
 from collections import namedtuple
 from pathlib import Path
 
@@ -264,3 +266,38 @@ def port_in_use(port, host="127.0.0.1"):
             return True
     except OSError:
         return False
+
+
+class Terminated(BaseException):
+    """SIGTERM or SIGHUP: unwind like Ctrl-C, so that everything started is removed."""
+
+
+def _raise_terminated(signum, _frame):
+    raise Terminated(signum)
+
+
+def run_in_odoo_python(script, run, marker, *, say, major=18):
+    """A benchmark's ``main``: re-execute ``script`` (its ``__file__``) in Odoo's interpreter
+    (once: ``marker`` is the environment variable that says it is done), then call ``run()``;
+    Ctrl-C, SIGTERM and SIGHUP unwind it (its ``finally`` clauses remove what it started).
+
+    :returns: the exit status: ``run()``'s (``None`` is 0), 1 without Odoo's interpreter,
+        130 on Ctrl-C, 143 on SIGTERM or SIGHUP
+    """
+    # also when started with SIGINT ignored (a background job)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _raise_terminated)
+    if not os.environ.get(marker):
+        python, problem = odoo_python(major)
+        if problem:
+            say(problem)
+            return 1
+        os.environ[marker] = "1"
+        os.execv(str(python), [str(python), script, *sys.argv[1:]])
+    try:
+        return run() or 0
+    except KeyboardInterrupt:
+        return 130
+    except Terminated:
+        return 143

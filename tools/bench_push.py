@@ -40,7 +40,6 @@ import os
 import platform
 import random
 import re
-import signal
 import subprocess
 import sys
 import threading
@@ -52,7 +51,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tools"))
-from _odoo_env import ADDON, free_port, odoo_python, port_in_use  # noqa: E402
+from _odoo_env import ADDON, free_port, port_in_use, run_in_odoo_python  # noqa: E402
 
 _IN_ODOO_PYTHON = "VT_BENCH_PUSH_IN_ODOO_PYTHON"
 LOGIN = re.compile(r"imap-login: (?:Info: )?Login: user=<([^>]+)>")
@@ -573,34 +572,9 @@ def run(args):
         dovecot.close()
 
 
-class Terminated(BaseException):
-    """SIGTERM or SIGHUP: unwind like Ctrl-C, so that everything started is removed."""
-
-
-def _on_signal(signum, _frame):
-    raise Terminated(signum)
-
-
 def main(argv=None):
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    # also when started with SIGINT ignored (a background job)
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    for signum in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(signum, _on_signal)
-    if not os.environ.get(_IN_ODOO_PYTHON):
-        python, problem = odoo_python()
-        if problem:
-            say(problem)
-            return 1
-        os.environ[_IN_ODOO_PYTHON] = "1"
-        os.execv(str(python), [str(python), __file__, *sys.argv[1:]])
-    try:
-        run(args)
-    except KeyboardInterrupt:
-        return 130
-    except Terminated:
-        return 143
-    return 0
+    return run_in_odoo_python(__file__, lambda: run(args), _IN_ODOO_PYTHON, say=say)
 
 
 if __name__ == "__main__":

@@ -37,7 +37,6 @@ import email.utils
 import os
 import platform
 import re
-import signal
 import subprocess
 import sys
 import time
@@ -46,7 +45,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tools"))
-from _odoo_env import ADDON, odoo_python  # noqa: E402
+from _odoo_env import ADDON, run_in_odoo_python  # noqa: E402
 
 _IN_ODOO_PYTHON = "VT_BENCH_QUALIFY_IN_ODOO_PYTHON"
 PASSWORD = "bench-password"
@@ -371,35 +370,13 @@ def run_baseline(args):
     return subprocess.run(command, check=False).returncode
 
 
-class Terminated(BaseException):
-    """SIGTERM or SIGHUP: unwind like Ctrl-C, so that everything started is removed."""
-
-
-def _on_signal(signum, _frame):
-    raise Terminated(signum)
-
-
 def main(argv=None):
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    for signum in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(signum, _on_signal)
-    if not os.environ.get(_IN_ODOO_PYTHON):
-        python, problem = odoo_python()
-        if problem:
-            say(problem)
-            return 1
-        os.environ[_IN_ODOO_PYTHON] = "1"
-        os.execv(str(python), [str(python), __file__, *sys.argv[1:]])
-    try:
+
+    def measure():
         run(args)
-        if args.baseline:
-            return run_baseline(args)
-    except KeyboardInterrupt:
-        return 130
-    except Terminated:
-        return 143
-    return 0
+        return run_baseline(args) if args.baseline else 0
+    return run_in_odoo_python(__file__, measure, _IN_ODOO_PYTHON, say=say)
 
 
 if __name__ == "__main__":
