@@ -30,6 +30,7 @@
         "views/vt_webmail_conversation_views.xml",
         "views/vt_webmail_message_qualify_views.xml",
         "views/vt_webmail_message_archive_views.xml",
+        "views/vt_webmail_unified_views.xml",
     ],
     "assets": {
         "web.assets_backend": [
