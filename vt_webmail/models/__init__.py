@@ -1,4 +1,5 @@
 from . import vt_webmail_account
+from . import res_users
 from . import vt_webmail_account_send
 from . import vt_webmail_account_oauth
 from . import vt_webmail_account_push

@@ -19,3 +19,4 @@ from . import test_schema
 from . import test_list_indexes
 from . import test_conversations
 from . import test_unified
+from . import test_reader_tours

@@ -5,7 +5,7 @@ import { formView } from "@web/views/form/form_view";
 import { RelationalModel } from "@web/model/relational_model/relational_model";
 
 /** Buttons after which the mail is no longer one to show here: back to the list. */
-const LEAVING_BUTTONS = ["action_mark_unread", "action_delete"];
+const LEAVING_BUTTONS = ["action_mark_unread", "action_delete", "action_archive_mail"];
 
 /**
  * The Webmail mail form's model: showing a mail is an action, `action_open` (fetch the body
@@ -41,6 +41,27 @@ export class WebmailFormController extends FormController {
         this.actionService = useService("action");
     }
 
+    /** In the reading pane (message_list.js), the list beside it is told, not the history. */
+    get inPane() {
+        return Boolean(this.props.context?.vt_webmail_pane && this.env.vtWebmailPane);
+    }
+
+    leave() {
+        if (this.inPane) {
+            return this.env.vtWebmailPane.onChanged(true);
+        }
+        return this.env.config.historyBack();
+    }
+
+    async afterExecuteActionButton(clickParams) {
+        await super.afterExecuteActionButton(...arguments);
+        if (this.inPane && clickParams.type === "object") {
+            // flags changed: the list beside shows them (not awaited: the form's buttons
+            // stay disabled until this returns)
+            this.env.vtWebmailPane.onChanged(false);
+        }
+    }
+
     async beforeExecuteActionButton(clickParams) {
         const leaving = LEAVING_BUTTONS.includes(clickParams.name);
         const moving = clickParams.name === "action_open_move_wizard";
@@ -53,10 +74,10 @@ export class WebmailFormController extends FormController {
         });
         if (moving) {
             await this.actionService.doAction(result, {
-                onClose: (info) => info?.vt_webmail_moved && this.env.config.historyBack(),
+                onClose: (info) => info?.vt_webmail_moved && this.leave(),
             });
         } else {
-            this.env.config.historyBack();
+            this.leave();
         }
         return false;
     }
