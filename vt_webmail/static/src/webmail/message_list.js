@@ -101,9 +101,15 @@ export class WebmailListController extends ListController {
             return super.openRecord(record, ...args);
         }
         this.reader.cursorId = record.resId;
+        if (!record.data.is_seen) {
+            // opened (body fetched, marked read) here first, so that the list's row follows;
+            // the pane's form then finds nothing left to do
+            await this.orm.call("vt_webmail.message", "action_open", [[record.resId]], {
+                context: this.props.context,
+            });
+            await record.load();
+        }
         this.reader.paneId = record.resId;
-        // the pane's form marks it read (action_open): the list's row follows
-        setTimeout(() => record.load?.(), 600);
     }
 
     /** The pane's mail left the list (deleted, moved, marked unread) or changed. */
