@@ -20,3 +20,4 @@ from . import test_list_indexes
 from . import test_conversations
 from . import test_unified
 from . import test_reader_tours
+from . import test_keys
