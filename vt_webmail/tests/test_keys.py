@@ -37,10 +37,10 @@ WEBMAIL_KEYS = {
     "alt+shift+g": "go to the inbox",
     "alt+shift+k": "search",
     "alt+y": "check now",
-    "alt+shift+v": "reading pane on or off",
+    "alt+shift+l": "reading pane on or off",
 }
 _DATA_HOTKEY = re.compile(r"""(?:t-att-)?data-hotkey=(?:"([^"]*)"|'([^']*)')""")
-_HOTKEY_PROP = re.compile(r"""\bhotkey\s*[:=]\s*["'`]([^"'`]+)["'`]""")
+_HOTKEY_PROP = re.compile(r"""(?<![-\w])hotkey\s*:\s*["'`]([^"'`]+)["'`]""")
 _USE_HOTKEY = re.compile(r"""useHotkey\(\s*["'`]([^"'`]+)["'`]""")
 _QUOTED = re.compile(r"""['`]([a-z0-9+]+)['`]""", re.IGNORECASE)
 _KEY = re.compile(r"^(?:(?:alt|control|shift)\+)*[a-z0-9]$")
