@@ -235,6 +235,9 @@ def run_db(args, read_corpus):
                 print("\n".join(row[0] for row in env.cr.fetchall()))
                 env.cr.rollback()
 
+        # the rolled-back runs left dead rows behind: as autovacuum would, before the lists
+        database.sql("VACUUM ANALYZE vt_webmail_message")
+        database.sql("VACUUM ANALYZE vt_webmail_conversation")
         port = free_port()
         server = database.start("--http-interface=127.0.0.1", f"--http-port={port}",
                                 "--workers=0", "--max-cron-threads=0", "--log-level=warn",
@@ -260,9 +263,10 @@ def run_db(args, read_corpus):
         times = page_times(rpc, {"conversations": conversation_page, "mails": message_page},
                            args.requests)
         database.sql(f"DROP INDEX IF EXISTS {INDEX}")
-        say("the conversation page again, without its index (the before)")
-        times.update(page_times(rpc, {"conversations, no index": conversation_page},
-                                args.requests))
+        say("the conversation page again, without its index (the before), beside the mails'")
+        again = page_times(rpc, {"conversations, no index": conversation_page,
+                                 "mails (again)": message_page}, args.requests)
+        times.update(again)
         server.stop()
     finally:
         database.drop()
@@ -291,7 +295,7 @@ def run_db(args, read_corpus):
     print(f"{'':44} incremental: {ratio:.0f}x faster than the baseline\n")
     print(f"{'list page over JSON-RPC (80 rows + count)':44} {'p50':>10} {'p95':>10} "
           f"{'target':>9}")
-    for name in ("conversations", "mails", "conversations, no index"):
+    for name in ("conversations", "mails", "conversations, no index", "mails (again)"):
         p95 = percentile(times[name], 0.95)
         verdict = ""
         if name == "conversations":

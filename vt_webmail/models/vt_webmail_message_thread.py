@@ -31,6 +31,11 @@ class VtWebmailMessage(models.Model):
         self.env.cr.execute(
             "CREATE INDEX IF NOT EXISTS vt_webmail_message_thread_subject_idx "
             "ON vt_webmail_message (account_id, thread_subject) WHERE thread_subject IS NOT NULL")
+        # the mails not threaded yet (_thread_pending): a handful, found without reading the
+        # account's other mails
+        self.env.cr.execute(
+            "CREATE INDEX IF NOT EXISTS vt_webmail_message_unthreaded_idx "
+            "ON vt_webmail_message (account_id) WHERE conversation_id IS NULL")
         return result
 
     # -- the sync's hooks ------------------------------------------------------------------
