@@ -219,6 +219,38 @@ def run_db(args, read_corpus):
                     cr.rollback()
             return runs
 
+        if os.environ.get("VT_BENCH_PROFILE"):
+            import cProfile
+            import pstats
+            with database.env() as env:
+                insert(env.cr, new_rows, account_id, user_id, folders)
+                env.invalidate_all()
+                statements = []
+                execute = type(env.cr).execute
+
+                def timed_execute(cr, query, params=None, log_exceptions=True):
+                    start = time.perf_counter()
+                    try:
+                        return execute(cr, query, params, log_exceptions)
+                    finally:
+                        statements.append((time.perf_counter() - start, str(query)[:160],
+                                           query, params))
+                type(env.cr).execute = timed_execute
+                profile = cProfile.Profile()
+                profile.enable()
+                env["vt_webmail.message"]._thread_pending([account_id])
+                profile.disable()
+                type(env.cr).execute = execute
+                pstats.Stats(profile).sort_stats("cumulative").print_stats(30)
+                ranked = sorted(statements, key=lambda item: -item[0])
+                for seconds, text, _query, _params in ranked[:15]:
+                    print(f"{seconds * 1000:8.2f} ms  {text}")
+                _seconds, _text, query, params = ranked[0]
+                if hasattr(query, "code"):
+                    query, params = query.code, query.params
+                env.cr.execute("EXPLAIN (ANALYZE, BUFFERS) " + query, params)
+                print("\n".join(row[0] for row in env.cr.fetchall()))
+                env.cr.rollback()
         say(f"{args.new} new mails, incremental, {args.repeat} runs (each rolled back)")
         incremental_runs = incremental(False)
         say(f"{args.new} new mails, the whole account threaded again (baseline)")
