@@ -37,6 +37,11 @@ export class WebmailFormModel extends RelationalModel {
  */
 export class WebmailFormController extends FormController {
     setup() {
+        if (this.props.context?.vt_webmail_pane && this.env.vtWebmailPane) {
+            // in the reading pane the breadcrumbs are the list's: the mail does not rename it
+            // (this config is the pane's own copy, see View)
+            this.env.config.setDisplayName = () => {};
+        }
         super.setup();
         this.actionService = useService("action");
     }
