@@ -17,7 +17,8 @@ from pathlib import Path
 from odoo.modules.module import get_module_path
 from odoo.tests import tagged
 from odoo.tests.common import TransactionCase
-from odoo.tools import config
+
+import odoo.addons
 
 _logger = logging.getLogger(__name__)
 
@@ -73,7 +74,8 @@ def _hotkeys_in(text):
 def odoo_hotkeys():
     """``{key: {file, ...}}`` of every module's web client sources but Webmail's."""
     found = {}
-    roots = [Path(p.strip()) for p in config["addons_path"].split(",") if p.strip()]
+    # every addons directory (odoo.addons is their namespace package, on Odoo 18 and 19)
+    roots = [Path(path) for path in odoo.addons.__path__]
     roots.append(Path(get_module_path("base")).parent)
     own = Path(get_module_path("vt_webmail")).resolve()
     for root in {r.resolve() for r in roots if r.is_dir()}:
