@@ -68,6 +68,9 @@ def _hotkeys_in(text):
             value = value.strip().lower()
             if _KEY.match(value):
                 keys.add(value)
+                if pattern is _HOTKEY_PROP and not value.startswith(("alt+", "control+")):
+                    # a command's hotkey may be pressed with the overlay's Alt too
+                    keys.add(_alt(value))
     return keys
 
 
