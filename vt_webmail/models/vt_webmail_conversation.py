@@ -147,8 +147,12 @@ class VtWebmailConversation(models.Model):
             ``email_cc``, ``date`` (UTC, ``YYYY-MM-DD HH:MM:SS``), ``folder`` (its name as
             shown), ``folder_role``, ``account`` (its address), ``is_seen``, ``is_flagged``,
             ``has_attachments``, ``body`` (sanitized HTML, quoted text folded, or False when
-            the body was never fetched), ``quotes`` (how many folds)
+            the body was never fetched), ``quotes`` (how many folds); ``[]`` when the
+            conversation is gone (its last mail was deleted or moved out of the synced
+            folders)
         """
+        if not self.exists():
+            return []
         self.ensure_one()
         self._check_owner()
         summary = self.env._("Show quoted text")

@@ -203,3 +203,7 @@ class TestConversations(WebmailCase, TransactionCase):
         # never someone else's
         with self.assertRaises(AccessError):
             conversation.with_user(self.other_user).read_mails()
+        # gone (its mails deleted): nothing to show, no error
+        conversation.message_ids.with_user(self.user).action_delete()
+        self.assertFalse(conversation.exists())
+        self.assertEqual(conversation.read_mails(), [])

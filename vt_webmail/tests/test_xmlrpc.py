@@ -213,7 +213,7 @@ class TestXmlRpc(ApiCase):
         self.assertEqual(self.call("res.users", "read", [self.uid],
                                    ["vt_webmail_layout"])[0]["vt_webmail_layout"], "pane")
         # someone else's conversation is refused
-        theirs = self.env["vt_webmail.conversation"].create({
+        theirs = self.env["vt_webmail.conversation"].sudo().create({
             "account_id": self.make_account(user=self.other_user,
                                             login=self.other_mailbox_login).id,
             "user_id": self.other_user.id, "key": "theirs"})
