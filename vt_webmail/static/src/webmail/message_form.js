@@ -16,15 +16,28 @@ const LEAVING_BUTTONS = ["action_mark_unread", "action_delete", "action_archive_
  */
 export class WebmailFormModel extends RelationalModel {
     async _loadData(config) {
-        if (config.isMonoRecord && config.resId) {
-            // only the Webmail views mark read (their action's context says so); elsewhere
-            // the form shows the mail with its flags untouched
-            const method = config.context.vt_webmail_mark_read ? "action_open" : "action_fetch_body";
-            await this.orm.call(config.resModel, method, [[config.resId]], {
-                context: config.context,
-            });
+        try {
+            if (config.isMonoRecord && config.resId) {
+                // only the Webmail views mark read (their action's context says so);
+                // elsewhere the form shows the mail with its flags untouched
+                const method = config.context.vt_webmail_mark_read
+                    ? "action_open"
+                    : "action_fetch_body";
+                await this.orm.call(config.resModel, method, [[config.resId]], {
+                    context: config.context,
+                });
+            }
+            return await super._loadData(config);
+        } catch (error) {
+            const pane = config.context.vt_webmail_pane && this.env.vtWebmailPane;
+            if (pane && error?.data?.name === "odoo.exceptions.MissingError") {
+                // in the reading pane, the mail left while the form was reloading (archived,
+                // moved, deleted by a key pressed meanwhile): the pane closes, nothing to show
+                pane.onChanged(true);
+                return new Promise(() => {});
+            }
+            throw error;
         }
-        return super._loadData(config);
     }
 }
 
