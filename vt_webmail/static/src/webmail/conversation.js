@@ -5,14 +5,14 @@ import { ConfirmationDialog } from "@web/core/confirmation_dialog/confirmation_d
 import { registry } from "@web/core/registry";
 import { useService } from "@web/core/utils/hooks";
 
-/** The actions of a mail in the reader: [method, label, icon, key of Odoo's hotkey overlay]. */
+/** The actions of a mail in the reader: [method, label, icon, key (with Alt), README's table]. */
 export const MAIL_ACTIONS = [
-    ["action_reply", _t("Reply"), "fa-reply"],
-    ["action_reply_all", _t("Reply all"), "fa-reply-all"],
-    ["action_forward", _t("Forward"), "fa-share"],
-    ["action_archive_mail", _t("Archive"), "fa-archive"],
-    ["action_delete", _t("Delete"), "fa-trash-o"],
-    ["action_open_qualify", _t("Qualify"), "fa-address-card-o"],
+    ["action_reply", _t("Reply"), "fa-reply", "shift+r"],
+    ["action_reply_all", _t("Reply all"), "fa-reply-all", "shift+e"],
+    ["action_forward", _t("Forward"), "fa-share", "shift+f"],
+    ["action_archive_mail", _t("Archive"), "fa-archive", "e"],
+    ["action_delete", _t("Delete"), "fa-trash-o", "shift+b"],
+    ["action_open_qualify", _t("Qualify"), "fa-address-card-o", "l"],
 ];
 
 /**
@@ -30,7 +30,8 @@ export class ConversationMails extends Component {
         this.orm = useService("orm");
         this.action = useService("action");
         this.dialog = useService("dialog");
-        this.state = useState({ mails: [], open: {}, loading: true });
+        /** current: the mail the keys act on (the one opened last; the newest at first) */
+        this.state = useState({ mails: [], open: {}, current: false, loading: true });
         onWillStart(() => this.load(true));
     }
 
@@ -53,6 +54,7 @@ export class ConversationMails extends Component {
         }
         if (first && mails.length) {
             this.state.open = { [mails[mails.length - 1].id]: true };
+            this.state.current = mails[mails.length - 1].id;
         }
         this.state.mails = mails;
         this.state.loading = false;
@@ -68,6 +70,25 @@ export class ConversationMails extends Component {
 
     toggle(mail) {
         this.state.open[mail.id] = !this.state.open[mail.id];
+        if (this.state.open[mail.id]) {
+            this.state.current = mail.id;
+        }
+    }
+
+    /** The key of an action on a mail: on the current mail only (one button per key). */
+    key(mail, hotkey) {
+        return mail.id === this.state.current && this.state.open[mail.id] ? hotkey : false;
+    }
+
+    /** Alt+Shift+N / Alt+Shift+P: open the next (1) or previous (-1) mail, the keys follow. */
+    onMove(step) {
+        const mails = this.state.mails;
+        const index = mails.findIndex((m) => m.id === this.state.current);
+        const next = mails[index + step];
+        if (next) {
+            this.state.open[next.id] = true;
+            this.state.current = next.id;
+        }
     }
 
     async onFlag(mail) {

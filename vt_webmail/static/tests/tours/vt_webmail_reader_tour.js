@@ -63,14 +63,17 @@ tours.add("vt_webmail_conversation_tour", {
             trigger: `${MAIL}.o_open details.o_vt_webmail_quote[open]:contains('Shall we meet?')`,
         },
         {
-            content: "Open the older mail too",
-            trigger: `${MAIL}[data-folder-role='inbox'] .o_vt_webmail_conversation_head`,
-            run: "click",
+            content: "Alt+Shift+P: the older mail opens, the keys go to it",
+            trigger: ".o_vt_webmail_conversation_keys .o_vt_webmail_key_previous",
+            run: () => pressHotkey("p", true),
         },
         {
-            content: "Flag it from its actions",
-            trigger: `${MAIL}.o_open[data-folder-role='inbox'] .o_vt_webmail_conversation_flag`,
-            run: "click",
+            trigger: `${MAIL}.o_open.o_vt_webmail_current[data-folder-role='inbox']`,
+        },
+        {
+            content: "Alt+Shift+S flags it",
+            trigger: `${MAIL}.o_vt_webmail_current .o_vt_webmail_conversation_flag[data-hotkey='shift+s']`,
+            run: () => pressHotkey("s", true),
         },
         {
             content: "It is flagged (on the server: the test checks)",
