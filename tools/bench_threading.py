@@ -8,6 +8,23 @@ and each figure is the median of ``--repeat`` runs, with the worst shown too. Th
 result is checked against a from-scratch run of the same 30,230 mails.
 
     tools/bench_threading.py [--copies 5] [--repeat 5] [--new 50]
+
+``--db`` measures the same in Odoo (re-executed in Odoo's interpreter; a throwaway database
+with vt_webmail installed, removed at the end): the corpus stored as one user's cached mails
+(INBOX, and the mails whose sender is the user's own address in Sent), threaded in the
+database from scratch (``_thread_pending``), then
+
+* **incremental**: the 50 newest mails stored and threaded (``_thread_pending``: the
+  conversations they can touch loaded, threaded again, written), beside the baseline of
+  threading the whole account again for them (what a non-incremental cache would do) and the
+  pure core figure; each run in a savepoint rolled back, median and worst of ``--repeat``;
+* **the conversation list page** over JSON-RPC (an Odoo HTTP server started on loopback,
+  logged in as the user): ``web_search_read`` of the Conversations list as the web client
+  asks for it (80 rows, the pager's count), p50 and p95 of ``--requests`` requests, beside the
+  mail list's page of the inbox (the baseline the index follows) and the same conversation page
+  without its index (dropped for the run: the before).
+
+    tools/bench_threading.py --db [--requests 200] [--explain]
 """
 
 import argparse
@@ -64,17 +81,33 @@ def timed(function, repeat):
     return result, statistics.median(runs), max(runs)
 
 
+def read_corpus(args):
+    mails, _mismatched = load(fetch())
+    corpus = copies(mails, args.copies)
+    print(f"reading the headers of {len(corpus):,} mails (not timed)...", flush=True)
+    return corpus, [header_tuple(key, raw) for key, raw in enumerate(corpus)]
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--copies", type=int, default=5)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--new", type=int, default=50)
+    parser.add_argument("--db", action="store_true",
+                        help="in an Odoo database, and the conversation list over JSON-RPC")
+    parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument("--explain", action="store_true",
+                        help="--db: also print the plan of the conversation list's query")
     args = parser.parse_args()
+    if args.db:
+        from _bench_threading_db import run_db
+        from _odoo_env import run_in_odoo_python
 
-    mails, _mismatched = load(fetch())
-    corpus = copies(mails, args.copies)
-    print(f"reading the headers of {len(corpus):,} mails (not timed)...", flush=True)
-    tuples = [header_tuple(key, raw) for key, raw in enumerate(corpus)]
+        return run_in_odoo_python(__file__, lambda: run_db(args, read_corpus),
+                                  "VT_BENCH_THREADING_IN_ODOO_PYTHON",
+                                  say=lambda m: print(f"bench_threading: {m}", flush=True))
+
+    _corpus, tuples = read_corpus(args)
     dated = sorted((m for m in tuples if m.date is not None), key=lambda m: (m.date, m.key))
     new = dated[-args.new:]
     new_keys = {m.key for m in new}

@@ -30,6 +30,7 @@
         "views/vt_webmail_conversation_views.xml",
         "views/vt_webmail_message_qualify_views.xml",
         "views/vt_webmail_message_archive_views.xml",
+        "views/vt_webmail_unified_views.xml",
     ],
     "assets": {
         "web.assets_backend": [
@@ -46,6 +47,7 @@
             "vt_webmail/static/tests/tours/vt_webmail_read_tour.js",
             "vt_webmail/static/tests/tours/vt_webmail_qualify_tour.js",
             "vt_webmail/static/tests/tours/vt_webmail_oauth_tour.js",
+            "vt_webmail/static/tests/tours/vt_webmail_reader_tour.js",
         ],
     },
     "application": True,

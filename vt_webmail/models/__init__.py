@@ -1,4 +1,5 @@
 from . import vt_webmail_account
+from . import res_users
 from . import vt_webmail_account_send
 from . import vt_webmail_account_oauth
 from . import vt_webmail_account_push
@@ -15,6 +16,7 @@ from . import vt_webmail_conversation
 from . import vt_webmail_conversation_qualify
 from . import vt_webmail_qualify_memory
 from . import vt_webmail_account_qualify
+from . import vt_webmail_account_unified
 from . import mail_message
 from . import vt_webmail_trusted_sender
 from . import vt_webmail_connection_test

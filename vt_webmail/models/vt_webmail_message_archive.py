@@ -12,12 +12,17 @@ class VtWebmailMessage(models.Model):
         (Not ``action_archive``: Odoo's own one sets ``active``.)
         """
         self._check_owner()
-        for account in self.account_id:
+        # grouped first: moving a group forgets its mails, which the next group must not read
+        groups = [(account, self.filtered(lambda m, account=account: m.account_id == account))
+                  for account in self.account_id]
+        archives = {}
+        for account, _mails in groups:
             archive = account.folder_ids.filtered(lambda f: f.role == "archive")[:1]
             if not archive:
                 raise UserError(self.env._(
                     "The account %s has no Archive folder: create one on the server, or use "
                     "Move to.", account.display_name))
-            self.filtered(lambda m, account=account: m.account_id == account).action_move(
-                archive.id)
+            archives[account] = archive
+        for account, mails in groups:
+            mails.action_move(archives[account].id)
         return True

@@ -12,6 +12,10 @@ from odoo.tools import SQL
 
 from ..core.threading import Mail, Threader, lookup_terms
 
+#: up to this many ids, the conversations naming them are looked up id by id in the GIN index
+#: (a refresh's new mails: milliseconds); beyond, in one pass over the account's mails
+LOOKUP_PER_ID = 2000
+
 
 class VtWebmailMessage(models.Model):
     _inherit = "vt_webmail.message"
@@ -31,6 +35,11 @@ class VtWebmailMessage(models.Model):
         self.env.cr.execute(
             "CREATE INDEX IF NOT EXISTS vt_webmail_message_thread_subject_idx "
             "ON vt_webmail_message (account_id, thread_subject) WHERE thread_subject IS NOT NULL")
+        # the mails not threaded yet (_thread_pending): a handful, found without reading the
+        # account's other mails
+        self.env.cr.execute(
+            "CREATE INDEX IF NOT EXISTS vt_webmail_message_unthreaded_idx "
+            "ON vt_webmail_message (account_id) WHERE conversation_id IS NULL")
         return result
 
     # -- the sync's hooks ------------------------------------------------------------------
@@ -97,10 +106,22 @@ class VtWebmailMessage(models.Model):
         # the conversations the change can reach: a closed set (each is whole), see core
         convs = set(conversation_ids)
         if ids:
-            cr.execute(SQL(
-                "SELECT DISTINCT conversation_id FROM vt_webmail_message WHERE account_id = %s "
-                "AND thread_ids IS NOT NULL AND string_to_array(thread_ids, E'\\n') && %s "
-                "AND conversation_id IS NOT NULL", account_id, ids))
+            if len(ids) <= LOOKUP_PER_ID:
+                # one GIN lookup per id (a nested loop): PostgreSQL cannot estimate ``&&``
+                # with a long array, takes it for a third of the table and reads all of it
+                cr.execute(SQL(
+                    "SELECT DISTINCT m.conversation_id FROM unnest(%s::text[]) AS t(id) "
+                    "CROSS JOIN LATERAL (SELECT conversation_id FROM vt_webmail_message "
+                    "WHERE thread_ids IS NOT NULL "
+                    "AND string_to_array(thread_ids, E'\\n') @> ARRAY[t.id] "
+                    "AND account_id = %s AND conversation_id IS NOT NULL) m", ids, account_id))
+            else:
+                # a first sync's thousands of ids: one pass over the account's mails
+                cr.execute(SQL(
+                    "SELECT DISTINCT conversation_id FROM vt_webmail_message "
+                    "WHERE account_id = %s AND thread_ids IS NOT NULL "
+                    "AND string_to_array(thread_ids, E'\\n') && %s "
+                    "AND conversation_id IS NOT NULL", account_id, ids))
             convs.update(row[0] for row in cr.fetchall())
         if bases:
             cr.execute(SQL(

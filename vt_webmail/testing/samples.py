@@ -27,6 +27,8 @@ ALICE = "Alice Martin <alice@example.com>"
 BOB = "Bob Stone <bob@example.org>"
 CAROL = "Carol Diaz <carol@example.com>"
 DEMO_ADDRESS = "demo@example.com"
+#: the demo's second account (a shared team mailbox), for "All inboxes"
+TEAM_ADDRESS = "team@example.com"
 
 PEOPLE = (
     ("Alice Martin", "alice@example.com"),
@@ -573,6 +575,39 @@ def demo_messages(now=None, *, seed=20250304, own_address=DEMO_ADDRESS):
                          to=f"{name} <{address}>", sender=me,
                          subject=("Agenda for next week", "Thanks!", "Slides attached?")[index])
         result.append(("Sent", raw, ("\\Seen",)))
+    return result
+
+
+#: the team mailbox's mail: (subject, body)
+_TEAM_NOTES = (
+    ("New support request: login page", "A customer cannot log in since this morning."),
+    ("Team lunch on Friday", "Who is in? Same place as last time."),
+    ("Invoice 2026-118 paid", "The payment came in today, thanks for the follow-up."),
+    ("Trade fair booth", "The booth is confirmed: hall 3, stand 12."),
+    ("Holiday schedule", "Please add your days off to the shared calendar."),
+)
+
+
+def team_messages(now=None, *, seed=20250305, own_address=TEAM_ADDRESS):
+    """The demo's second mailbox (a team address): a few mails in its ``INBOX``, some unread
+    or flagged, dated over the two weeks before ``now``.
+
+    :returns: list of ``(folder, bytes, flags)`` as :func:`demo_messages`
+    """
+    now = (now or datetime.datetime.now(datetime.timezone.utc)).replace(microsecond=0)
+    rng = random.Random(seed)
+    result = []
+    for index, (subject, body) in enumerate(_TEAM_NOTES):
+        name, address = rng.choice(PEOPLE)
+        date = now - datetime.timedelta(days=rng.randint(0, 13), hours=rng.randint(0, 23))
+        message = _message(subject=subject, sender=f"{name} <{address}>",
+                           to=f"Team <{own_address}>", date=date,
+                           message_id=f"<team-note-{index}@example.com>")
+        message.set_content(f"Hello team,\n\n{body}\n\n{name.split()[0]}\n")
+        flags = ("\\Seen",) if index % 2 else ()
+        if index == 0:
+            flags += ("\\Flagged",)
+        result.append(("INBOX", _finish(message, f"team-{index}"), flags))
     return result
 
 

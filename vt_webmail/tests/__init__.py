@@ -18,3 +18,6 @@ from . import test_secret_keys
 from . import test_schema
 from . import test_list_indexes
 from . import test_conversations
+from . import test_unified
+from . import test_reader_tours
+from . import test_keys

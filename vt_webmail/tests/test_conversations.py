@@ -1,3 +1,4 @@
+from odoo.exceptions import AccessError
 from odoo.tests import tagged
 from odoo.tests.common import TransactionCase
 
@@ -59,7 +60,7 @@ class TestConversations(WebmailCase, TransactionCase):
                          conversation | mails["<u@x>"].conversation_id)
         self.assertFalse(self.env["vt_webmail.conversation"].with_user(self.other_user).search(
             [("account_id", "=", account.id)]))
-        action = conversation.with_user(self.user).action_open()
+        action = conversation.with_user(self.user).action_open_list()
         opened = self.env["vt_webmail.message"].with_user(self.user).search(action["domain"])
         self.assertEqual(set(opened.mapped("message_id")), {"<o@x>", "<b@x>", "<s@me>"})
         groups = self.env["vt_webmail.message"].with_user(self.user).read_group(
@@ -161,3 +162,48 @@ class TestConversations(WebmailCase, TransactionCase):
         self.assertEqual(mails["<i1@x>"].folder_id.role, "archive")
         self.assertEqual(mails["<i1@x>"].conversation_id, mails["<i2@x>"].conversation_id)
         self.assertEqual(mails["<i1@x>"].conversation_id.message_count, 2)
+
+    def test_reader_shows_the_mails_in_order_quotes_folded_and_marks_read(self):
+        me = f"{self.mailbox_login}@example.com"
+        self.append("INBOX", raw_mail("Plan", message_id="<o@x>", body="Shall we meet?"))
+        self.append("Sent", raw_mail(
+            "Re: Plan", sender=me, to="alice@example.com", message_id="<s@me>",
+            body="Yes, Tuesday.\n\nOn Mon, Alice wrote:\n> Shall we meet?",
+            extra_headers="In-Reply-To: <o@x>\r\n"))
+        account = self.make_account()
+        account.action_refresh()
+        conversation = self.by_mid(account)["<o@x>"].conversation_id.with_user(self.user)
+        action = conversation.action_open()
+        self.assertEqual((action["res_model"], action["res_id"]),
+                         ("vt_webmail.conversation", conversation.id))
+        # a pure read first: nothing fetched, nothing marked
+        # (both mails have the same Date: the order of equal dates is the cache's)
+        mails = sorted(conversation.read_mails(), key=lambda m: m["subject"])
+        self.assertEqual([m["subject"] for m in mails], ["Plan", "Re: Plan"])
+        self.assertEqual([m["folder_role"] for m in mails], ["inbox", "sent"])
+        self.assertFalse(mails[0]["body"])
+        self.assertFalse(mails[0]["is_seen"])
+        conversation.action_read()
+        mails = sorted(conversation.read_mails(), key=lambda m: m["subject"])
+        self.assertTrue(all(m["is_seen"] for m in mails))
+        self.assertIn("Shall we meet?", mails[0]["body"])
+        self.assertEqual(mails[0]["quotes"], 0)
+        self.assertEqual(mails[1]["quotes"], 1)
+        self.assertIn('<details class="o_vt_webmail_quote">', mails[1]["body"])
+        self.assertLess(mails[1]["body"].index("Yes, Tuesday."),
+                        mails[1]["body"].index("<details"))
+        # on the server too
+        client = self.imap()
+        try:
+            client.select_folder("INBOX", readonly=True)
+            flags = client.fetch(client.search(["ALL"]), ["FLAGS"])
+        finally:
+            client.logout()
+        self.assertTrue(all(b"\\Seen" in v[b"FLAGS"] for v in flags.values()))
+        # never someone else's
+        with self.assertRaises(AccessError):
+            conversation.with_user(self.other_user).read_mails()
+        # gone (its mails deleted): nothing to show, no error
+        conversation.message_ids.with_user(self.user).action_delete()
+        self.assertFalse(conversation.exists())
+        self.assertEqual(conversation.read_mails(), [])

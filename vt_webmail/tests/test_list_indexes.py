@@ -83,3 +83,41 @@ class TestListIndexes(TransactionCase):
         plan = self.plan(user, domain, limit=20, offset=ROWS_PER_FOLDER // 2)
         self.assertIn("vt_webmail_message_list_idx", plan)
         self.assertNotIn("Sort", plan)
+
+    def test_conversation_list_reads_its_index_in_order(self):
+        # every mail its own conversation: as many conversations as mails, per user
+        for user, folder in self.folders.items():
+            self.env.cr.execute(SQL(
+                """
+                INSERT INTO vt_webmail_conversation (account_id, user_id, key, subject,
+                            message_count, date_last)
+                     SELECT %(account)s, %(user)s, 'k' || k, 'Subject ' || k, 1,
+                            TIMESTAMP '2020-01-01' + k * INTERVAL '1 hour'
+                       FROM generate_series(1, %(rows)s) k
+                """,
+                account=folder.account_id.id, user=user.id, rows=ROWS_PER_FOLDER))
+        self.env.cr.execute("ANALYZE vt_webmail_conversation")
+        user = next(iter(self.folders))
+        Conversation = self.env["vt_webmail.conversation"].with_user(user)
+        for offset in (0, ROWS_PER_FOLDER // 2):
+            query = Conversation._search([], order=Conversation._order, limit=80,
+                                         offset=offset)
+            self.env.cr.execute(SQL("EXPLAIN %s", query.select()))
+            plan = "\n".join(row[0] for row in self.env.cr.fetchall())
+            self.assertIn("Index Only Scan using vt_webmail_conversation_list_idx", plan)
+            self.assertNotIn("Sort", plan)
+
+    def test_unthreaded_mails_are_found_without_reading_the_account(self):
+        user, folder = next(iter(self.folders.items()))
+        # all threaded but five (just stored)
+        conversation = self.env["vt_webmail.conversation"].sudo().create({
+            "account_id": folder.account_id.id, "user_id": user.id, "key": "all"})
+        self.env.cr.execute(SQL(
+            "UPDATE vt_webmail_message SET conversation_id = %s WHERE uid > 5",
+            conversation.id))
+        self.env.cr.execute("ANALYZE vt_webmail_message")
+        self.env.cr.execute(SQL(
+            "EXPLAIN SELECT id FROM vt_webmail_message WHERE account_id = %s "
+            "AND conversation_id IS NULL", folder.account_id.id))
+        plan = "\n".join(row[0] for row in self.env.cr.fetchall())
+        self.assertIn("vt_webmail_message_unthreaded_idx", plan)

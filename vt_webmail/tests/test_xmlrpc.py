@@ -174,6 +174,51 @@ class TestXmlRpc(ApiCase):
         self.assertFalse(message.is_seen)
         self.assertNotIn(b"\\Seen", self.server_flags(message.uid))
 
+    def test_reader_api_conversations_all_inboxes_and_the_layout(self):
+        me = f"{self.mailbox_login}@example.com"
+        self.imap_server.append(self.mailbox_login, "INBOX", raw_mail(
+            "Plan", message_id="<plan@x>", body="Shall we meet?"))
+        self.imap_server.append(self.mailbox_login, self.folder("Sent"), raw_mail(
+            "Re: Plan", sender=me, message_id="<reply@me>",
+            body="Yes.\n\nOn Mon, Alice wrote:\n> Shall we meet?",
+            extra_headers="In-Reply-To: <plan@x>\r\n"))
+        team_login = self.add_mailbox()
+        self.seed(["Team news"], login=team_login)
+        account_id = self.create_account_over_rpc()
+        team_id = self.call("vt_webmail.account", "create", self.account_values(team_login))
+        for refreshed in (account_id, team_id):
+            self.call("vt_webmail.account", "action_refresh", [refreshed])
+        # a conversation read as the reader shows it: Sent included, quotes folded
+        [conversation] = self.call("vt_webmail.conversation", "search_read",
+                                   [("account_id", "=", account_id)],
+                                   fields=["subject", "message_count", "has_unread"])
+        self.assertEqual((conversation["subject"], conversation["message_count"]), ("Plan", 2))
+        self.assertTrue(conversation["has_unread"])
+        self.assertTrue(self.call("vt_webmail.conversation", "action_read",
+                                  [conversation["id"]]))
+        mails = self.call("vt_webmail.conversation", "read_mails", [conversation["id"]])
+        self.assertEqual(sorted(m["folder_role"] for m in mails), ["inbox", "sent"])
+        self.assertTrue(all(m["is_seen"] for m in mails))
+        [reply] = [m for m in mails if m["folder_role"] == "sent"]
+        self.assertEqual(reply["quotes"], 1)
+        # All inboxes: both accounts
+        action = self.call("vt_webmail.account", "action_open_unified", "inbox")
+        rows = self.call("vt_webmail.message", "search_read", action["domain"],
+                         fields=["subject", "account_id"])
+        self.assertEqual({r["subject"]: r["account_id"][0] for r in rows},
+                         {"Plan": account_id, "Team news": team_id})
+        # the layout: each user reads and writes their own
+        self.assertTrue(self.call("res.users", "write", [self.uid],
+                                  {"vt_webmail_layout": "pane"}))
+        self.assertEqual(self.call("res.users", "read", [self.uid],
+                                   ["vt_webmail_layout"])[0]["vt_webmail_layout"], "pane")
+        # someone else's conversation is refused
+        theirs = self.env["vt_webmail.conversation"].sudo().create({
+            "account_id": self.make_account(user=self.other_user,
+                                            login=self.other_mailbox_login).id,
+            "user_id": self.other_user.id, "key": "theirs"})
+        self.assertRefused("vt_webmail.conversation", "read_mails", [theirs.id])
+
     def test_qualify_one_and_several(self):
         lead = self.env["crm.lead"].create({"name": "ACME deal", "email_from": "jane@example.com",
                                             "user_id": self.user.id, "type": "lead"})

@@ -5,7 +5,7 @@ import { formView } from "@web/views/form/form_view";
 import { RelationalModel } from "@web/model/relational_model/relational_model";
 
 /** Buttons after which the mail is no longer one to show here: back to the list. */
-const LEAVING_BUTTONS = ["action_mark_unread", "action_delete"];
+const LEAVING_BUTTONS = ["action_mark_unread", "action_delete", "action_archive_mail"];
 
 /**
  * The Webmail mail form's model: showing a mail is an action, `action_open` (fetch the body
@@ -16,15 +16,28 @@ const LEAVING_BUTTONS = ["action_mark_unread", "action_delete"];
  */
 export class WebmailFormModel extends RelationalModel {
     async _loadData(config) {
-        if (config.isMonoRecord && config.resId) {
-            // only the Webmail views mark read (their action's context says so); elsewhere
-            // the form shows the mail with its flags untouched
-            const method = config.context.vt_webmail_mark_read ? "action_open" : "action_fetch_body";
-            await this.orm.call(config.resModel, method, [[config.resId]], {
-                context: config.context,
-            });
+        try {
+            if (config.isMonoRecord && config.resId) {
+                // only the Webmail views mark read (their action's context says so);
+                // elsewhere the form shows the mail with its flags untouched
+                const method = config.context.vt_webmail_mark_read
+                    ? "action_open"
+                    : "action_fetch_body";
+                await this.orm.call(config.resModel, method, [[config.resId]], {
+                    context: config.context,
+                });
+            }
+            return await super._loadData(config);
+        } catch (error) {
+            const pane = config.context.vt_webmail_pane && this.env.vtWebmailPane;
+            if (pane && error?.data?.name === "odoo.exceptions.MissingError") {
+                // in the reading pane, the mail left while the form was reloading (archived,
+                // moved, deleted by a key pressed meanwhile): the pane closes, nothing to show
+                pane.onChanged(true);
+                return new Promise(() => {});
+            }
+            throw error;
         }
-        return super._loadData(config);
     }
 }
 
@@ -37,8 +50,34 @@ export class WebmailFormModel extends RelationalModel {
  */
 export class WebmailFormController extends FormController {
     setup() {
+        if (this.props.context?.vt_webmail_pane && this.env.vtWebmailPane) {
+            // in the reading pane the breadcrumbs are the list's: the mail does not rename it
+            // (this config is the pane's own copy, see View)
+            this.env.config.setDisplayName = () => {};
+        }
         super.setup();
         this.actionService = useService("action");
+    }
+
+    /** In the reading pane (message_list.js), the list beside it is told, not the history. */
+    get inPane() {
+        return Boolean(this.props.context?.vt_webmail_pane && this.env.vtWebmailPane);
+    }
+
+    leave() {
+        if (this.inPane) {
+            return this.env.vtWebmailPane.onChanged(true);
+        }
+        return this.env.config.historyBack();
+    }
+
+    async afterExecuteActionButton(clickParams) {
+        await super.afterExecuteActionButton(...arguments);
+        if (this.inPane && clickParams.type === "object") {
+            // flags changed: the list beside shows them (not awaited: the form's buttons
+            // stay disabled until this returns)
+            this.env.vtWebmailPane.onChanged(false);
+        }
     }
 
     async beforeExecuteActionButton(clickParams) {
@@ -53,10 +92,10 @@ export class WebmailFormController extends FormController {
         });
         if (moving) {
             await this.actionService.doAction(result, {
-                onClose: (info) => info?.vt_webmail_moved && this.env.config.historyBack(),
+                onClose: (info) => info?.vt_webmail_moved && this.leave(),
             });
         } else {
-            this.env.config.historyBack();
+            this.leave();
         }
         return false;
     }

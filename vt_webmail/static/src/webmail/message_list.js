@@ -1,10 +1,12 @@
-import { onWillStart, onWillUnmount, useState, useSubEnv } from "@odoo/owl";
+import { onMounted, onPatched, onWillStart, onWillUnmount, useState, useSubEnv } from "@odoo/owl";
 import { Dropdown } from "@web/core/dropdown/dropdown";
 import { DropdownItem } from "@web/core/dropdown/dropdown_item";
 import { _t } from "@web/core/l10n/translation";
 import { registry } from "@web/core/registry";
 import { user } from "@web/core/user";
+import { ConfirmationDialog } from "@web/core/confirmation_dialog/confirmation_dialog";
 import { useService } from "@web/core/utils/hooks";
+import { View } from "@web/views/view";
 import { SearchPanel } from "@web/search/search_panel/search_panel";
 import { ListController } from "@web/views/list/list_controller";
 import { listView } from "@web/views/list/list_view";
@@ -21,7 +23,8 @@ import { listView } from "@web/views/list/list_view";
  * fresh answer dropped when another load of the panel started meanwhile).
  */
 export class WebmailListController extends ListController {
-    static components = { ...ListController.components, Dropdown, DropdownItem };
+    static template = "vt_webmail.ListView";
+    static components = { ...ListController.components, Dropdown, DropdownItem, View };
 
     setup() {
         super.setup();
@@ -32,13 +35,210 @@ export class WebmailListController extends ListController {
         /** folder id -> unread count, shown by the search panel (WebmailSearchPanel) */
         this.unread = useState({ counts: {} });
         this.unreadLoads = 0;
-        useSubEnv({ vtWebmailUnread: this.unread });
+        /** the reading pane (layout "pane"): the mail shown beside the list, and the cursor of
+         * the keyboard (the mail next/previous moved to) */
+        this.reader = useState({ layout: "list", paneId: false, cursorId: false });
+        this.dialog = useService("dialog");
+        useSubEnv({
+            vtWebmailUnread: this.unread,
+            // the pane's form (message_form.js) says when its mail changed or left
+            vtWebmailPane: { onChanged: (left) => this.onPaneChanged(left) },
+        });
         // also when coming back from a mail: what was read there changed the counts
-        onWillStart(() => Promise.all([this.loadAccounts(), this.loadUnreadCounts()]));
+        onWillStart(() =>
+            Promise.all([this.loadAccounts(), this.loadUnreadCounts(), this.loadLayout()])
+        );
+        onMounted(() => this.showCursor());
+        onPatched(() => this.showCursor());
         const onRefreshed = (payload) => this.onMailboxRefreshed(payload);
         this.busService.subscribe("vt_webmail.refreshed", onRefreshed);
         this.busService.start();
         onWillUnmount(() => this.busService.unsubscribe("vt_webmail.refreshed", onRefreshed));
+    }
+
+    // -- the reading pane --------------------------------------------------------------------
+
+    get className() {
+        const pane = this.reader.layout === "pane" ? " o_vt_webmail_with_pane" : "";
+        return `${super.className || ""}${pane}`;
+    }
+
+    async loadLayout() {
+        const [me] = await this.orm.read("res.users", [user.userId], ["vt_webmail_layout"]);
+        this.reader.layout = me?.vt_webmail_layout || "list";
+    }
+
+    /** Switch between the list-then-mail layout and the reading pane; remembered (res.users). */
+    async onToggleLayout() {
+        const layout = this.reader.layout === "pane" ? "list" : "pane";
+        await this.orm.write("res.users", [user.userId], { vt_webmail_layout: layout });
+        this.reader.layout = layout;
+        if (layout === "list") {
+            this.reader.paneId = false;
+        }
+    }
+
+    /** The props of the pane's form: one object per mail shown, so that the list reloading
+     * beside it (flags changed...) does not reload the form. */
+    get paneProps() {
+        const resId = this.reader.paneId;
+        if (this._paneProps?.resId !== resId) {
+            this._paneProps = {
+                type: "form",
+                resModel: "vt_webmail.message",
+                resId,
+                context: { ...this.props.context, vt_webmail_pane: true },
+                display: { controlPanel: false },
+                className: "o_vt_webmail_pane_form",
+            };
+        }
+        return this._paneProps;
+    }
+
+    /** In the reading pane, a mail opens beside the list. */
+    async openRecord(record, ...args) {
+        if (this.reader.layout !== "pane") {
+            return super.openRecord(record, ...args);
+        }
+        this.reader.cursorId = record.resId;
+        if (!record.data.is_seen) {
+            // opened (body fetched, marked read) here first, so that the list's row follows;
+            // the pane's form then finds nothing left to do
+            await this.orm.call("vt_webmail.message", "action_open", [[record.resId]], {
+                context: this.props.context,
+            });
+            await record.load();
+        }
+        this.reader.paneId = record.resId;
+    }
+
+    /** The pane's mail left the list (deleted, moved, marked unread) or changed. */
+    async onPaneChanged(left) {
+        if (left) {
+            this.reader.paneId = false;
+        }
+        await this.reloadMailbox();
+    }
+
+    // -- the keyboard (README, "Keyboard") ---------------------------------------------------
+
+    get records() {
+        return this.model.root.records || [];
+    }
+
+    get cursorRecord() {
+        const id = this.reader.cursorId;
+        return (id && this.records.find((r) => r.resId === id)) || false;
+    }
+
+    /** The mails an action key acts on: the selection, else the mail under the cursor. */
+    async targetIds() {
+        const selected = await this.getSelectedResIds();
+        if (selected.length) {
+            return selected;
+        }
+        return this.cursorRecord ? [this.cursorRecord.resId] : [];
+    }
+
+    showCursor() {
+        const root = this.rootRef?.el || document;
+        for (const row of root.querySelectorAll(".o_vt_webmail_cursor")) {
+            row.classList.remove("o_vt_webmail_cursor");
+        }
+        const record = this.cursorRecord;
+        if (record) {
+            root.querySelector(`.o_data_row[data-id="${record.id}"]`)?.classList.add(
+                "o_vt_webmail_cursor"
+            );
+        }
+    }
+
+    /** Move the cursor to the next (1) or previous (-1) mail; in the pane, open it there. */
+    async onMove(step) {
+        const records = this.records;
+        if (!records.length) {
+            return;
+        }
+        const index = records.findIndex((r) => r.resId === this.reader.cursorId);
+        const next = index < 0 ? (step > 0 ? 0 : records.length - 1) : index + step;
+        if (next < 0 || next >= records.length) {
+            return;
+        }
+        this.reader.cursorId = records[next].resId;
+        if (this.reader.layout === "pane") {
+            await this.openRecord(records[next]);
+        }
+        this.showCursor();
+    }
+
+    async onOpenCursor() {
+        const record = this.cursorRecord || this.records[0];
+        if (record) {
+            this.reader.cursorId = record.resId;
+            await this.openRecord(record);
+        }
+    }
+
+    onFocusSearch() {
+        const input = document.querySelector(".o_searchview_input");
+        input?.focus();
+    }
+
+    async onGoToInbox() {
+        const action = this.props.context.vt_webmail_unified
+            ? await this.orm.call("vt_webmail.account", "action_open_unified", ["inbox"])
+            : await this.orm.call("vt_webmail.account", "action_open_webmail", [
+                  this.accountId ? [this.accountId] : [],
+              ]);
+        await this.actionService.doAction(action, { clearBreadcrumbs: true });
+    }
+
+    async onOpenUnified(kind) {
+        const action = await this.orm.call("vt_webmail.account", "action_open_unified", [kind]);
+        await this.actionService.doAction(action, { clearBreadcrumbs: true });
+    }
+
+    /** An action key on the selection or the cursor's mail (list layout). */
+    async onMailAction(method) {
+        const ids = await this.targetIds();
+        if (!ids.length) {
+            this.notification.add(_t("Select a mail first (Alt+Shift+N: next mail)."), {
+                type: "info",
+            });
+            return;
+        }
+        if (method === "action_delete") {
+            const confirmed = await new Promise((resolve) => {
+                this.dialog.add(
+                    ConfirmationDialog,
+                    {
+                        body: _t("Delete the selected mails?"),
+                        confirm: () => resolve(true),
+                        cancel: () => resolve(false),
+                    },
+                    { onClose: () => resolve(false) }
+                );
+            });
+            if (!confirmed) {
+                return;
+            }
+        }
+        if (method === "toggle_read" || method === "toggle_flag") {
+            const record = this.records.find((r) => r.resId === ids[0]);
+            const field = method === "toggle_read" ? "is_seen" : "is_flagged";
+            const on = record ? !record.data[field] : true;
+            method = {
+                toggle_read: on ? "action_mark_read" : "action_mark_unread",
+                toggle_flag: on ? "action_flag" : "action_unflag",
+            }[method];
+        }
+        const result = await this.orm.call("vt_webmail.message", method, [ids], {
+            context: this.props.context,
+        });
+        if (result && typeof result === "object" && result.type) {
+            await this.actionService.doAction(result, { onClose: () => this.reloadMailbox() });
+        }
+        await this.reloadMailbox();
     }
 
     /** The account shown, as set by vt_webmail.account.action_open_webmail(). */
