@@ -124,9 +124,10 @@ class VtWebmailAccount(models.Model):
                        else compose.forward_subject(forwarded.subject))
         return self._send(to=to, cc=cc, bcc=bcc, subject=subject,
                           body_html=self._text_arg(body_html, "body_html"), files=files,
-                          original=original)
+                          original=original, forwarded=forwarded)
 
-    def _send(self, *, to, cc, bcc, subject, body_html, files, original=None):
+    def _send(self, *, to, cc, bcc, subject, body_html, files, original=None, forwarded=None,
+              in_reply_to=None, references=None):
         """Send, then keep a copy in Sent and mark ``original`` answered.
 
         Once the server has taken the mail nothing may raise: a failure to save the copy or to
@@ -137,12 +138,16 @@ class VtWebmailAccount(models.Model):
         self._check_sender()
         with self._imap_request():  # the Sent copy and the \\Answered flag: one login
             return self._send_in_request(to=to, cc=cc, bcc=bcc, subject=subject,
-                                     body_html=body_html, files=files, original=original)
+                                         body_html=body_html, files=files, original=original,
+                                         forwarded=forwarded, in_reply_to=in_reply_to,
+                                         references=references)
 
-    def _send_in_request(self, *, to, cc, bcc, subject, body_html, files, original):
+    def _send_in_request(self, *, to, cc, bcc, subject, body_html, files, original,
+                         forwarded=None, in_reply_to=None, references=None):
         to, cc, bcc = to or "", cc or "", bcc or ""
         message = self._build_outgoing(to=to, cc=cc, bcc=bcc, subject=subject,
-                                       body_html=body_html, files=files, original=original)
+                                       body_html=body_html, files=files, original=original,
+                                       in_reply_to=in_reply_to, references=references)
         try:
             if self.smtp_mode == "odoo":
                 self._transmit_with_odoo(message, bcc)
@@ -180,6 +185,15 @@ class VtWebmailAccount(models.Model):
                 warnings.append(self.env._(
                     "The mail was sent, but the original could not be marked as answered: %s",
                     exc.args[0]))
+        if forwarded:
+            try:
+                # the keyword of RFC 5788, which Thunderbird, Apple Mail and Roundcube show
+                forwarded._set_flag("$Forwarded", True)
+            except UserError as exc:
+                _logger.info("Could not mark message %s forwarded: %s", forwarded.id, exc)
+                warnings.append(self.env._(
+                    "The mail was sent, but the original could not be marked as forwarded: %s",
+                    exc.args[0]))
         # Qualify: a reply to a qualified mail follows it (vt_webmail_account_qualify.py)
         warnings += self._qualify_after_send(str(message["Message-ID"]),
                                              in_reply_to=message["In-Reply-To"],
@@ -192,14 +206,15 @@ class VtWebmailAccount(models.Model):
         }
 
     def _build_outgoing(self, *, to, cc, bcc, subject, body_html, files, original=None,
-                        draft=False):
+                        draft=False, in_reply_to=None, references=None):
         """The :class:`email.message.EmailMessage` of a mail from this account.
 
+        :param in_reply_to: with ``references``, the threading headers as they are (a
+            reopened draft whose original is not cached); ``original`` wins
         :raises UserError: a malformed address, or no recipient (unless ``draft``)
         """
         self.ensure_one()
         html, related = compose.embed_images(body_html or "", self._image_source)
-        in_reply_to = references = None
         if original:
             in_reply_to, references = compose.reply_references(
                 original.message_id, original.references, original.in_reply_to)

@@ -1,4 +1,5 @@
 import logging
+import re
 
 from markupsafe import Markup
 
@@ -62,6 +63,9 @@ class VtWebmailCompose(models.TransientModel):
     draft_folder = fields.Char(readonly=True)
     draft_uidvalidity = BigInteger(readonly=True)
     draft_uid = BigInteger(readonly=True)
+    # a reopened draft's threading headers when the mail it answers is not in the cache
+    in_reply_to = fields.Char(string="In-Reply-To", readonly=True)
+    references = fields.Text(readonly=True)
 
     def _default_account(self):
         return self.env["vt_webmail.account"].search(
@@ -95,6 +99,7 @@ class VtWebmailCompose(models.TransientModel):
             result = self.account_id._send(
                 to=self.email_to, cc=self.email_cc, bcc=self.email_bcc, subject=self.subject,
                 body_html=self.body_html, files=files, original=self.reply_to_message_id,
+                forwarded=self.forward_message_id, **self._threading(),
             )
         except UserError as exc:
             raise UserError(self.env._(
@@ -123,6 +128,29 @@ class VtWebmailCompose(models.TransientModel):
 
     def action_save_draft(self):
         """Save the mail in the account's Drafts folder (replacing the copy saved before)."""
+        self._save_draft()
+        return {
+            "type": "ir.actions.client",
+            "tag": "display_notification",
+            "params": {
+                "title": self.env._("Draft saved"),
+                "message": self.env._("Your mail was saved in the Drafts folder."),
+                "type": "success",
+            },
+        }
+
+    def action_autosave(self):
+        """Save the draft while the user writes (the composer calls it every so often when
+        something changed): like *Save draft*, without a message.
+
+        :returns: ``{"draft_uid": int or False}``
+        """
+        self._save_draft()
+        return {"draft_uid": self.draft_uid or False}
+
+    def _save_draft(self):
+        """APPEND the mail to Drafts, then delete the copy saved before: exactly one copy
+        stays on the server (the new one is there before the old one goes)."""
         self.ensure_one()
         account = self.account_id
         account._check_sender()
@@ -131,7 +159,7 @@ class VtWebmailCompose(models.TransientModel):
         message = account._build_outgoing(
             to=self.email_to, cc=self.email_cc, bcc=self.email_bcc, subject=self.subject,
             body_html=self.body_html, files=files, original=self.reply_to_message_id,
-            draft=True,
+            draft=True, **self._threading(),
         )
         data = compose.message_bytes(message, bcc=self.email_bcc or ())
         try:
@@ -151,15 +179,12 @@ class VtWebmailCompose(models.TransientModel):
                 account._remove_copy(*previous)
             except (core_errors.WebmailError, UserError) as exc:
                 _logger.info("Older draft of compose %s not removed: %s", self.id, exc)
-        return {
-            "type": "ir.actions.client",
-            "tag": "display_notification",
-            "params": {
-                "title": self.env._("Draft saved"),
-                "message": self.env._("Your mail was saved in the Drafts folder."),
-                "type": "success",
-            },
-        }
+
+    def _threading(self):
+        """In-Reply-To and References of a reopened draft whose original is not cached."""
+        if self.reply_to_message_id or not self.in_reply_to:
+            return {}
+        return {"in_reply_to": self.in_reply_to, "references": self.references or None}
 
     def _files(self):
         """The attached files, in the order they were added, read with the user's rights
@@ -243,6 +268,29 @@ class VtWebmailCompose(models.TransientModel):
                 "res_id": wizard.id,
             } for attachment in message._forward_attachments()])
             wizard.attachment_ids = [Command.set(copies.ids)]
+        return wizard
+
+    @api.model
+    def _create_from_draft(self, message, raw):
+        """A compose window reopening the draft ``message`` (the caller's, checked) whose
+        bytes are ``raw``; its pictures and files become the window's attachments."""
+        message._check_owner()
+        values, files, inline, html = message._draft_values(raw)
+        wizard = self.create(values)
+        Attachment = self.env["ir.attachment"]
+        copies = Attachment.create([{
+            "name": part.filename, "mimetype": part.content_type, "raw": part.data,
+            "res_model": self._name, "res_id": wizard.id,
+        } for part in files])
+        for part in inline:
+            picture = Attachment.create({
+                "name": part.filename, "mimetype": part.content_type, "raw": part.data,
+                "res_model": self._name, "res_id": wizard.id,
+            })
+            # the editor shows it from here; sending embeds it again (account._image_source)
+            html = re.sub(r"""(["'])cid:%s\1""" % re.escape(part.content_id),
+                          rf"\1/web/image/{picture.id}\1", html, flags=re.IGNORECASE)
+        wizard.write({"body_html": html, "attachment_ids": [Command.set(copies.ids)]})
         return wizard
 
     def _action_open(self):
