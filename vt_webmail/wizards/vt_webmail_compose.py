@@ -1,3 +1,4 @@
+import datetime
 import logging
 import re
 
@@ -66,6 +67,8 @@ class VtWebmailCompose(models.TransientModel):
     # a reopened draft's threading headers when the mail it answers is not in the cache
     in_reply_to = fields.Char(string="In-Reply-To", readonly=True)
     references = fields.Text(readonly=True)
+    scheduled_at = fields.Datetime(
+        string="Send at", help="Send later: the mail waits in the Outbox until then.")
 
     def _default_account(self):
         return self.env["vt_webmail.account"].search(
@@ -90,10 +93,19 @@ class VtWebmailCompose(models.TransientModel):
         return self.create({})._action_open()
 
     def action_send(self):
-        """Send the mail; on failure the window stays open with everything in it."""
+        """Send the mail; on failure the window stays open with everything in it.
+
+        With an Undo delay (the user's preference) the mail waits in the Outbox for that
+        long, in a window counting down with an *Undo* button; the browser sends it when the
+        countdown ends (the scheduled action, if the browser went away)."""
         self.ensure_one()
         originals = self.reply_to_message_id | self.forward_message_id
         originals._check_owner()
+        delay = self.env.user.vt_webmail_undo_delay
+        if delay > 0:
+            outbox = self._to_outbox(
+                fields.Datetime.now() + datetime.timedelta(seconds=delay), is_undo=True)
+            return outbox._action_open_undo()
         files = self._files()
         try:
             result = self.account_id._send(
@@ -125,6 +137,53 @@ class VtWebmailCompose(models.TransientModel):
                 "next": {"type": "ir.actions.act_window_close"},
             },
         }
+
+    def action_schedule(self):
+        """Send later: the mail waits in the Outbox until ``scheduled_at``, then the scheduled
+        action sends it (Odoo may be restarted meanwhile)."""
+        self.ensure_one()
+        (self.reply_to_message_id | self.forward_message_id)._check_owner()
+        if not self.scheduled_at:
+            raise UserError(self.env._("Choose when to send the mail."))
+        if self.scheduled_at <= fields.Datetime.now():
+            raise UserError(self.env._("Choose a time in the future to send the mail later."))
+        outbox = self._to_outbox(self.scheduled_at, is_undo=False)
+        when = fields.Datetime.context_timestamp(self, outbox.send_at)
+        return {
+            "type": "ir.actions.client",
+            "tag": "display_notification",
+            "params": {
+                "title": self.env._("Mail scheduled"),
+                "message": self.env._("Your mail will be sent on %s. Until then it is in the "
+                                      "Outbox.", when.strftime("%Y-%m-%d %H:%M")),
+                "type": "success",
+                "next": {"type": "ir.actions.act_window_close"},
+            },
+        }
+
+    def _to_outbox(self, send_at, *, is_undo):
+        """Move this mail into the Outbox (checked first: a bad address or a file the user
+        may not read is refused now, not when it is due); the window is deleted."""
+        account = self.account_id
+        account._check_sender()
+        files = self._files()
+        # built once to check it; the Outbox builds it again when sending
+        account._build_outgoing(
+            to=self.email_to, cc=self.email_cc, bcc=self.email_bcc, subject=self.subject,
+            body_html=self.body_html, files=files, original=self.reply_to_message_id,
+            **self._threading())
+        account._check_size(files)
+        outbox = self.env["vt_webmail.outbox"]._queue(account, {
+            "email_to": self.email_to, "email_cc": self.email_cc, "email_bcc": self.email_bcc,
+            "subject": self.subject, "body_html": self.body_html,
+            "reply_to_message_id": self.reply_to_message_id.id,
+            "forward_message_id": self.forward_message_id.id,
+            "in_reply_to": self.in_reply_to, "references": self.references,
+            "draft_folder": self.draft_folder, "draft_uidvalidity": self.draft_uidvalidity,
+            "draft_uid": self.draft_uid,
+        }, files, send_at, is_undo=is_undo)
+        self.unlink()
+        return outbox
 
     def action_save_draft(self):
         """Save the mail in the account's Drafts folder (replacing the copy saved before)."""
