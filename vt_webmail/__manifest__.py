@@ -26,6 +26,7 @@
         "wizards/vt_webmail_qualify_views.xml",
         "views/vt_webmail_outbox_views.xml",
         "views/res_users_views.xml",
+        "views/vt_webmail_snippet_views.xml",
         "wizards/vt_webmail_compose_views.xml",
         "views/vt_webmail_message_compose_views.xml",
         "wizards/vt_webmail_compose_qualify_views.xml",

@@ -22,3 +22,5 @@ from . import res_config_settings
 from . import res_groups
 from . import vt_webmail_outbox
 from . import res_users
+from . import res_company
+from . import vt_webmail_snippet

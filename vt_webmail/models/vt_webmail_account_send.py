@@ -14,6 +14,8 @@ import mimetypes
 import re
 from xmlrpc.client import MAXINT
 
+from markupsafe import Markup
+
 from odoo import fields, models, tools
 from odoo.exceptions import AccessError, MissingError, UserError
 
@@ -268,6 +270,18 @@ class VtWebmailAccount(models.Model):
                     "%s is not an e-mail address. Check the recipients.",
                     detail.removeprefix("not an e-mail address: ").strip("'\"")))
             raise UserError(self.env._("The mail cannot be built: %s", detail))
+
+    def _signature(self):
+        """The signature of a mail from this account (its own, else its owner's company's),
+        as a block the composer inserts; empty Markup when there is none."""
+        self.ensure_one()
+        html = self.signature_html
+        if tools.is_html_empty(html):
+            # sudo: the company's signature is meant for all its users' mail
+            html = (self.user_id.company_id or self.env.company).sudo().vt_webmail_signature_html
+        if tools.is_html_empty(html):
+            return Markup()
+        return Markup('<div class="o_vt_webmail_signature">-- <br>%s</div>') % html
 
     def _check_size(self, files):
         """Refuse attachments that make the mail larger than the account's limit, saying how

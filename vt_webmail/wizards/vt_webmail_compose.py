@@ -92,6 +92,20 @@ class VtWebmailCompose(models.TransientModel):
                 "You have no mail account yet. Add one in Webmail > Mail accounts."))
         return self.create({})._action_open()
 
+    @api.model_create_multi
+    def create(self, vals_list):
+        # a new mail starts with the account's signature (a reply or forward places it
+        # itself, see _create_from_message; a draft or an undone mail has it already)
+        for vals in vals_list:
+            if "body_html" not in vals:
+                account = self.env["vt_webmail.account"].browse(
+                    vals.get("account_id") or self._default_account().id)
+                if account:
+                    signature = account._signature()
+                    if signature:
+                        vals["body_html"] = EMPTY_LINE + signature
+        return super().create(vals_list)
+
     def action_send(self):
         """Send the mail; on failure the window stays open with everything in it.
 
@@ -297,6 +311,9 @@ class VtWebmailCompose(models.TransientModel):
         original_html = message.body_html or ""  # fetched by the caller (_open_compose)
         date = message.date and fields.Datetime.context_timestamp(self, message.date)
         values = {"account_id": message.account_id.id, "mode": mode}
+        signature = message.account_id._signature()
+        above = self.env.user.vt_webmail_signature_position != "below"
+        top, bottom = (signature, Markup()) if above else (Markup(), signature)
         if mode == "forward":
             headers = ListHeaders(subject=message.subject or "",
                                   email_from=message.email_from or "",
@@ -304,8 +321,8 @@ class VtWebmailCompose(models.TransientModel):
                                   email_cc=message.email_cc or "", date=date)
             values.update(
                 subject=compose.forward_subject(message.subject),
-                body_html=EMPTY_LINE + Markup(compose.forward_html(headers=headers,
-                                                                   html=original_html)),
+                body_html=EMPTY_LINE + top + Markup(compose.forward_html(
+                    headers=headers, html=original_html)) + bottom,
                 forward_message_id=message.id,
             )
         else:
@@ -313,8 +330,8 @@ class VtWebmailCompose(models.TransientModel):
             values.update(
                 email_to=", ".join(to) or False, email_cc=", ".join(cc) or False,
                 subject=compose.reply_subject(message.subject),
-                body_html=EMPTY_LINE + Markup(compose.quote_html(
-                    author=message.email_from or "", date=date, html=original_html)),
+                body_html=EMPTY_LINE + top + Markup(compose.quote_html(
+                    author=message.email_from or "", date=date, html=original_html)) + bottom,
                 reply_to_message_id=message.id,
             )
         wizard = self.create(values)
