@@ -50,6 +50,7 @@
             "vt_webmail/static/tests/tours/vt_webmail_read_tour.js",
             "vt_webmail/static/tests/tours/vt_webmail_qualify_tour.js",
             "vt_webmail/static/tests/tours/vt_webmail_oauth_tour.js",
+            "vt_webmail/static/tests/tours/vt_webmail_compose_more_tour.js",
         ],
     },
     "application": True,

@@ -1,0 +1,109 @@
+import { registry } from "@web/core/registry";
+import { openWebmailAppSteps } from "./tour_steps";
+
+/**
+ * Reply with an Odoo template filled in with the lead the mail is qualified on, send, and undo
+ * within the delay: the composer comes back with the text, nothing was sent (checked on the
+ * SMTP server by tests/test_compose_tour.py).
+ */
+registry.category("web_tour.tours").add("vt_webmail_template_undo_tour", {
+    url: "/odoo",
+    steps: () => [
+        ...openWebmailAppSteps(),
+        {
+            content: "Open the qualified mail",
+            trigger: ".o_data_row td[name=subject]:contains('Tour: template')",
+            run: "click",
+        },
+        {
+            content: "Reply",
+            trigger: "button.o_vt_webmail_reply",
+            run: "click",
+        },
+        {
+            content: "Choose a template",
+            trigger: ".modal .o_field_widget[name=template_id] input",
+            run: "fill Lead follow",
+        },
+        {
+            content: "Pick it",
+            trigger: ".o-autocomplete--dropdown-item:contains('Lead follow-up')",
+            run: "click",
+        },
+        {
+            content: "The template is filled in with the lead",
+            trigger:
+                ".modal .o_field_widget[name=body_html] .odoo-editor-editable:contains('Dear Alice Lead, about Big deal.')",
+        },
+        {
+            content: "Send",
+            trigger: ".modal button[name=action_send]",
+            run: "click",
+        },
+        {
+            content: "The mail waits, counting down",
+            trigger: ".modal .o_vt_webmail_countdown:contains('Sending in')",
+        },
+        {
+            content: "Undo",
+            trigger: ".modal button[name=action_undo]",
+            run: "click",
+        },
+        {
+            content: "Back in the composer, with the text",
+            trigger:
+                ".modal .o_field_widget[name=body_html] .odoo-editor-editable:contains('Dear Alice Lead, about Big deal.')",
+        },
+        {
+            content: "Close it",
+            trigger: ".modal .modal-footer button:contains('Discard')",
+            run: "click",
+        },
+        {
+            trigger: "body:not(:has(.modal))",
+        },
+    ],
+});
+
+/**
+ * A new mail sent with a short Undo delay: the countdown runs out in the browser, which then
+ * sends the mail (the SMTP server's side: tests/test_compose_tour.py).
+ */
+registry.category("web_tour.tours").add("vt_webmail_undo_countdown_tour", {
+    url: "/odoo",
+    steps: () => [
+        ...openWebmailAppSteps(),
+        {
+            content: "Compose",
+            trigger: ".o_menu_sections a:contains('Compose'), .o_menu_sections button:contains('Compose')",
+            run: "click",
+        },
+        {
+            content: "A recipient",
+            trigger: ".modal .o_field_widget[name=email_to] input",
+            run: "fill carol@example.org",
+        },
+        {
+            content: "A subject",
+            trigger: ".modal .o_field_widget[name=subject] input",
+            run: "fill Countdown tour",
+        },
+        {
+            content: "Send",
+            trigger: ".modal button[name=action_send]",
+            run: "click",
+        },
+        {
+            content: "The countdown is shown",
+            trigger: ".modal .o_vt_webmail_countdown:contains('Sending in')",
+        },
+        {
+            content: "When it ends the mail is sent",
+            trigger: ".o_notification:contains('Your mail was sent')",
+            timeout: 20000,
+        },
+        {
+            trigger: "body:not(:has(.modal))",
+        },
+    ],
+});
