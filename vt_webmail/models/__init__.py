@@ -24,3 +24,4 @@ from . import vt_webmail_outbox
 from . import res_users
 from . import res_company
 from . import vt_webmail_snippet
+from . import res_partner

@@ -6,7 +6,7 @@ import base64
 
 from markupsafe import Markup
 
-from odoo import Command
+from odoo import Command, fields
 from odoo.exceptions import AccessError, UserError
 from odoo.tests import tagged
 from odoo.tests.common import TransactionCase
@@ -152,3 +152,34 @@ class TestComposeWriting(WebmailCase, TransactionCase):
         wizard._onchange_snippet_id()
         self.assertTrue(wizard.body_html.startswith("<p>Thanks, back soon.</p>"))
         self.assertFalse(wizard.snippet_id)
+
+    # -- recipients ------------------------------------------------------------------------------
+
+    def test_recipients_from_recent_mail_contacts_and_leads(self):
+        salesman = self.env.ref("sales_team.group_sale_salesman")
+        self.user[compat.user_groups_field(self.user)] = [Command.link(salesman.id)]
+        account = self.make_sender()
+        self.env["res.partner"].create({"name": "Zed Contact", "email": "zed.contact@example.org"})
+        self.env["crm.lead"].create({"name": "Zed deal", "contact_name": "Zed Lead",
+                                     "email_from": "zed.lead@example.org",
+                                     "user_id": self.user.id})
+        self.imap_server.append(self.mailbox_login, "INBOX", raw_mail(
+            "Hi", sender="Zed Recent <zed.recent@example.org>",
+            to=f"{account.email}, Zed Cc <zed.copied@example.org>"))
+        account.action_refresh()
+        # within the last RECENT_DAYS (raw_mail's date is fixed)
+        self.messages(account).sudo().write({"date": fields.Datetime.now()})
+        Compose = self.env["vt_webmail.compose"].with_user(self.user)
+        found = Compose.search_recipients("zed", limit=10)
+        self.assertEqual([(s["email"], s["source"]) for s in found], [
+            ("zed.recent@example.org", "recent"), ("zed.copied@example.org", "recent"),
+            ("zed.contact@example.org", "contact"), ("zed.lead@example.org", "lead")])
+        self.assertEqual(found[3]["label"], "Zed Lead <zed.lead@example.org>")
+        # never the user's own address; LIKE's wildcards are plain characters
+        self.assertFalse([s for s in Compose.search_recipients(self.mailbox_login)
+                          if s["email"] == account.email])
+        self.assertEqual(Compose.search_recipients("%"), [])
+        self.assertEqual(Compose.search_recipients("zed", limit=2)[1]["source"], "recent")
+        # another user sees none of this user's correspondents
+        other = self.env["vt_webmail.compose"].with_user(self.other_user)
+        self.assertFalse([s for s in other.search_recipients("zed") if s["source"] == "recent"])

@@ -6,6 +6,7 @@ from markupsafe import Markup
 
 from odoo import Command, api, fields, models
 from odoo.exceptions import UserError
+from odoo.tools import escape_psql
 
 from ..core import addresses, compose
 from ..core import exceptions as core_errors
@@ -16,6 +17,8 @@ _logger = logging.getLogger(__name__)
 
 #: At most this many contacts are proposed while typing an address.
 MAX_SUGGESTIONS = 50
+#: Recipients are suggested from the user's mail of this many days (besides contacts, leads).
+RECENT_DAYS = 180
 #: An empty first line above a quoted original, for the editor's cursor.
 EMPTY_LINE = Markup("<p><br></p>")
 
@@ -269,12 +272,14 @@ class VtWebmailCompose(models.TransientModel):
 
     @api.model
     def search_recipients(self, term, limit=8):
-        """Contacts whose name or address contains ``term``, for the To/Cc/Bcc fields.
+        """Addresses containing ``term`` (in the name or the address), for the To/Cc/Bcc
+        fields: first the people you recently wrote to or heard from (your mail of the last
+        :data:`RECENT_DAYS` days, newest first), then your contacts, then leads (if you may read
+        them). One suggestion per address; only what the user may read; nothing is created:
+        an address typed in full is sent to as it is.
 
-        Only contacts the user may read are proposed; nothing is created: an address typed
-        in full is sent to as it is.
-
-        :returns: list of ``{"label": "Name <address>", "name": str, "email": str}``
+        :returns: list of ``{"label": "Name <address>", "name": str, "email": str,
+            "source": "recent" | "contact" | "lead"}``
         """
         if not isinstance(term, str) or not term.strip():
             return []
@@ -283,23 +288,60 @@ class VtWebmailCompose(models.TransientModel):
             limit = min(max(int(limit), 1), MAX_SUGGESTIONS)
         except (TypeError, ValueError):
             limit = 8
-        partners = self.env["res.partner"].search_fetch(
-            ["&", ("email", "!=", False), "|", ("name", "ilike", term), ("email", "ilike", term)],
-            ["name", "email"], limit=limit * 2,
-        )
+        needle = term.casefold()
+        pattern = escape_psql(term)  # '%' and '_' typed are characters, not wildcards
         suggestions, seen = [], set()
-        for partner in partners:
-            for _name, address in addresses.parse(partner.email):
-                key = addresses.normalize_address(address)
-                if key in seen:
-                    continue
-                seen.add(key)
-                suggestions.append({
-                    "label": addresses.format_address(partner.name, address),
-                    "name": partner.name or "",
-                    "email": address,
-                })
-        return suggestions[:limit]
+
+        def offer(name, address, source):
+            key = addresses.normalize_address(address)
+            if not key or key in seen or len(suggestions) >= limit:
+                return
+            seen.add(key)
+            suggestions.append({"label": addresses.format_address(name, address),
+                                "name": name or "", "email": address, "source": source})
+
+        own = {addresses.normalize_address(a) for a in self.env["vt_webmail.account"].search(
+            [("user_id", "=", self.env.uid)]).mapped("email") if a}
+        seen |= own
+        for name, address in self._recent_correspondents(term, limit * 3):
+            if needle in name.casefold() or needle in address.casefold():
+                offer(name, address, "recent")
+        if len(suggestions) < limit:
+            partners = self.env["res.partner"].search_fetch(
+                ["&", ("email", "!=", False),
+                 "|", ("name", "ilike", pattern), ("email", "ilike", pattern)],
+                ["name", "email"], limit=(limit - len(suggestions)) * 2)
+            for partner in partners:
+                for _name, address in addresses.parse(partner.email):
+                    offer(partner.name, address, "contact")
+        Lead = self.env["crm.lead"]
+        if len(suggestions) < limit and Lead.has_access("read"):
+            leads = Lead.search_fetch(
+                ["&", ("email_from", "!=", False),
+                 "|", ("email_from", "ilike", pattern), ("contact_name", "ilike", pattern)],
+                ["contact_name", "partner_name", "email_from"],
+                limit=(limit - len(suggestions)) * 2)
+            for lead in leads:
+                for name, address in addresses.parse(lead.email_from):
+                    offer(lead.contact_name or name or lead.partner_name, address, "lead")
+        return suggestions
+
+    def _recent_correspondents(self, term, limit):
+        """``[(name, address)]`` of the user's recent mail whose From or To contains ``term``,
+        newest first (the caller keeps the addresses that match)."""
+        # the user's own mail only (the record rule's condition, written out)
+        self.env.cr.execute(
+            """
+            SELECT email_from, email_to FROM vt_webmail_message
+             WHERE user_id = %s AND date > (now() AT TIME ZONE 'UTC') - %s * interval '1 day'
+               AND (email_from ILIKE %s OR email_to ILIKE %s)
+             ORDER BY date DESC LIMIT %s
+            """,
+            (self.env.uid, RECENT_DAYS, *[f"%{escape_psql(term)}%"] * 2, limit))
+        result = []
+        for email_from, email_to in self.env.cr.fetchall():
+            result += addresses.parse(email_from or "") + addresses.parse(email_to or "")
+        return result
 
     # -- prefill ---------------------------------------------------------------------------------
 
