@@ -15,7 +15,7 @@ class ResPartner(models.Model):
     _inherit = "res.partner"
 
     def init(self):
-        super().init()
+        result = super().init()
         cr = self.env.cr
         Message = self.env["vt_webmail.message"]
         for index, column in PARTNER_INDEXES:
@@ -25,3 +25,4 @@ class ResPartner(models.Model):
             cr.execute(SQL("CREATE INDEX %s ON res_partner USING gin (%s gin_trgm_ops)",
                            SQL.identifier(index),
                            Message._trigram_column(column)))
+        return result
