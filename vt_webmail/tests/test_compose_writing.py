@@ -178,7 +178,10 @@ class TestComposeWriting(WebmailCase, TransactionCase):
         # never the user's own address; LIKE's wildcards are plain characters
         self.assertFalse([s for s in Compose.search_recipients(self.mailbox_login)
                           if s["email"] == account.email])
-        self.assertEqual(Compose.search_recipients("%"), [])
+        self.assertEqual(Compose.search_recipients("%%%"), [])
+        # two characters: only the user's correspondents (contacts and leads from three)
+        self.assertEqual({s["source"] for s in Compose.search_recipients("ze", limit=10)},
+                         {"recent"})
         self.assertEqual(Compose.search_recipients("zed", limit=2)[1]["source"], "recent")
         # another user sees none of this user's correspondents
         other = self.env["vt_webmail.compose"].with_user(self.other_user)

@@ -19,8 +19,22 @@ _logger = logging.getLogger(__name__)
 MAX_SUGGESTIONS = 50
 #: Recipients are suggested from the user's mail of this many days (besides contacts, leads).
 RECENT_DAYS = 180
+#: Contacts and leads are searched from this many characters on (recent correspondents from 1).
+MIN_SEARCH_LENGTH = 3
 #: An empty first line above a quoted original, for the editor's cursor.
 EMPTY_LINE = Markup("<p><br></p>")
+
+
+def _best_first(records, needle, name_field, email_field):
+    """``records`` with those whose name (a word of it) or address starts with ``needle``
+    first, then by name."""
+    def key(record):
+        name = (record[name_field] or "").casefold()
+        email = (record[email_field] or "").casefold()
+        starts = email.startswith(needle) or any(word.startswith(needle)
+                                                 for word in name.split())
+        return (not starts, name, email)
+    return records.sorted(key)
 
 
 class VtWebmailCompose(models.TransientModel):
@@ -306,12 +320,19 @@ class VtWebmailCompose(models.TransientModel):
         for name, address in self._recent_correspondents(term, limit * 3):
             if needle in name.casefold() or needle in address.casefold():
                 offer(name, address, "recent")
+        if len(term) < MIN_SEARCH_LENGTH:
+            # one or two characters match a good part of 100,000 contacts and no index helps:
+            # only the user's own correspondents until a third character is typed
+            return suggestions
         if len(suggestions) < limit:
+            # ordered by the address, which no btree index serves: PostgreSQL then reads the
+            # matches through the trigram indexes (see models/res_partner.py) instead of
+            # walking the contacts in name order looking for a few rare matches
             partners = self.env["res.partner"].search_fetch(
                 ["&", ("email", "!=", False),
                  "|", ("name", "ilike", pattern), ("email", "ilike", pattern)],
-                ["name", "email"], limit=(limit - len(suggestions)) * 2)
-            for partner in partners:
+                ["name", "email"], limit=(limit - len(suggestions)) * 2, order="email, id")
+            for partner in _best_first(partners, needle, "name", "email"):
                 for _name, address in addresses.parse(partner.email):
                     offer(partner.name, address, "contact")
         Lead = self.env["crm.lead"]
@@ -320,8 +341,8 @@ class VtWebmailCompose(models.TransientModel):
                 ["&", ("email_from", "!=", False),
                  "|", ("email_from", "ilike", pattern), ("contact_name", "ilike", pattern)],
                 ["contact_name", "partner_name", "email_from"],
-                limit=(limit - len(suggestions)) * 2)
-            for lead in leads:
+                limit=(limit - len(suggestions)) * 2, order="email_from, id")
+            for lead in _best_first(leads, needle, "contact_name", "email_from"):
                 for name, address in addresses.parse(lead.email_from):
                     offer(lead.contact_name or name or lead.partner_name, address, "lead")
         return suggestions
