@@ -179,6 +179,7 @@ class VtWebmailOutbox(models.Model):
                 "references", "draft_folder", "draft_uidvalidity", "draft_uid")},
             "reply_to_message_id": self.reply_to_message_id.id,
             "forward_message_id": self.forward_message_id.id,
+            "log_on_record": bool(self.log_model and self.log_res_id),
         })
         # sudo: the files of this Outbox mail (its owner's, checked) move to the composer
         self.attachment_ids.sudo().write({"res_model": Compose._name, "res_id": wizard.id})
@@ -287,7 +288,8 @@ class VtWebmailOutbox(models.Model):
     def _after_sent(self, result):
         """After a sent mail: remove the draft it came from; log it on the record asked.
         Returns warnings (the mail is sent: nothing may raise)."""
-        warnings = []
+        warnings = self.account_id._log_sent_on(result["message_id"], self.log_model,
+                                                self.log_res_id)
         if self.draft_uid:
             try:
                 self.account_id._remove_copy(self.draft_folder, self.draft_uidvalidity,

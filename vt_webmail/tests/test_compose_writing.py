@@ -186,3 +186,61 @@ class TestComposeWriting(WebmailCase, TransactionCase):
         # another user sees none of this user's correspondents
         other = self.env["vt_webmail.compose"].with_user(self.other_user)
         self.assertFalse([s for s in other.search_recipients("zed") if s["source"] == "recent"])
+
+    # -- documents of the qualified record, and logging the sent mail there ----------------------
+
+    def qualified_reply(self, account):
+        salesman = self.env.ref("sales_team.group_sale_salesman")
+        self.user[compat.user_groups_field(self.user)] = [Command.link(salesman.id)]
+        lead = self.env["crm.lead"].create({"name": "Docs deal", "email_from": "alice@example.org",
+                                            "user_id": self.user.id})
+        document = self.env["ir.attachment"].create({
+            "name": "offer.pdf", "raw": samples.pdf_document(), "mimetype": "application/pdf",
+            "res_model": "crm.lead", "res_id": lead.id})
+        original = self.original(account)
+        original.sudo().write({"qualified_model": "crm.lead", "qualified_res_id": lead.id})
+        return lead, document, self.wizard(original.action_reply())
+
+    def lead_mails(self, lead):
+        return self.env["mail.message"].search([
+            ("model", "=", "crm.lead"), ("res_id", "=", lead.id),
+            ("message_type", "=", "email")])
+
+    def test_attach_a_document_of_the_record_and_log_the_sent_mail_there(self):
+        account = self.make_sender()
+        lead, document, wizard = self.qualified_reply(account)
+        self.assertEqual((wizard.qualify_res_model, wizard.qualify_res_id),
+                         ("crm.lead", lead.id))
+        wizard.write({"record_attachment_ids": [Command.link(document.id)],
+                      "log_on_record": True})
+        result = wizard.action_send()
+        self.assertEqual(result["params"]["type"], "success", result["params"]["message"])
+        [received] = self.smtp.wait_for(1)
+        self.assertEqual([(a.filename, a.data) for a in parse_message(received.data).attachments],
+                         [("offer.pdf", samples.pdf_document())])
+        [logged] = self.lead_mails(lead)
+        self.assertEqual(logged.subject, "Re: Question")
+
+    def test_logged_from_the_outbox_too(self):
+        account = self.make_sender()
+        self.user.vt_webmail_undo_delay = 5
+        lead, _document, wizard = self.qualified_reply(account)
+        wizard.log_on_record = True
+        outbox = self.env["vt_webmail.outbox"].with_user(self.user).browse(
+            wizard.action_send()["res_id"])
+        self.assertEqual((outbox.log_model, outbox.log_res_id), ("crm.lead", lead.id))
+        self.assertFalse(self.lead_mails(lead))
+        outbox.action_send_now()
+        self.assertEqual(outbox.state, "sent")
+        self.assertEqual(len(self.lead_mails(lead)), 1)
+
+    def test_only_documents_of_that_record(self):
+        account = self.make_sender()
+        _lead, _document, wizard = self.qualified_reply(account)
+        elsewhere = self.env["ir.attachment"].with_user(self.user).create({
+            "name": "mine.txt", "raw": b"mine", "res_model": "res.partner",
+            "res_id": self.user.partner_id.id})
+        wizard.record_attachment_ids = [Command.link(elsewhere.id)]
+        with self.assertRaises(AccessError):
+            wizard.action_send()
+        self.assertEqual(self.smtp.messages, [])

@@ -149,6 +149,7 @@ class VtWebmailCompose(models.TransientModel):
                 "%s\n\nYour message is still here: correct it and send it again, or save it "
                 "as a draft.", exc.args[0])) from exc
         warnings = [result["warning"]] if result["warning"] else []
+        warnings += self.account_id._log_sent_on(result["message_id"], *self._log_target())
         if self.draft_uid:
             try:
                 self.account_id._remove_copy(self.draft_folder, self.draft_uidvalidity,
@@ -212,6 +213,7 @@ class VtWebmailCompose(models.TransientModel):
             "in_reply_to": self.in_reply_to, "references": self.references,
             "draft_folder": self.draft_folder, "draft_uidvalidity": self.draft_uidvalidity,
             "draft_uid": self.draft_uid,
+            **dict(zip(("log_model", "log_res_id"), self._log_target(), strict=True)),
         }, files, send_at, is_undo=is_undo)
         self.unlink()
         return outbox
@@ -278,9 +280,10 @@ class VtWebmailCompose(models.TransientModel):
 
     def _files(self):
         """The attached files, in the order they were added, read with the user's rights
-        (a file they may not read cannot be attached by writing its id here)."""
+        (a file they may not read cannot be attached by writing its id here), then the
+        documents chosen from the qualified record."""
         return [(attachment.name, attachment.mimetype, attachment.raw)
-                for attachment in self.attachment_ids.sorted("id")]
+                for attachment in self.attachment_ids.sorted("id")] + self._record_files()
 
     # -- recipients ------------------------------------------------------------------------------
 
