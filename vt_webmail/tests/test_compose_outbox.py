@@ -208,3 +208,27 @@ class TestComposeOutbox(WebmailCase, TransactionCase):
             outbox.with_user(self.user).write({"state": "sent"})
         self.assertEqual(outbox.state, "queued")
         self.assertEqual(self.smtp.messages, [])
+
+    def test_refused_recipients_are_named_and_nothing_is_sent(self):
+        account = self.make_sender()
+        self.smtp.refused = {"nobody@example.org"}
+        self.addCleanup(setattr, self.smtp, "refused", set())
+        wizard = self.compose(account, email_to="alice@example.org, Nobody <nobody@example.org>")
+        with self.assertRaises(UserError) as caught:
+            wizard.action_send()
+        message = caught.exception.args[0]
+        self.assertIn("refused the recipients: nobody@example.org (550", message)
+        self.assertNotIn("alice@example.org", message)
+        self.assertIn("Your message is still here", message)
+        self.assertEqual(self.smtp.messages, [])
+        self.assertEqual(self.server_messages("Sent"), {})
+        # from the Outbox: failed, kept as a draft
+        self.user.vt_webmail_undo_delay = 2
+        outbox = self.env["vt_webmail.outbox"].with_user(self.user).browse(
+            wizard.action_send()["res_id"])
+        with mute_logger("odoo.addons.vt_webmail.models.vt_webmail_outbox"):
+            outbox.action_send_now()
+        self.assertEqual(outbox.state, "failed")
+        self.assertIn("nobody@example.org", outbox.error)
+        self.assertEqual(len(self.server_messages("Drafts")), 1)
+        self.assertEqual(self.smtp.messages, [])
