@@ -92,3 +92,21 @@ class TestComposeTour(WebmailCase, HttpCase):
         self.assertEqual(email.message_from_bytes(received.data)["Subject"], "Countdown tour")
         outbox = self.env["vt_webmail.outbox"].search([("user_id", "=", self.user.id)])
         self.assertEqual(outbox.state, "sent")
+
+    def test_autosave(self):
+        """The composer saves a mail being written in Drafts by itself (one copy)."""
+        self.make_account(**self.smtp_values())
+
+        self.start_tour("/odoo", "vt_webmail_autosave_tour", login=self.user.login)
+
+        client = self.imap()
+        try:
+            client.select_folder(self.folder("Drafts"), readonly=True)
+            fetched = client.fetch(client.search(["ALL"]), ["BODY.PEEK[]"])
+        finally:
+            client.logout()
+        [draft] = fetched.values()
+        parsed = parse_message(draft[b"BODY[]"])
+        self.assertEqual(parsed.headers.subject, "Autosaved by the tour")
+        self.assertIn("Half-written words", parsed.text)
+        self.assertEqual(self.smtp.messages, [])

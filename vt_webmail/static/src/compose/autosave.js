@@ -1,4 +1,4 @@
-import { Component, onMounted, onWillUnmount } from "@odoo/owl";
+import { Component, onMounted, onWillUnmount, useState } from "@odoo/owl";
 import { registry } from "@web/core/registry";
 import { useService } from "@web/core/utils/hooks";
 import { standardWidgetProps } from "@web/views/widgets/standard_widget_props";
@@ -21,6 +21,7 @@ export class ComposeAutosave extends Component {
         this.notification = useService("notification");
         this.busy = false;
         this.warned = false;
+        this.state = useState({ savedAt: "" });
         onMounted(() => {
             this.timer = setInterval(() => this.autosave(), AUTOSAVE_INTERVAL.ms);
         });
@@ -39,6 +40,10 @@ export class ComposeAutosave extends Component {
             }
             await this.orm.call("vt_webmail.compose", "action_autosave", [[record.resId]], {});
             this.warned = false;
+            this.state.savedAt = new Date().toLocaleTimeString([], {
+                hour: "2-digit",
+                minute: "2-digit",
+            });
         } catch (error) {
             if (!this.warned) {
                 this.warned = true;

@@ -107,3 +107,49 @@ registry.category("web_tour.tours").add("vt_webmail_undo_countdown_tour", {
         },
     ],
 });
+
+/**
+ * Auto-save: with the interval shortened for the test, a mail being written is saved in the
+ * Drafts folder by itself (the Python side checks Dovecot), and saved again after a change.
+ */
+registry.category("web_tour.tours").add("vt_webmail_autosave_tour", {
+    url: "/odoo",
+    steps: () => [
+        {
+            content: "Auto-save every second for this tour",
+            trigger: "body",
+            run() {
+                odoo.loader.modules.get("@vt_webmail/compose/autosave").AUTOSAVE_INTERVAL.ms = 1000;
+            },
+        },
+        ...openWebmailAppSteps(),
+        {
+            content: "Compose",
+            trigger: ".o_menu_sections a:contains('Compose'), .o_menu_sections button:contains('Compose')",
+            run: "click",
+        },
+        {
+            content: "A subject",
+            trigger: ".modal .o_field_widget[name=subject] input",
+            run: "fill Autosaved by the tour",
+        },
+        {
+            content: "Some text",
+            trigger: ".modal .o_field_widget[name=body_html] .odoo-editor-editable",
+            run: "editor Half-written words",
+        },
+        {
+            content: "Saved by itself",
+            trigger: ".modal .o_vt_webmail_autosave:contains('Draft saved at')",
+            timeout: 15000,
+        },
+        {
+            content: "Close the composer",
+            trigger: ".modal .modal-footer button:contains('Discard')",
+            run: "click",
+        },
+        {
+            trigger: "body:not(:has(.modal))",
+        },
+    ],
+});
