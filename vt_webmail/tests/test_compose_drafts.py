@@ -16,7 +16,7 @@ from odoo.tests.common import TransactionCase
 
 from ..core.mime import parse_message
 from ..testing import samples
-from .common import WebmailCase, raw_mail
+from .common import WebmailCase, on_every_imap_server, raw_mail
 from .test_compose import received_message
 
 
@@ -173,3 +173,7 @@ class TestComposeDrafts(WebmailCase, TransactionCase):
         self.assertTrue(email.message_from_bytes(self.smtp.wait_for(2)[1].data,
                                                  policy=email.policy.default)["Subject"]
                         .startswith("Fwd:"))
+
+
+# the same tests against Cyrus IMAP and Courier-IMAP
+TestComposeDraftsCyrus, TestComposeDraftsCourier = on_every_imap_server(TestComposeDrafts)
