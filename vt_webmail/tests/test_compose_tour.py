@@ -9,7 +9,7 @@ from odoo.tests import HttpCase, tagged
 
 from .. import compat
 from ..core.mime import parse_message
-from .common import WebmailCase
+from .common import WebmailCase, raw_mail
 
 
 @tagged("post_install", "-at_install", "vt_webmail", "vt_webmail_compose", "vt_webmail_tour")
@@ -110,3 +110,29 @@ class TestComposeTour(WebmailCase, HttpCase):
         self.assertEqual(parsed.headers.subject, "Autosaved by the tour")
         self.assertIn("Half-written words", parsed.text)
         self.assertEqual(self.smtp.messages, [])
+
+    def test_draft_reopened_and_sent_later(self):
+        account = self.make_account(**self.smtp_values())
+        self.imap_server.append(self.mailbox_login, self.folder("Drafts"), raw_mail(
+            "Tour draft", sender=account.email, to="Dan <dan@example.org>",
+            body="Words of the draft"), flags=["\\Draft"])
+        self.assertFalse(account.with_user(self.user).action_refresh()["error"])
+
+        self.start_tour("/odoo", "vt_webmail_draft_send_later_tour", login=self.user.login)
+
+        outbox = self.env["vt_webmail.outbox"].search([("user_id", "=", self.user.id)])
+        self.assertEqual((outbox.state, outbox.email_to, outbox.subject),
+                         ("queued", "Dan <dan@example.org>", "Tour draft"))
+        self.assertEqual(outbox.send_at.year, 2099)
+        self.assertEqual(self.smtp.messages, [])
+        outbox.send_at = "2020-01-01 00:00:00"
+        self.env["vt_webmail.outbox"]._cron_send_due()
+        [received] = self.smtp.wait_for(1)
+        self.assertEqual(received.rcpt_tos, ["dan@example.org"])
+        self.assertIn("Words of the draft", parse_message(received.data).text)
+        client = self.imap()
+        try:
+            client.select_folder(self.folder("Drafts"), readonly=True)
+            self.assertEqual(client.search(["ALL"]), [])
+        finally:
+            client.logout()

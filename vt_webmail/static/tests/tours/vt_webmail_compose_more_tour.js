@@ -153,3 +153,54 @@ registry.category("web_tour.tours").add("vt_webmail_autosave_tour", {
         },
     ],
 });
+
+/**
+ * A draft reopened from the Drafts folder, then sent later: scheduled for a date, it waits in
+ * the Outbox (the Python side sends it and checks the draft is gone from Dovecot).
+ */
+registry.category("web_tour.tours").add("vt_webmail_draft_send_later_tour", {
+    url: "/odoo",
+    steps: () => [
+        ...openWebmailAppSteps(),
+        {
+            content: "Open the Drafts folder",
+            trigger: ".o_search_panel_label_title:contains('Drafts')",
+            run: "click",
+        },
+        {
+            content: "Open the draft",
+            trigger: ".o_data_row td[name=subject]:contains('Tour draft')",
+            run: "click",
+        },
+        {
+            content: "Edit it",
+            trigger: "button.o_vt_webmail_edit_draft",
+            run: "click",
+        },
+        {
+            content: "The composer has its recipient and text",
+            trigger:
+                ".modal .o_field_widget[name=body_html] .odoo-editor-editable:contains('Words of the draft')",
+        },
+        {
+            content: "Send it later",
+            trigger: ".modal .o_field_widget[name=scheduled_at] input",
+            run: "edit 01/01/2099 09:00:00 && press Enter",
+        },
+        {
+            content: "The date is taken",
+            trigger: ".modal .o_field_widget[name=scheduled_at] input:value(09:00)",
+        },
+        {
+            trigger: ".modal button[name=action_schedule]",
+            run: "click",
+        },
+        {
+            content: "Scheduled",
+            trigger: ".o_notification:contains('Mail scheduled')",
+        },
+        {
+            trigger: "body:not(:has(.modal))",
+        },
+    ],
+});
