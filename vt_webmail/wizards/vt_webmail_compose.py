@@ -138,6 +138,12 @@ class VtWebmailCompose(models.TransientModel):
                 fields.Datetime.now() + datetime.timedelta(seconds=delay), is_undo=True)
             return outbox._action_open_undo()
         files = self._files()
+        # a malformed address, no recipient, files too large: said at once, nothing saved
+        self.account_id._build_outgoing(
+            to=self.email_to, cc=self.email_cc, bcc=self.email_bcc, subject=self.subject,
+            body_html=self.body_html, files=files, original=self.reply_to_message_id,
+            **self._threading())
+        self.account_id._check_size(files)
         try:
             result = self.account_id._send(
                 to=self.email_to, cc=self.email_cc, bcc=self.email_bcc, subject=self.subject,
@@ -145,9 +151,7 @@ class VtWebmailCompose(models.TransientModel):
                 forwarded=self.forward_message_id, **self._threading(),
             )
         except UserError as exc:
-            raise UserError(self.env._(
-                "%s\n\nYour message is still here: correct it and send it again, or save it "
-                "as a draft.", exc.args[0])) from exc
+            return self._not_sent(exc.args[0])
         warnings = [result["warning"]] if result["warning"] else []
         warnings += self.account_id._log_sent_on(result["message_id"], *self._log_target())
         if self.draft_uid:
@@ -167,6 +171,30 @@ class VtWebmailCompose(models.TransientModel):
                 "type": "warning" if warnings else "success",
                 "sticky": bool(warnings),
                 "next": {"type": "ir.actions.act_window_close"},
+            },
+        }
+
+    def _not_sent(self, reason):
+        """The mail could not be sent: keep it as a draft on the server (nothing lost, also
+        if the window is closed) and say why, the window staying open. A notification rather
+        than an error, so that the draft's bookkeeping is committed with it."""
+        try:
+            with self.env.cr.savepoint():
+                self._save_draft()
+            kept = self.env._("Your message is still here, and a copy was saved in your "
+                              "Drafts folder: correct it and send it again.")
+        except UserError as exc:
+            _logger.info("Compose %s: unsent mail not saved as a draft: %s", self.id, exc)
+            kept = self.env._("Your message is still here: correct it and send it again, or "
+                              "save it as a draft.")
+        return {
+            "type": "ir.actions.client",
+            "tag": "display_notification",
+            "params": {
+                "title": self.env._("Mail not sent"),
+                "message": f"{reason}\n\n{kept}",
+                "type": "danger",
+                "sticky": True,
             },
         }
 
