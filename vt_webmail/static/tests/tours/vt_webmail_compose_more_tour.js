@@ -1,3 +1,4 @@
+import { formatDateTime } from "@web/core/l10n/dates";
 import { registry } from "@web/core/registry";
 import { openWebmailAppSteps } from "./tour_steps";
 
@@ -185,11 +186,23 @@ registry.category("web_tour.tours").add("vt_webmail_draft_send_later_tour", {
         {
             content: "Send it later",
             trigger: ".modal .o_field_widget[name=scheduled_at] input",
-            run: "edit 01/01/2099 09:00:00 && press Enter",
+            async run(helpers) {
+                // written as the user's language writes a date and time (Odoo 18: 24-hour
+                // clock; Odoo 19's en_US: 12-hour)
+                const when = luxon.DateTime.fromObject({ year: 2099, month: 1, day: 1, hour: 9 });
+                await helpers.edit(formatDateTime(when));
+            },
         },
         {
-            content: "The date is taken",
-            trigger: ".modal .o_field_widget[name=scheduled_at] input:value(09:00)",
+            content: "The date is taken (leaving the field)",
+            trigger: ".modal .o_field_widget[name=subject] input",
+            run: "click",
+        },
+        {
+            // Odoo 18 shows an input; Odoo 19 a button (an input only while editing)
+            trigger:
+                ".modal .o_field_widget[name=scheduled_at] input:value(2099), " +
+                ".modal .o_field_widget[name=scheduled_at] button:contains(2099)",
         },
         {
             trigger: ".modal button[name=action_schedule]",
