@@ -181,9 +181,13 @@ class VtWebmailOutbox(models.Model):
             "forward_message_id": self.forward_message_id.id,
             "log_on_record": bool(self.log_model and self.log_res_id),
         })
-        # sudo: the files of this Outbox mail (its owner's, checked) move to the composer
-        self.attachment_ids.sudo().write({"res_model": Compose._name, "res_id": wizard.id})
-        wizard.attachment_ids = self.attachment_ids
+        # sudo: the files of this Outbox mail (its owner's, checked) move to the composer,
+        # the pictures its body shows too
+        files = self.attachment_ids
+        self.env["ir.attachment"].sudo().search([
+            ("res_model", "=", self._name), ("res_id", "=", self.id),
+        ]).write({"res_model": Compose._name, "res_id": wizard.id})
+        wizard.attachment_ids = files
         # sudo: users cannot delete Outbox records themselves (their state is the system's)
         self.sudo().attachment_ids = False
         self.sudo().unlink()
@@ -281,8 +285,9 @@ class VtWebmailOutbox(models.Model):
         self.write({"state": "sent", "sent_at": fields.Datetime.now(),
                     "message_id": result["message_id"], "error": False,
                     "warning": "\n".join(warnings) or False})
-        # sudo: the sent mail's files are not needed any more (it is in Sent)
-        self.attachment_ids.sudo().unlink()
+        # sudo: the sent mail's files and pictures are not needed any more (it is in Sent)
+        self.env["ir.attachment"].sudo().search([
+            ("res_model", "=", self._name), ("res_id", "=", self.id)]).unlink()
         return {"sent": True, "warning": self.warning}
 
     def _after_sent(self, result):

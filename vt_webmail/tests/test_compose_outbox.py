@@ -7,6 +7,8 @@ sending: tests/processes/test_outbox_restart.py.)"""
 import base64
 import datetime
 
+from markupsafe import Markup
+
 from odoo import Command, fields
 from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.tests import tagged
@@ -14,6 +16,7 @@ from odoo.tests.common import TransactionCase
 from odoo.tools import mute_logger
 
 from ..core.mime import parse_message
+from ..testing import samples
 from ..models.vt_webmail_outbox import STUCK_AFTER
 from .common import WebmailCase
 from .test_compose import received_message
@@ -84,15 +87,25 @@ class TestComposeOutbox(WebmailCase, TransactionCase):
     def test_countdown_end_sends_once(self):
         account = self.make_sender()
         self.user.vt_webmail_undo_delay = 5
+        wizard = self.compose(account)
+        # a picture pasted in the editor: an attachment of the window, shown by its URL
+        picture = self.env["ir.attachment"].with_user(self.user).create({
+            "name": "pasted.png", "raw": samples.png_image(), "mimetype": "image/png",
+            "res_model": "vt_webmail.compose", "res_id": wizard.id})
+        wizard.body_html = Markup(f'<p>Waiting text</p><img src="/web/image/{picture.id}">')
         outbox = self.env["vt_webmail.outbox"].with_user(self.user).browse(
-            self.compose(account).action_send()["res_id"])
+            wizard.action_send()["res_id"])
+        self.assertEqual((picture.res_model, picture.res_id), ("vt_webmail.outbox", outbox.id))
         result = outbox.action_send_now()
         self.assertEqual(result["params"]["type"], "success")
         [received] = self.smtp.wait_for(1)
         self.assertEqual(received_message(received)["Subject"], "Outbox")
         self.assertEqual(outbox.state, "sent")
         self.assertEqual(outbox.message_id, received_message(received)["Message-ID"])
+        [inline] = [a for a in parse_message(received.data).attachments if a.inline]
+        self.assertEqual(inline.data, samples.png_image())
         self.assertFalse(outbox.attachment_ids)
+        self.assertFalse(picture.exists())
         # the browser and the scheduled action both trying: still one mail
         self.assertEqual(outbox.action_send_now()["params"]["type"], "info")
         self.env["vt_webmail.outbox"]._cron_send_due()

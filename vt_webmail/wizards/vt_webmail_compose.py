@@ -243,6 +243,13 @@ class VtWebmailCompose(models.TransientModel):
             "draft_uid": self.draft_uid,
             **dict(zip(("log_model", "log_res_id"), self._log_target(), strict=True)),
         }, files, send_at, is_undo=is_undo)
+        # the window's other files (pictures pasted in the body, shown from /web/image/<id>)
+        # move with the mail: deleting the window would delete them before it is sent
+        # sudo: files of this window, the caller's (checked above), found by their res_id
+        self.env["ir.attachment"].sudo().search([
+            ("res_model", "=", self._name), ("res_id", "=", self.id),
+            ("id", "not in", self.attachment_ids.ids),
+        ]).write({"res_model": outbox._name, "res_id": outbox.id})
         self.unlink()
         return outbox
 
