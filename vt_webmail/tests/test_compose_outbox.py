@@ -16,8 +16,8 @@ from odoo.tests.common import TransactionCase
 from odoo.tools import mute_logger
 
 from ..core.mime import parse_message
-from ..testing import samples
 from ..models.vt_webmail_outbox import STUCK_AFTER
+from ..testing import samples
 from .common import WebmailCase
 from .test_compose import received_message
 
