@@ -363,27 +363,37 @@ class VtWebmailCompose(models.TransientModel):
             # only the user's own correspondents until a third character is typed
             return suggestions
         if len(suggestions) < limit:
-            # ordered by the address, which no btree index serves: PostgreSQL then reads the
-            # matches through the trigram indexes (see models/res_partner.py) instead of
-            # walking the contacts in name order looking for a few rare matches
-            partners = self.env["res.partner"].search_fetch(
-                ["&", ("email", "!=", False),
-                 "|", ("name", "ilike", pattern), ("email", "ilike", pattern)],
-                ["name", "email"], limit=(limit - len(suggestions)) * 2, order="email, id")
+            partners = self._first_matches("res.partner", [
+                "&", ("email", "!=", False),
+                "|", ("name", "ilike", pattern), ("email", "ilike", pattern),
+            ], (limit - len(suggestions)) * 2, ["name", "email"])
             for partner in _best_first(partners, needle, "name", "email"):
                 for _name, address in addresses.parse(partner.email):
                     offer(partner.name, address, "contact")
         Lead = self.env["crm.lead"]
         if len(suggestions) < limit and Lead.has_access("read"):
-            leads = Lead.search_fetch(
-                ["&", ("email_from", "!=", False),
-                 "|", ("email_from", "ilike", pattern), ("contact_name", "ilike", pattern)],
-                ["contact_name", "partner_name", "email_from"],
-                limit=(limit - len(suggestions)) * 2, order="email_from, id")
+            leads = self._first_matches("crm.lead", [
+                "&", ("email_from", "!=", False),
+                "|", ("email_from", "ilike", pattern), ("contact_name", "ilike", pattern),
+            ], (limit - len(suggestions)) * 2, ["contact_name", "partner_name", "email_from"])
             for lead in _best_first(leads, needle, "contact_name", "email_from"):
                 for name, address in addresses.parse(lead.email_from):
                     offer(lead.contact_name or name or lead.partner_name, address, "lead")
         return suggestions
+
+    def _first_matches(self, model, domain, limit, field_names):
+        """The first ``limit`` records of ``model`` matching ``domain`` (record rules
+        applied), in no order: without ORDER BY, PostgreSQL stops reading as soon as it has
+        ``limit`` of them (a frequent name) and finds rare ones through the trigram indexes
+        (see models/res_partner.py); sorted by an order, it read every match first, or
+        walked the whole table in that order looking for a few rare ones. The best are put
+        first by the caller (:func:`_best_first`)."""
+        Model = self.env[model]
+        query = Model._search(domain, limit=limit)
+        query.order = None
+        records = Model.browse(row[0] for row in self.env.execute_query(query.select()))
+        records.fetch(field_names)
+        return records
 
     def _recent_correspondents(self, term, limit):
         """``[(name, address)]`` of the user's recent mail whose From or To contains ``term``,
