@@ -18,7 +18,7 @@ from odoo.tools import mute_logger
 from ..core.mime import parse_message
 from ..models.vt_webmail_outbox import STUCK_AFTER
 from ..testing import samples
-from .common import WebmailCase
+from .common import WebmailCase, on_every_imap_server
 from .test_compose import received_message
 
 
@@ -245,3 +245,7 @@ class TestComposeOutbox(WebmailCase, TransactionCase):
         # the Outbox keeps the draft it came from: still one copy
         self.assertEqual(len(self.server_messages("Drafts")), 1)
         self.assertEqual(self.smtp.messages, [])
+
+
+# the same tests against Cyrus IMAP and Courier-IMAP
+TestComposeOutboxCyrus, TestComposeOutboxCourier = on_every_imap_server(TestComposeOutbox)
