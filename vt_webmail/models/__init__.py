@@ -22,3 +22,7 @@ from . import vt_webmail_trusted_sender
 from . import vt_webmail_connection_test
 from . import res_config_settings
 from . import res_groups
+from . import vt_webmail_outbox
+from . import res_company
+from . import vt_webmail_snippet
+from . import res_partner

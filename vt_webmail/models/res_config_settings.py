@@ -29,6 +29,9 @@ class ResConfigSettings(models.TransientModel):
         help="Mail domains shared by unrelated people (comma-separated), besides the large "
              "providers Webmail knows (gmail.com...): Qualify offers no company for them.")
 
+    vt_webmail_signature_html = fields.Html(
+        related="company_id.vt_webmail_signature_html", readonly=False)
+
     @api.model
     def get_values(self):
         values = super().get_values()

@@ -61,6 +61,32 @@ class VtWebmailAccount(models.Model):
             _logger.info("Webmail account %s: %d follow-ups logged", self.id, len(logged))
         return results
 
+    def _log_sent_on(self, message_id, model, res_id):
+        """Log the mail just sent (its copy in Sent) on the record ``model``/``res_id`` the
+        sender asked for (*Log the sent mail on the record*); nothing when none was asked.
+
+        :returns: a list of warnings for the sender (the mail is sent: this never raises)
+        """
+        self.ensure_one()
+        if not (model and res_id and message_id):
+            return []
+        copies = self.env["vt_webmail.message"].search([
+            ("account_id", "=", self.id), ("message_id", "=", message_id)])
+        if not copies:
+            return [self.env._(
+                "The mail was sent, but not logged on the record: no copy of it is in Sent "
+                "yet. Qualify it from the Sent folder once it is there.")]
+        try:
+            with self.env.cr.savepoint():
+                results = copies[:1].action_qualify_on(model, res_id)
+        except Exception as exc:  # the mail is sent: say why it is not logged, never raise
+            _logger.info("Webmail account %s: logging %s on %s,%s failed: %s", self.id,
+                         message_id, model, res_id, exc)
+            return [self.env._("The mail was sent, but it could not be logged on the record: "
+                               "%s", exc.args[0] if exc.args else exc)]
+        return [self.env._("The mail was sent, but it was not logged on the record: %s",
+                           result["error"]) for result in results if result.get("error")]
+
     def _qualify_after_send(self, message_id, in_reply_to=None, references=None):
         """The send pipeline's hook, called once a mail from this account was sent and its
         copy saved in Sent: a reply to a qualified mail is logged on the same record, when

@@ -14,7 +14,9 @@ import mimetypes
 import re
 from xmlrpc.client import MAXINT
 
-from odoo import models, tools
+from markupsafe import Markup
+
+from odoo import fields, models, tools
 from odoo.exceptions import AccessError, MissingError, UserError
 
 from odoo.addons.base.models.ir_mail_server import MailDeliveryException
@@ -57,6 +59,15 @@ _logger = logging.getLogger(__name__)
 class VtWebmailAccount(models.Model):
     _inherit = "vt_webmail.account"
 
+    max_message_size = fields.Integer(
+        string="Largest mail (MB)", default=25,
+        help="Attachments making a mail larger than this are refused before anything is sent "
+             "(most servers take 25 MB at most; 0: no limit).")
+    signature_html = fields.Html(
+        string="Signature", sanitize_style=True,
+        help="Added to new mails, replies and forwards from this account; when empty, the "
+             "company's signature (Settings > Webmail).")
+
     def action_compose(self):
         """Open the compose window with this account as the sender."""
         self.ensure_one()
@@ -64,7 +75,8 @@ class VtWebmailAccount(models.Model):
         return self.env["vt_webmail.compose"].create({"account_id": self.id})._action_open()
 
     def send_mail(self, to, subject, body_html, cc=None, bcc=None, attachments=None,
-                  reply_to_message_id=None, forward_message_id=None, reply_all=False):
+                  reply_to_message_id=None, forward_message_id=None, reply_all=False,
+                  send_at=None):
         """Send a mail from this account (XML-RPC: ``execute_kw(db, uid, password,
         'vt_webmail.account', 'send_mail', [[account_id]], {'to': ..., ...})``).
 
@@ -89,6 +101,9 @@ class VtWebmailAccount(models.Model):
         :param forward_message_id: id of a ``vt_webmail.message`` forwarded: its attachments
             are sent along (give the forwarded text in ``body_html``)
         :param reply_all: with ``reply_to_message_id`` and no ``to``/``cc``: answer everyone
+        :param send_at: send later: ``"YYYY-MM-DD HH:MM:SS"`` (UTC); the mail is checked now
+            and waits in the Outbox (``vt_webmail.outbox``), then the scheduled action sends
+            it; the result's ``outbox_id`` names it (``message_id`` is False until sent)
         :returns: ``{"message_id": "<...>", "sent_uid": int or False, "warning": str or
             False}``: the Message-Id sent, the UID of the copy in Sent (False when no copy
             could be saved; a float above 2**31 - 1, like every large integer Odoo returns over
@@ -105,12 +120,22 @@ class VtWebmailAccount(models.Model):
         if original and forwarded:
             raise UserError(self.env._("A mail is either a reply or a forward, not both."))
         files = self._decode_attachments(attachments)
+        when = self._send_at_arg(send_at)
         with self._imap_request():  # one login for the original's body, Reply-To, Sent copy
             return self._send_mail_in_request(original, forwarded, files, to, cc, bcc, subject,
-                                   body_html, reply_all)
+                                              body_html, reply_all, when)
+
+    def _send_at_arg(self, send_at):
+        if send_at in (None, False, ""):
+            return None
+        try:
+            return fields.Datetime.to_datetime(send_at)
+        except (ValueError, TypeError):
+            raise UserError(self.env._(
+                "send_at is a date and time as \"YYYY-MM-DD HH:MM:SS\" (UTC)."))
 
     def _send_mail_in_request(self, original, forwarded, files, to, cc, bcc, subject, body_html,
-                   reply_all):
+                              reply_all, send_at=None):
         if forwarded:
             forwarded._fetch_bodies()
             files = forwarded._forward_files() + files
@@ -122,11 +147,23 @@ class VtWebmailAccount(models.Model):
         if not subject.strip() and (original or forwarded):
             subject = (compose.reply_subject(original.subject) if original
                        else compose.forward_subject(forwarded.subject))
-        return self._send(to=to, cc=cc, bcc=bcc, subject=subject,
-                          body_html=self._text_arg(body_html, "body_html"), files=files,
-                          original=original)
+        body_html = self._text_arg(body_html, "body_html")
+        if send_at:
+            # checked now (addresses, size), sent when due by the scheduled action
+            self._build_outgoing(to=to, cc=cc, bcc=bcc, subject=subject, body_html=body_html,
+                                 files=files, original=original)
+            self._check_size(files)
+            outbox = self.env["vt_webmail.outbox"]._queue(self, {
+                "email_to": to, "email_cc": cc, "email_bcc": bcc, "subject": subject,
+                "body_html": body_html, "reply_to_message_id": original.id,
+                "forward_message_id": forwarded.id}, files, send_at, is_undo=False)
+            return {"message_id": False, "sent_uid": False, "warning": False,
+                    "outbox_id": outbox.id}
+        return self._send(to=to, cc=cc, bcc=bcc, subject=subject, body_html=body_html,
+                          files=files, original=original, forwarded=forwarded)
 
-    def _send(self, *, to, cc, bcc, subject, body_html, files, original=None):
+    def _send(self, *, to, cc, bcc, subject, body_html, files, original=None, forwarded=None,
+              in_reply_to=None, references=None):
         """Send, then keep a copy in Sent and mark ``original`` answered.
 
         Once the server has taken the mail nothing may raise: a failure to save the copy or to
@@ -137,12 +174,17 @@ class VtWebmailAccount(models.Model):
         self._check_sender()
         with self._imap_request():  # the Sent copy and the \\Answered flag: one login
             return self._send_in_request(to=to, cc=cc, bcc=bcc, subject=subject,
-                                     body_html=body_html, files=files, original=original)
+                                         body_html=body_html, files=files, original=original,
+                                         forwarded=forwarded, in_reply_to=in_reply_to,
+                                         references=references)
 
-    def _send_in_request(self, *, to, cc, bcc, subject, body_html, files, original):
+    def _send_in_request(self, *, to, cc, bcc, subject, body_html, files, original,
+                         forwarded=None, in_reply_to=None, references=None):
         to, cc, bcc = to or "", cc or "", bcc or ""
+        self._check_size(files)
         message = self._build_outgoing(to=to, cc=cc, bcc=bcc, subject=subject,
-                                       body_html=body_html, files=files, original=original)
+                                       body_html=body_html, files=files, original=original,
+                                       in_reply_to=in_reply_to, references=references)
         try:
             if self.smtp_mode == "odoo":
                 self._transmit_with_odoo(message, bcc)
@@ -180,6 +222,15 @@ class VtWebmailAccount(models.Model):
                 warnings.append(self.env._(
                     "The mail was sent, but the original could not be marked as answered: %s",
                     exc.args[0]))
+        if forwarded:
+            try:
+                # the keyword of RFC 5788, which Thunderbird, Apple Mail and Roundcube show
+                forwarded._set_flag("$Forwarded", True)
+            except UserError as exc:
+                _logger.info("Could not mark message %s forwarded: %s", forwarded.id, exc)
+                warnings.append(self.env._(
+                    "The mail was sent, but the original could not be marked as forwarded: %s",
+                    exc.args[0]))
         # Qualify: a reply to a qualified mail follows it (vt_webmail_account_qualify.py)
         warnings += self._qualify_after_send(str(message["Message-ID"]),
                                              in_reply_to=message["In-Reply-To"],
@@ -192,14 +243,15 @@ class VtWebmailAccount(models.Model):
         }
 
     def _build_outgoing(self, *, to, cc, bcc, subject, body_html, files, original=None,
-                        draft=False):
+                        draft=False, in_reply_to=None, references=None):
         """The :class:`email.message.EmailMessage` of a mail from this account.
 
+        :param in_reply_to: with ``references``, the threading headers as they are (a
+            reopened draft whose original is not cached); ``original`` wins
         :raises UserError: a malformed address, or no recipient (unless ``draft``)
         """
         self.ensure_one()
         html, related = compose.embed_images(body_html or "", self._image_source)
-        in_reply_to = references = None
         if original:
             in_reply_to, references = compose.reply_references(
                 original.message_id, original.references, original.in_reply_to)
@@ -218,6 +270,33 @@ class VtWebmailAccount(models.Model):
                     "%s is not an e-mail address. Check the recipients.",
                     detail.removeprefix("not an e-mail address: ").strip("'\"")))
             raise UserError(self.env._("The mail cannot be built: %s", detail))
+
+    def _signature(self):
+        """The signature of a mail from this account (its own, else its owner's company's),
+        as a block the composer inserts; empty Markup when there is none."""
+        self.ensure_one()
+        html = self.signature_html
+        if tools.is_html_empty(html):
+            # sudo: the company's signature is meant for all its users' mail
+            html = (self.user_id.company_id or self.env.company).sudo().vt_webmail_signature_html
+        if tools.is_html_empty(html):
+            return Markup()
+        return Markup('<div class="o_vt_webmail_signature">-- <br>%s</div>') % html
+
+    def _check_size(self, files):
+        """Refuse attachments that make the mail larger than the account's limit, saying how
+        large they are (base64 makes a file a third larger on the wire)."""
+        self.ensure_one()
+        if not self.max_message_size or not files:
+            return
+        total = sum(len(data or b"") for _name, _type, data in files)
+        limit = self.max_message_size * 1024 * 1024
+        if total * 4 // 3 > limit:
+            raise UserError(self.env._(
+                "The attachments are too large: %(size)s MB, sent as about %(wire)s MB, above "
+                "the %(limit)s MB this account allows. Send a link instead, or fewer files.",
+                size=f"{total / 1048576:.1f}", wire=f"{total * 4 / 3 / 1048576:.1f}",
+                limit=self.max_message_size))
 
     def _sender_address(self):
         return addresses.format_address(self.from_name, self.email)

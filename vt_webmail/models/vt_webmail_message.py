@@ -175,6 +175,14 @@ class VtWebmailMessage(models.Model):
         cr.execute(SQL("CREATE INDEX %s ON vt_webmail_message USING gin (%s)",
                        SQL.identifier(TEXT_INDEX), SQL(", ").join(columns)))
 
+    def _trigram_column(self, name):
+        """``name`` as Odoo's ``ilike`` compares it (``unaccent(name)`` when unaccent is on and
+        indexable), for a trigram index."""
+        registry = self.env.registry
+        if registry.has_unaccent == FunctionStatus.INDEXABLE:
+            return registry.unaccent(SQL.identifier(name))
+        return SQL.identifier(name)
+
     def _ensure_extension(self, name):
         """True when the PostgreSQL extension ``name`` is there or could be created."""
         cr = self.env.cr

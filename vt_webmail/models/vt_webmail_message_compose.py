@@ -7,9 +7,12 @@ from email import message_from_bytes
 from email.policy import default as default_email_policy
 
 from odoo import models
+from odoo.exceptions import UserError
 
 from ..core import compose
 from ..core import exceptions as core_errors
+from ..core.mime import parse_message
+from .vt_webmail_message_imap import MAX_BODY_FETCH
 
 _logger = logging.getLogger(__name__)
 
@@ -28,6 +31,62 @@ class VtWebmailMessage(models.Model):
     def action_forward(self):
         """Open the compose window with this mail and its attachments, to forward."""
         return self._open_compose("forward")
+
+    def action_edit_draft(self):
+        """Reopen this draft (a mail of the Drafts folder, or flagged ``\\Draft``) in the
+        compose window: recipients (Bcc too), subject, body with its pictures, attachments and
+        In-Reply-To/References as saved. Saving it again replaces this copy on the server;
+        sending it removes it."""
+        self.ensure_one()
+        self._check_owner()
+        if not (self.is_draft or self.folder_id.role == "drafts"):
+            raise UserError(self.env._("Only a draft can be edited; reply or forward instead."))
+        with self.env["vt_webmail.account"]._imap_request():
+            try:
+                with self.account_id._imap_connect() as session:
+                    session.select(self.folder_id.name, readonly=True)
+                    raw = session.fetch_message(self.uid, max_size=MAX_BODY_FETCH)
+            except core_errors.WebmailError as exc:
+                raise UserError(self.env._("The draft cannot be opened. %s",
+                                           self.account_id._error_message(exc))) from exc
+            wizard = self.env["vt_webmail.compose"]._create_from_draft(self, raw)
+        return wizard._action_open()
+
+    def _draft_values(self, raw):
+        """``(values, files, inline)`` of the compose window reopening the draft ``raw``:
+        the window's field values, the attached files and the pictures its body shows, as
+        ``(filename, content_type, bytes[, content_id])``."""
+        self.ensure_one()
+        parsed = parse_message(raw)
+        headers = parsed.headers
+        end = raw.find(b"\r\n\r\n")
+        try:
+            bcc = message_from_bytes(raw[: end + 4] if end >= 0 else raw,
+                                     policy=default_email_policy).get_all("Bcc") or []
+            bcc = ", ".join(" ".join(str(value).split()) for value in bcc)
+        except (ValueError, TypeError, IndexError, AttributeError):
+            bcc = ""
+        values = {
+            "account_id": self.account_id.id,
+            "email_to": " ".join(headers.email_to.split()) or False,
+            "email_cc": " ".join(headers.email_cc.split()) or False,
+            "email_bcc": bcc or False,
+            "subject": headers.subject or False,
+            "draft_folder": self.folder_id.name,
+            "draft_uidvalidity": self.uidvalidity,
+            "draft_uid": self.uid,
+            "in_reply_to": headers.in_reply_to or False,
+            "references": headers.references or False,
+        }
+        if headers.in_reply_to:
+            # the mail it answers, when it is in the cache: marked answered once sent
+            original = self.search([("user_id", "=", self.env.uid),
+                                    ("message_id", "=", headers.in_reply_to.strip())], limit=1)
+            if original:
+                values.update(mode="reply", reply_to_message_id=original.id)
+        inline = [part for part in parsed.attachments if part.inline and part.content_id]
+        files = [part for part in parsed.attachments if part not in inline]
+        return values, files, inline, parsed.html or ""
 
     def _open_compose(self, mode):
         self.ensure_one()

@@ -260,19 +260,21 @@ class VtWebmailMessage(models.Model):
             raise UserError(account._error_message(exc)) from exc
 
     def _set_flag(self, flag, value):
-        """Add or remove one IMAP flag on the server, then in the cache."""
+        """Add or remove one IMAP flag on the server, then in the cache (a keyword the
+        cache does not keep, such as ``$Forwarded``, on the server only)."""
         self._check_owner()
         field_name = {"\\Seen": "is_seen", "\\Flagged": "is_flagged",
-                      "\\Answered": "is_answered"}[flag]
-        todo = self.filtered(lambda m: m[field_name] != value)
+                      "\\Answered": "is_answered"}.get(flag)
+        todo = self.filtered(lambda m: m[field_name] != value) if field_name else self
         with self.env["vt_webmail.account"]._imap_request():
             for (account, folder), messages in todo._by_folder().items():
                 with self._imap_errors(account), account._imap_connect() as session:
                     session.select(folder.name, readonly=False)
                     session.set_flags(messages.mapped("uid"), [flag], add=value)
         # sudo: the owner was checked above; users have no write access to the cache itself
-        todo.sudo().write({field_name: value})
-        todo.folder_id.sudo()._update_counts()
+        if field_name:
+            todo.sudo().write({field_name: value})
+            todo.folder_id.sudo()._update_counts()
 
     def _fetch_bodies(self):
         """Fetch, parse and keep the bodies of these messages that were never fetched

@@ -57,6 +57,13 @@ class _Handler:
     def __init__(self, server):
         self.server = server
 
+    async def handle_RCPT(self, smtp, session, envelope, address, rcpt_options):
+        # a mailbox the server does not have (``SMTPServer.refused``)
+        if address.lower() in self.server.refused:
+            return "550 5.1.1 No such user here"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
     async def handle_DATA(self, smtp, session, envelope):
         auth = session.auth_data if isinstance(session.auth_data, Login) else None
         message = ReceivedMessage(
@@ -209,6 +216,8 @@ class SMTPServer:
         self._implicit_context = context if implicit_tls else None
         self.port = free_port(self.host)
         self.messages = []
+        #: addresses (lower case) refused at RCPT TO with 550, as a server without them does
+        self.refused = set()
         self.lock = threading.Lock()
         self.received = threading.Condition(self.lock)
         self._controller = None

@@ -5,6 +5,9 @@ from . import test_body
 from . import test_qualify
 from . import test_qualify_beyond
 from . import test_compose
+from . import test_compose_drafts
+from . import test_compose_outbox
+from . import test_compose_writing
 from . import test_xmlrpc
 from . import test_webmail_ui
 from . import test_controllers

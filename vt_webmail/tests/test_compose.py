@@ -155,17 +155,24 @@ class TestCompose(WebmailCase, TransactionCase):
         wizard = self.open_wizard(account.action_compose())
         wizard.write({"email_to": "alice@example.org", "subject": "Kept",
                       "body_html": "<p>My long text</p>"})
-        with self.assertRaises(UserError) as caught, mute_logger("mail.log"):
-            wizard.action_send()
-        message = caught.exception.args[0]
+        with mute_logger("mail.log"):
+            result = wizard.action_send()
+        self.assertEqual((result["params"]["type"], result["params"]["title"]),
+                         ("danger", "Mail not sent"))
+        self.assertNotIn("next", result["params"])  # the window stays open
+        message = result["params"]["message"]
         self.assertIn("Your mail was not sent", message)
         self.assertIn("rejected the user name or password", message)
-        self.assertIn("Your message is still here", message)
+        self.assertIn("a copy was saved in your Drafts folder", message)
         self.assertEqual((wizard.email_to, wizard.subject), ("alice@example.org", "Kept"))
         self.assertIn("My long text", wizard.body_html)
         self.assertEqual(self.smtp.messages, [])
         self.assertEqual(self.server_messages("Sent"), {})
         self.assertFalse(self.messages(account, "Sent"))
+        # kept on the server too, and known to the window (sending it later replaces it)
+        [(uid, (_flags, raw))] = self.server_messages("Drafts").items()
+        self.assertIn(b"My long text", raw)
+        self.assertEqual(wizard.draft_uid, uid)
 
     def test_closed_port_is_explained(self):
         account = self.make_sender(smtp_port=closed_port())

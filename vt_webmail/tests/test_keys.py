@@ -39,6 +39,7 @@ WEBMAIL_KEYS = {
     "alt+shift+k": "search",
     "alt+y": "check now",
     "alt+shift+l": "reading pane on or off",
+    "alt+shift+w": "edit a draft in the composer",
 }
 _DATA_HOTKEY = re.compile(r"""(?:t-att-)?data-hotkey=(?:"([^"]*)"|'([^']*)')""")
 _HOTKEY_PROP = re.compile(r"""(?<![-\w])hotkey\s*:\s*["'`]([^"'`]+)["'`]""")

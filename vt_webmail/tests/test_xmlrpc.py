@@ -381,6 +381,38 @@ class TestXmlRpc(ApiCase):
         self.assertEqual(their_message.body_state, "none")
         self.assertFalse(their_message.is_answered)
 
+    def test_send_later_and_the_outbox_over_xmlrpc(self):
+        account_id = self.create_account_over_rpc(**self.smtp_values())
+        later = "2099-01-01 09:00:00"
+        result = self.call("vt_webmail.account", "send_mail", [account_id],
+                           to="someone@example.com", subject="Later", body_html="<p>later</p>",
+                           send_at=later)
+        self.assertEqual(result["message_id"], False)
+        [row] = self.call("vt_webmail.outbox", "search_read", [],
+                          fields=["state", "send_at", "subject", "email_to"])
+        self.assertEqual((row["id"], row["state"], row["send_at"], row["subject"]),
+                         (result["outbox_id"], "queued", later, "Later"))
+        # users read their Outbox; its state is the system's
+        self.assertRefused("vt_webmail.outbox", "write", [row["id"]], {"state": "sent"})
+        self.assertRefused("vt_webmail.outbox", "unlink", [row["id"]])
+        sent = self.call("vt_webmail.outbox", "action_send_now", [row["id"]])
+        self.assertEqual(sent["params"]["type"], "success")
+        (received,) = self.smtp.wait_for(1)
+        self.assertIn(b"Subject: Later", received.data)
+        self.assertEqual(self.call("vt_webmail.outbox", "read", [row["id"]], ["state"])[0]
+                         ["state"], "sent")
+        # another user sees none of it
+        self.uid = self.common.authenticate(self.db, self.other_user.login,
+                                            self.other_user.login, {})
+        self.user, saved = self.other_user, self.user
+        try:
+            self.assertEqual(self.call("vt_webmail.outbox", "search", []), [])
+            self.assertRefused("vt_webmail.outbox", "action_send_now", [row["id"]])
+            self.assertEqual(self.call("vt_webmail.compose", "search_recipients", "someone"),
+                             [])
+        finally:
+            self.user = saved
+
     # -- the README's example ----------------------------------------------------------------
 
     def test_readme_example_runs(self):

@@ -5,6 +5,7 @@ the answer to it (see ``vt_webmail.message._qualify_thread_suggestion``).
 """
 
 from odoo import api, fields, models
+from odoo.exceptions import AccessError
 
 
 class VtWebmailCompose(models.TransientModel):
@@ -16,6 +17,18 @@ class VtWebmailCompose(models.TransientModel):
         help="Where the mail you answer (or its thread) was qualified.",
     )
     qualify_suggestion_note = fields.Char(compute="_compute_qualify_suggestion")
+    # the qualified record, for the domain of the documents offered
+    qualify_res_model = fields.Char(compute="_compute_qualify_suggestion")
+    qualify_res_id = fields.Integer(compute="_compute_qualify_suggestion")
+    record_attachment_ids = fields.Many2many(
+        "ir.attachment", "vt_webmail_compose_record_attachment_rel", "compose_id",
+        "attachment_id", string="Documents of the record",
+        domain="[('res_model', '=', qualify_res_model), ('res_id', '=', qualify_res_id), "
+               "('res_field', '=', False)]",
+        help="Attach documents of the record the mail you answer is qualified on.")
+    log_on_record = fields.Boolean(
+        string="Log the sent mail on the record",
+        help="Once sent, the mail (as kept in Sent) is logged in the record's history.")
 
     @api.model
     def _selection_qualify_models(self):
@@ -26,6 +39,8 @@ class VtWebmailCompose(models.TransientModel):
         for wizard in self:
             wizard.qualify_suggestion_reference = False
             wizard.qualify_suggestion_note = False
+            wizard.qualify_res_model = False
+            wizard.qualify_res_id = False
             original = wizard.reply_to_message_id
             if not original:
                 continue
@@ -50,3 +65,29 @@ class VtWebmailCompose(models.TransientModel):
                     self.env["vt_webmail.qualify"]._record_label(record))
             wizard.qualify_suggestion_reference = f"{record._name},{record.id}"
             wizard.qualify_suggestion_note = note
+            wizard.qualify_res_model = record._name
+            wizard.qualify_res_id = record.id
+
+    def _record_files(self):
+        """The chosen documents of the qualified record, read with the user's rights, and
+        only documents of that record (a hostile id written into the field is refused)."""
+        self.ensure_one()
+        chosen = self.record_attachment_ids
+        if not chosen:
+            return []
+        record = self.qualify_suggestion_reference
+        wrong = chosen.filtered(lambda a: not record or a.res_model != record._name
+                                or a.res_id != record.id)
+        if wrong:
+            raise AccessError(self.env._("Only documents of the record the mail you answer "
+                                         "is qualified on can be attached here."))
+        chosen.check_access("read")
+        return [(a.name, a.mimetype, a.raw) for a in chosen.sorted("id")]
+
+    def _log_target(self):
+        """``(model, id)`` to log the sent mail on, or ``(False, False)``."""
+        self.ensure_one()
+        record = self.qualify_suggestion_reference
+        if self.log_on_record and record:
+            return record._name, record.id
+        return False, False
