@@ -1,7 +1,7 @@
 {
     "name": "Webmail",
     "summary": "Read and send your own IMAP mail in Odoo; log any mail on CRM history",
-    "version": "1.3.0",
+    "version": "1.4.0",
     "category": "Productivity/Discuss",
     "author": "vt_webmail developers",
     "website": "https://github.com/vt-webmail/vt_webmail",
