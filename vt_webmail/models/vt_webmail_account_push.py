@@ -10,7 +10,7 @@ from ..core import exceptions as core_errors
 from ..core.sync import sync_folder
 from ..service import push as push_service
 from ..tools.sync_store import OdooSyncStore, commit
-from .vt_webmail_account import SYNC_LOCK_CLASS
+from .vt_webmail_account_sync import SYNC_LOCK_CLASS
 
 _logger = logging.getLogger(__name__)
 

@@ -18,3 +18,4 @@ from . import test_secret_keys
 from . import test_schema
 from . import test_list_indexes
 from . import test_conversations
+from . import test_imap_pool
