@@ -389,10 +389,14 @@ class VtWebmailMessage(models.Model):
 
     def _forget(self):
         """Drop these messages from the cache (they left their folder on the server)."""
-        folders = self.folder_id.sudo()
+        changes = {}
+        for message in self:
+            messages, unread = changes.get(message.folder_id.id, (0, 0))
+            changes[message.folder_id.id] = (messages - 1, unread - (not message.is_seen))
         self._purge_attachments()
         self.sudo().unlink()
-        folders._update_counts()
+        # sudo: the owner was checked by the callers; the counts are the addon's own
+        self.env["vt_webmail.folder"].sudo()._adjust_counts(changes)
 
     def _frame_body(self):
         """The kept body as the sandboxed frame shows it; a pure read, never a fetch.

@@ -279,7 +279,13 @@ class VtWebmailMessage(models.Model):
                     session.set_flags(messages.mapped("uid"), [flag], add=value)
         # sudo: the owner was checked above; users have no write access to the cache itself
         todo.sudo().write({field_name: value})
-        todo.folder_id.sudo()._update_counts()
+        if field_name == "is_seen":
+            # the unread counts follow by difference: a recount reads the whole folder
+            changes = {}
+            for message in todo:
+                unread = changes.get(message.folder_id.id, (0, 0))[1]
+                changes[message.folder_id.id] = (0, unread + (-1 if value else 1))
+            self.env["vt_webmail.folder"].sudo()._adjust_counts(changes)
 
     def _fetch_bodies(self, writable=False):
         """Fetch, parse and keep the bodies of these messages that were never fetched

@@ -37,6 +37,8 @@ class TestImapPool(LoginCounting, WebmailCase, TransactionCase):
                          ["none", "done", "done"])
         self.assertFalse(middle.is_seen, "fetched ahead with BODY.PEEK: still unread")
         self.assertIn("Body 2.", str(newest.body_html))
+        folder = newest.folder_id.sudo()
+        self.assertEqual(folder.unread_count, 3)
         before = self.logins()
         # its body is kept: opening it only sets \\Seen, in the refresh's pooled session
         newest.action_open()
@@ -44,6 +46,9 @@ class TestImapPool(LoginCounting, WebmailCase, TransactionCase):
         oldest.action_open()
         self.assertLogins(before, 0)
         self.assertTrue(newest.is_seen and oldest.is_seen)
+        # the folder's unread count follows by difference (no recount of the folder)
+        self.assertEqual(folder.unread_count, 1)
+        self.assertEqual(folder.message_count, 3)
         self.assertIn("Body 0.", str(oldest.body_html))
         self.assertEqual(self.server_messages()[oldest.uid][0], ("\\Seen",))
 
