@@ -352,7 +352,14 @@ class VtWebmailMessage(models.Model):
     def _fetch_one_body(self, session):
         self.ensure_one()
         try:
-            raw = session.fetch_message(self.uid, max_size=MAX_BODY_FETCH)
+            if 0 < self.size <= MAX_BODY_FETCH:
+                # the size the sync kept: one round trip, not a FETCH of the size first (the
+                # limit still holds: a larger body is refused as it arrives)
+                raw = session.fetch_messages([self.uid], MAX_BODY_FETCH).get(self.uid)
+                if raw is None:
+                    raise core_errors.MessageGone(f"UID {self.uid}", host=session.host)
+            else:
+                raw = session.fetch_message(self.uid, max_size=MAX_BODY_FETCH)
         except (core_errors.MessageGone, core_errors.MessageTooLarge) as exc:
             self._store_body_error(self.account_id._error_message(exc))
             return
