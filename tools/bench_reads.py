@@ -678,6 +678,7 @@ with registry.cursor() as cr:
             query = Message._search(domain, limit=count if count > 1 else None)
             sql = (odoo.tools.SQL("SELECT COUNT(*) FROM (%s) t", query.select(""))
                    if count > 1 else query.select("COUNT(*)"))
+            sqls = [sql]
         else:
             # the query search_fetch() runs for web_search_read: the list's columns with the ids
             seen = []
@@ -692,13 +693,19 @@ with registry.cursor() as cr:
                 Message.search_fetch(domain, spec["fields"], offset=offset, limit=limit)
             finally:
                 type(cr).execute = execute
-            sql = next(q for q in seen if isinstance(q, odoo.tools.SQL)
-                       and 'FROM "vt_webmail_message"' in q.code and "ORDER BY" in q.code)
-        cr.execute(odoo.tools.SQL("EXPLAIN (ANALYZE, BUFFERS) %s", sql))
-        plan = "\n".join(row[0] for row in cr.fetchall())
-        print("=== " + title)
-        print(cr.mogrify(sql.code, sql.params).decode())
-        print(plan)
+            # every query of the mail table it ran (a tree may read a page in several steps)
+            sqls = [q for q in seen if isinstance(q, odoo.tools.SQL)
+                    and "vt_webmail_message" in q.code and "LIMIT" in q.code]
+            if not sqls:
+                print("=== " + title)
+                print("(no query of the mail table: the answer was known without one)")
+                continue
+        for number, sql in enumerate(sqls, start=1):
+            cr.execute(odoo.tools.SQL("EXPLAIN (ANALYZE, BUFFERS) %s", sql))
+            plan = "\n".join(row[0] for row in cr.fetchall())
+            print("=== " + title + (f" (query {number} of {len(sqls)})" if len(sqls) > 1 else ""))
+            print(cr.mogrify(sql.code, sql.params).decode())
+            print(plan)
 """
 
 

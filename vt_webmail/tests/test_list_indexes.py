@@ -141,6 +141,20 @@ class TestListIndexes(TransactionCase):
         # the owner rule still applies: another user's folder gives nothing
         other = list(self.folders)[1]
         self.assertFalse(self.env["vt_webmail.message"].with_user(other).search(domain, limit=20))
+        # a word found only in old mail (subjects "Subject 5", "Subject 5x", "Subject 5xx"):
+        # the folder's newest 2,000 mails hold none of it, its matches are read instead
+        old_domain = [*domain[2:4], ("search_text", "ilike", "subject 5")]
+        self.assertIsNone(Message._text_filter_recent_page(old_domain, ["subject"], 0, 20, None))
+        page = Message.search_fetch(old_domain, ["subject"], limit=20)
+        expected = everything.filtered(lambda m: m.subject.startswith("Subject 5"))
+        self.assertEqual(len(expected), 111)
+        self.assertEqual(page.ids, expected[:20].ids)
+        self.assertEqual(Message.search_fetch(old_domain, ["subject"], offset=100, limit=20).ids,
+                         expected[100:].ids)
+        # a frequent word: its page is among the newest mail
+        recent = Message._text_filter_recent_page(domain, ["subject"], 0, 20, None)
+        self.assertEqual(recent.ids, page_ids := Message.search(domain, limit=20).ids)
+        self.assertEqual(len(page_ids), 20)
         # a frequent word: the domain as it was (the newest mail holds a page of it soon)
         with patch.object(vt_webmail_message, "TEXT_FILTER_IDS", 10):
             self.assertEqual(Message._text_filter_narrowed(domain), domain)
