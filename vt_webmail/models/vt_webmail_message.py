@@ -263,6 +263,42 @@ class VtWebmailMessage(models.Model):
     # -- reading -------------------------------------------------------------------------------
 
     @api.model
+    def _search(self, domain, *args, **kwargs):
+        return super()._search(self._without_implied_account(domain), *args, **kwargs)
+
+    @api.model
+    def _without_implied_account(self, domain):
+        """``domain`` without its ``account_id = A`` when it also asks for ``folder_id = F``
+        and F is a folder of A (the Webmail list's action and its folder panel): the folder
+        says it all, and PostgreSQL no longer ANDs the account's index into every bitmap of
+        the folder's rows (3.5 ms of 100,000 entries read for each count of a Text filter).
+        Any other domain is returned as it is."""
+        if not isinstance(domain, (list, tuple)) or len(domain) < 2:
+            return domain
+        leaves = []
+        for item in domain:
+            if item == "&":
+                continue
+            if not isinstance(item, (list, tuple)) or len(item) != 3:
+                return domain
+            leaves.append(tuple(item))
+
+        def single(name):
+            found = [leaf for leaf in leaves if leaf[0] == name and leaf[1] == "="
+                     and isinstance(leaf[2], int) and not isinstance(leaf[2], bool)]
+            return found[0] if len(found) == 1 else None
+
+        account, folder = single("account_id"), single("folder_id")
+        if account is None or folder is None:
+            return domain
+        self.env.cr.execute(SQL("SELECT account_id FROM vt_webmail_folder WHERE id = %s",
+                                folder[2]))
+        row = self.env.cr.fetchone()
+        if not row or row[0] != account[2]:
+            return domain
+        return [leaf for leaf in leaves if leaf is not account]
+
+    @api.model
     def search_fetch(self, domain, field_names=None, offset=0, limit=None, order=None):
         """The list's pages at scale (plans at 1,000,000 rows: README, "Speed").
 

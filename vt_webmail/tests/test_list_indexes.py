@@ -163,3 +163,18 @@ class TestListIndexes(TransactionCase):
         self.assertEqual(Message._text_filter_narrowed(either), either)
         self.assertEqual(Message._text_filter_narrowed([("search_text", "ilike", "x")]),
                          [("search_text", "ilike", "x")])
+
+    def test_the_folder_implies_the_account(self):
+        (user, folder), (_other, other_folder) = list(self.folders.items())[:2]
+        Message = self.env["vt_webmail.message"].with_user(user)
+        domain = ["&", ("account_id", "=", folder.account_id.id), ("folder_id", "=", folder.id)]
+        self.assertEqual(Message._without_implied_account(domain),
+                         [("folder_id", "=", folder.id)])
+        self.assertEqual(Message.search_count(domain), ROWS_PER_FOLDER)
+        # a folder of another account: the condition stays, and nothing is found
+        wrong = ["&", ("account_id", "=", other_folder.account_id.id),
+                 ("folder_id", "=", folder.id)]
+        self.assertEqual(Message._without_implied_account(wrong), wrong)
+        self.assertFalse(self.env["vt_webmail.message"].sudo().search(wrong, limit=1))
+        either = ["|", ("account_id", "=", folder.account_id.id), ("folder_id", "=", folder.id)]
+        self.assertEqual(Message._without_implied_account(either), either)
