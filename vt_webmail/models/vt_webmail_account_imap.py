@@ -192,7 +192,10 @@ class VtWebmailAccount(models.Model):
         def opener():
             current = settings or self._imap_settings()
             found["fingerprint"] = imap_pool.fingerprint(current)
-            found["idle"] = self._pool_idle_seconds()
+            # a push worker's syncs (context vt_webmail_imap_pool=False) log in each time: it
+            # serves no reader, and a password changed on the server must show at its next sync
+            found["idle"] = self._pool_idle_seconds() \
+                if self.env.context.get("vt_webmail_imap_pool", True) else 0
             if not found["idle"]:
                 return self._imap_open(current)
             return POOL.acquire(key, found["fingerprint"], lambda: self._imap_open(current),
