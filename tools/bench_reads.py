@@ -32,7 +32,9 @@ turns, A B A B, one call each, so both meet the same load on a shared machine.
    model has one, then ``web_read`` of the form view's fields with the Webmail action's
    context, then the GET of ``/vt_webmail/body/<id>`` (the frame the form shows the mail in)
    when the tree has that route; then the same mail again. The IMAP logins each opening cost
-   are counted in Dovecot's log.
+   are counted in Dovecot's log. Then the 10 newest mails of the mailbox, never opened either
+   (what a reader opens first after a refresh; a tree that fetches small bodies ahead during the
+   sync has them already), once each.
 5. With ``--rows N``, users 4 to 10 get filler accounts (the same corpus rows) until the table
    holds N rows, and step 3 and 4 run again: the same accounts in a big table.
 
@@ -87,6 +89,8 @@ TARGETS = {
     "open_again": "-",
     "logins": "1 (0 pooled)",
     "logins_again": "0",
+    "open_newest": "<= 50 ms",
+    "logins_newest": "1 (0 pooled)",
     "sync": "<= 1.5x floor",
     "memory": "< 100 MB",
 }
@@ -611,6 +615,29 @@ def measure_opens(trees, dovecot, args, samples, phase, uids):
     log(f"{phase}: {len(usable)} mails opened per tree")
 
 
+def measure_newest(trees, dovecot, args, samples, phase, uids):
+    """Open the newest mails of the synced mailbox, never opened either: what a reader opens
+    first after a refresh (a tree that fetches small bodies ahead during the sync has them)."""
+    counter = LoginCounter(dovecot, "bench")
+    openers = {t.label: open_calls(t) for t in trees}
+    ids = {}
+    for tree in trees:
+        rpc = tree.rpc("reader1")
+        found = rpc.call("vt_webmail.message", "search_read",
+                         [("account_id", "=", tree.data["sync_accounts"][0]),
+                          ("uid", "in", uids)], ["uid"])
+        ids[tree.label] = {row["uid"]: row["id"] for row in found}
+    usable = [uid for uid in uids if all(uid in ids[t.label] for t in trees)]
+    wait_quiet(args)
+    for repeat, uid in enumerate(usable):
+        for tree in (trees if repeat % 2 == 0 else trees[::-1]):
+            counter.take(settle=0.05)
+            seconds, _result = timed(openers[tree.label], ids[tree.label][uid])
+            samples.add((phase, "open", "open_newest"), tree.label, seconds)
+            samples.add((phase, "open", "logins_newest"), tree.label, counter.take())
+    log(f"{phase}: {len(usable)} of the newest mails opened per tree")
+
+
 def fill_rows(trees, headers, dovecot, target_rows, taken_users, args):
     """Filler accounts for the remaining users until the table holds ``target_rows``."""
     for tree in trees:
@@ -651,6 +678,7 @@ with registry.cursor() as cr:
             query = Message._search(domain, limit=count if count > 1 else None)
             sql = (odoo.tools.SQL("SELECT COUNT(*) FROM (%s) t", query.select(""))
                    if count > 1 else query.select("COUNT(*)"))
+            sqls = [sql]
         else:
             # the query search_fetch() runs for web_search_read: the list's columns with the ids
             seen = []
@@ -665,13 +693,19 @@ with registry.cursor() as cr:
                 Message.search_fetch(domain, spec["fields"], offset=offset, limit=limit)
             finally:
                 type(cr).execute = execute
-            sql = next(q for q in seen if isinstance(q, odoo.tools.SQL)
-                       and 'FROM "vt_webmail_message"' in q.code and "ORDER BY" in q.code)
-        cr.execute(odoo.tools.SQL("EXPLAIN (ANALYZE, BUFFERS) %s", sql))
-        plan = "\n".join(row[0] for row in cr.fetchall())
-        print("=== " + title)
-        print(cr.mogrify(sql.code, sql.params).decode())
-        print(plan)
+            # every query of the mail table it ran (a tree may read a page in several steps)
+            sqls = [q for q in seen if isinstance(q, odoo.tools.SQL)
+                    and "vt_webmail_message" in q.code and "LIMIT" in q.code]
+            if not sqls:
+                print("=== " + title)
+                print("(no query of the mail table: the answer was known without one)")
+                continue
+        for number, sql in enumerate(sqls, start=1):
+            cr.execute(odoo.tools.SQL("EXPLAIN (ANALYZE, BUFFERS) %s", sql))
+            plan = "\n".join(row[0] for row in cr.fetchall())
+            print("=== " + title + (f" (query {number} of {len(sqls)})" if len(sqls) > 1 else ""))
+            print(cr.mogrify(sql.code, sql.params).decode())
+            print(plan)
 """
 
 
@@ -746,6 +780,8 @@ LABELS = {
     "open_again": "open it again",
     "logins": "IMAP logins per opened mail",
     "logins_again": "IMAP logins, opened again",
+    "open_newest": "open one of the 10 newest mails, never opened",
+    "logins_newest": "IMAP logins per newest mail opened",
 }
 
 
@@ -943,6 +979,9 @@ def main(argv=None):
         phase = f"{rows:,} rows"
         measure_lists(trees, accounts, args, samples, phase)
         measure_opens(trees, dovecot, args, samples, phase, uids[0::2][:args.opens])
+        newest = [uid for uid in range(args.sync_mails, max(0, args.sync_mails - 10), -1)
+                  if uid not in uids]
+        measure_newest(trees, dovecot, args, samples, phase, newest)
 
         if args.rows > rows:
             taken = {1, *range(2, len(args.sizes) + 2)}

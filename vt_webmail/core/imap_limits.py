@@ -136,6 +136,27 @@ class Guard:
             self._timer.daemon = True
             self._timer.start()
 
+    def restart(self, seconds):
+        """A new deadline, ``seconds`` from now (None or 0: none), for a connection that is
+        used again (a pooled session's next request, see :mod:`.imap_pool`) or that waits
+        idle (its idle time, after which the socket is shut down).
+
+        :returns: False when the connection already expired or broke (unusable)
+        """
+        with self._lock:
+            timer, self._timer = self._timer, None
+            imap = self._imap
+        if timer is not None:
+            timer.cancel()
+        if self.expired or self.broken:
+            return False
+        self.seconds = seconds or None
+        self.started = time.monotonic()
+        self.expires_at = self.started + seconds if seconds else None
+        if imap is not None:
+            self.arm(imap)
+        return True
+
     def disarm(self):
         with self._lock:
             timer, self._timer = self._timer, None

@@ -498,6 +498,29 @@ class ImapSession:
             self.client.shutdown()
         self.guard.disarm()
 
+    def noop(self):
+        """NOOP: one round trip that proves the connection alive (a pooled session's health
+        check, see :mod:`.imap_pool`).
+
+        :raises exceptions.WebmailError: when it is not (timeout, connection lost, BYE)
+        """
+        self.guard.check()
+        with translate_errors(self.host):
+            self.client.noop()
+            self.round_trips += 1
+
+    def ensure_selected(self, folder, *, readonly=True):
+        """SELECT (EXAMINE when ``readonly``) ``folder`` unless it is selected already in a mode
+        that allows what follows (a read-write selection serves reads too): a pooled session
+        keeps its folder, and SELECT of a large folder is the costly part of opening a mail.
+
+        :returns: True when a SELECT was sent
+        """
+        if self.selected == folder and (readonly or not self.selected_readonly):
+            return False
+        self.select(folder, readonly=readonly)
+        return True
+
     def time_left(self):
         """Seconds before the session's deadline."""
         return self.guard.remaining()
@@ -547,6 +570,8 @@ class ImapSession:
 
     def select(self, folder, *, readonly=True):
         """SELECT (or EXAMINE when ``readonly``) ``folder``; returns :class:`SelectInfo`."""
+        # a SELECT that fails leaves no folder selected (RFC 3501 6.3.1)
+        self.selected = None
         with translate_errors(self.host):
             try:
                 info = self.client.select_folder(folder, readonly=readonly)
@@ -894,6 +919,22 @@ class ImapSession:
         if uid not in response or b"BODY[]" not in response[uid]:
             raise exceptions.MessageGone(f"UID {uid}", host=self.host)
         return response[uid][b"BODY[]"]
+
+    def fetch_messages(self, uids, max_size):
+        """The whole messages of ``uids`` (BODY.PEEK[]: flags untouched) in one command, for
+        mails known to be small (their RFC822.SIZE at most ``max_size``): the bodies a refresh
+        fetches ahead. A UID gone from the folder is missing from the answer.
+
+        :returns: ``{uid: bytes}``
+        :raises exceptions.ResponseTooLarge: when a body is larger than ``max_size`` after all
+            (the connection is then unusable, as for any refused answer)
+        """
+        if not uids:
+            return {}
+        with self.guard.limits(literal=min(self.guard.current.literal, max_size + 64 * 1024)):
+            response = self.fetch(uids, ["UID", "BODY.PEEK[]"])
+        return {uid: values[b"BODY[]"] for uid, values in response.items()
+                if b"BODY[]" in values}
 
     def _pop_vanished(self):
         lines = self.client.pop_untagged("VANISHED")

@@ -35,7 +35,8 @@ class SessionScope:
 
     @contextlib.contextmanager
     def request(self):
-        """One request: sessions borrowed inside are shared and logged out at the end.
+        """One request: sessions borrowed inside are shared and, at its end, given back (see
+        :meth:`borrow`'s ``release``) or logged out.
 
         A request inside a request is the outer one (the outer caller owns the sessions).
         """
@@ -47,36 +48,54 @@ class SessionScope:
             yield
         finally:
             sessions, self._local.sessions = self._local.sessions, None
-            for session in sessions.values():
-                # logging out is a courtesy: a failure there changes nothing for the request
-                with contextlib.suppress(Exception):
-                    session.logout()
+            for session, release in sessions.values():
+                _finish(session, release)
 
     @contextlib.contextmanager
-    def borrow(self, key, opener):
+    def borrow(self, key, opener, release=None):
         """A logged-in session for ``key``: the request's (opened with ``opener()`` on first
-        use), or outside a request a session of its own, logged out at the end of the block.
+        use), or outside a request a session of its own, finished at the end of the block.
 
         :param key: what identifies the server and credentials (e.g. database and account)
-        :param opener: a callable returning a new logged-in session (a context manager with
-            ``logout()`` and ``close()``); its exceptions propagate unchanged
+        :param opener: a callable returning a new logged-in session (with ``logout()`` and
+            ``close()``); its exceptions propagate unchanged
+        :param release: a callable given the session when the request (or, outside one, the
+            block) ends well, instead of logging it out: a pool's
+            (:meth:`.imap_pool.ImapPool.release`). A session that failed is closed, never
+            released.
         """
         sessions = getattr(self._local, "sessions", None)
         if sessions is None:
-            with opener() as session:
-                yield session
-            return
-        session = sessions.get(key)
-        if session is None:
             session = opener()
-            sessions[key] = session
+            try:
+                yield session
+            except BaseException:
+                session.close()
+                raise
+            _finish(session, release)
+            return
+        if key in sessions:
+            session = sessions[key][0]
+        else:
+            session = opener()
+            sessions[key] = (session, release)
         try:
             yield session
         except BaseException:
-            if sessions.get(key) is session:
+            if key in sessions and sessions[key][0] is session:
                 del sessions[key]
             session.close()
             raise
+
+
+def _finish(session, release):
+    """Give ``session`` back with ``release``, else log it out; a failure there is a
+    courtesy lost, nothing for the request."""
+    with contextlib.suppress(Exception):
+        if release is not None:
+            release(session)
+        else:
+            session.logout()
 
 
 #: The process's scope: the Odoo layer's accounts borrow from it, its actions open requests.

@@ -1,4 +1,6 @@
 from . import vt_webmail_account
+from . import vt_webmail_account_imap
+from . import vt_webmail_account_sync
 from . import res_users
 from . import vt_webmail_account_send
 from . import vt_webmail_account_oauth

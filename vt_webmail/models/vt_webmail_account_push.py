@@ -10,7 +10,7 @@ from ..core import exceptions as core_errors
 from ..core.sync import sync_folder
 from ..service import push as push_service
 from ..tools.sync_store import OdooSyncStore, commit
-from .vt_webmail_account import SYNC_LOCK_CLASS
+from .vt_webmail_account_sync import SYNC_LOCK_CLASS
 
 _logger = logging.getLogger(__name__)
 
@@ -76,6 +76,10 @@ class VtWebmailAccount(models.Model):
         :returns: the counts dict of :meth:`action_refresh` for this account
         """
         self.ensure_one()
+        # a session of its own, never a pooled one (see vt_webmail_account_imap._imap_borrow)
+        return self.with_context(vt_webmail_imap_pool=False)._push_sync_folder(folder_name)
+
+    def _push_sync_folder(self, folder_name):
         outcome = {"new": 0, "changed": 0, "removed": 0, "running": False, "error": False}
         cr = self.env.cr
         try:

@@ -121,6 +121,23 @@ class VtWebmailFolder(models.Model):
                 read_at, datetime.timezone.utc).replace(tzinfo=None) if read_at else False,
         }
 
+    def _adjust_counts(self, changes):
+        """Add to the counts of folders what a change of their mail made of them, without a
+        recount (a recount reads the folder: 37 ms for 30,000 mails, 180 for 100,000). The
+        next refresh that changes a folder recounts it (:meth:`_update_counts`).
+
+        :param changes: ``{folder_id: (messages, unread)}``, differences (negative: fewer)
+        """
+        for folder_id, (messages, unread) in changes.items():
+            if not (messages or unread):
+                continue
+            self.env.cr.execute(SQL(
+                "UPDATE vt_webmail_folder SET message_count = GREATEST(message_count + %s, 0), "
+                "unread_count = GREATEST(unread_count + %s, 0) WHERE id = %s",
+                messages, unread, folder_id,
+            ))
+        self.browse(list(changes)).invalidate_recordset(["message_count", "unread_count"])
+
     def _update_counts(self):
         """Recount messages and unread ones from the cache (one query)."""
         if not self:

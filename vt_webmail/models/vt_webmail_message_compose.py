@@ -115,7 +115,7 @@ class VtWebmailMessage(models.Model):
         item = "BODY.PEEK[HEADER.FIELDS (REPLY-TO)]"
         try:
             with self.account_id._imap_connect() as session:
-                session.select(self.folder_id.name, readonly=True)
+                session.ensure_selected(self.folder_id.name)
                 fetched = session.fetch([self.uid], [item]).get(self.uid) or {}
         except core_errors.WebmailError as exc:
             _logger.info("Reply-To of message %s not read: %s", self.id, exc)

@@ -4,6 +4,7 @@ deleting, searching the server. Each public action is one request: one login per
 
 import contextlib
 import logging
+import time
 
 from odoo import api, models
 from odoo.exceptions import AccessError, UserError
@@ -22,6 +23,10 @@ from .vt_webmail_message import _notice_html
 MAX_BODY_FETCH = 25 * 1024 * 1024
 #: A search on the server lists at most this many mails (the newest).
 SERVER_SEARCH_LIMIT = 500
+#: Bodies fetched ahead by a refresh are asked for this many at a time (one UID FETCH).
+PREFETCH_BATCH = 10
+#: ... and no longer once the session has less than this many seconds before its deadline.
+PREFETCH_DEADLINE_MARGIN = 10.0
 
 _logger = logging.getLogger(__name__)
 
@@ -53,9 +58,11 @@ class VtWebmailMessage(models.Model):
         :returns: True
         """
         self._check_owner()
+        unseen = self.filtered(lambda m: not m.is_seen)
         with self.env["vt_webmail.account"]._imap_request():
-            unreachable = self._fetch_bodies()
-            unseen = self.filtered(lambda m: not m.is_seen and m.account_id not in unreachable)
+            # read-write at once when \Seen follows: one SELECT, not EXAMINE then SELECT
+            unreachable = self._fetch_bodies(writable=bool(unseen))
+            unseen = unseen.filtered(lambda m: m.account_id not in unreachable)
             try:
                 unseen._set_flag("\\Seen", True)
             except UserError:
@@ -107,7 +114,7 @@ class VtWebmailMessage(models.Model):
         with self.env["vt_webmail.account"]._imap_request():
             for (account, folder), messages in moving._by_folder().items():
                 with self._imap_errors(account), account._imap_connect() as session:
-                    session.select(folder.name, readonly=False)
+                    session.ensure_selected(folder.name, readonly=False)
                     session.move(messages.mapped("uid"), destination.name)
         moving._forget()
         return True
@@ -120,7 +127,7 @@ class VtWebmailMessage(models.Model):
             for (account, folder), messages in self._by_folder().items():
                 trash = account.folder_ids.filtered(lambda f: f.role == "trash")[:1]
                 with self._imap_errors(account), account._imap_connect() as session:
-                    session.select(folder.name, readonly=False)
+                    session.ensure_selected(folder.name, readonly=False)
                     if trash and folder != trash:
                         session.move(messages.mapped("uid"), trash.name)
                     else:
@@ -269,14 +276,20 @@ class VtWebmailMessage(models.Model):
         with self.env["vt_webmail.account"]._imap_request():
             for (account, folder), messages in todo._by_folder().items():
                 with self._imap_errors(account), account._imap_connect() as session:
-                    session.select(folder.name, readonly=False)
+                    session.ensure_selected(folder.name, readonly=False)
                     session.set_flags(messages.mapped("uid"), [flag], add=value)
         # sudo: the owner was checked above; users have no write access to the cache itself
         if field_name:
             todo.sudo().write({field_name: value})
-            todo.folder_id.sudo()._update_counts()
+        if field_name == "is_seen":
+            # the unread counts follow by difference: a recount reads the whole folder
+            changes = {}
+            for message in todo:
+                unread = changes.get(message.folder_id.id, (0, 0))[1]
+                changes[message.folder_id.id] = (0, unread + (-1 if value else 1))
+            self.env["vt_webmail.folder"].sudo()._adjust_counts(changes)
 
-    def _fetch_bodies(self):
+    def _fetch_bodies(self, writable=False):
         """Fetch, parse and keep the bodies of these messages that were never fetched
         (BODY.PEEK: flags untouched), in the request's IMAP session of each account (see
         ``vt_webmail.account._imap_request``); never raises because of the server.
@@ -285,6 +298,8 @@ class VtWebmailMessage(models.Model):
         short notice as its body with ``body_state = 'error'``; when the server cannot be
         reached or refuses the login, ``body_notice`` says so and the next call tries again.
 
+        :param writable: select the folders read-write (a flag is set next, in the same
+            session); else read-only, unless the session has them read-write already
         :returns: the accounts whose server could not be reached (a recordset)
         """
         unreachable = self.env["vt_webmail.account"]
@@ -295,7 +310,7 @@ class VtWebmailMessage(models.Model):
             try:
                 with account._imap_connect() as session:
                     for folder in mine.folder_id:
-                        session.select(folder.name, readonly=True)
+                        session.ensure_selected(folder.name, readonly=not writable)
                         for message in mine.filtered(lambda m, f=folder: m.folder_id == f):
                             message._fetch_one_body(session)
             except (core_errors.WebmailError, UserError) as exc:
@@ -306,10 +321,47 @@ class VtWebmailMessage(models.Model):
                 unreachable |= account
         return unreachable.with_env(self.env)
 
+    def _fetch_bodies_ahead(self, max_size, until):
+        """Fetch the bodies of these small mails of one account ahead of their opening (a
+        refresh does, see ``vt_webmail.account._prefetch_bodies``): in the request's session,
+        :data:`PREFETCH_BATCH` mails per UID FETCH, until ``until`` (``time.monotonic()``) or
+        the session's deadline draws near. A server error stops it quietly: opening a mail
+        fetches what is missing.
+
+        :returns: how many bodies were kept
+        """
+        account = self.account_id.ensure_one()
+        kept = 0
+        try:
+            with account._imap_connect() as session:
+                for folder in self.folder_id:
+                    mine = self.filtered(lambda m, f=folder: m.folder_id == f)
+                    session.ensure_selected(folder.name)
+                    for start in range(0, len(mine), PREFETCH_BATCH):
+                        if time.monotonic() > until \
+                                or session.time_left() < PREFETCH_DEADLINE_MARGIN:
+                            return kept
+                        batch = mine[start:start + PREFETCH_BATCH]
+                        raws = session.fetch_messages(batch.mapped("uid"), max_size)
+                        for message in batch.filtered(lambda m, raws=raws: m.uid in raws):
+                            message._store_parsed_body(raws[message.uid])
+                            kept += 1
+        except core_errors.WebmailError as exc:
+            _logger.info("Webmail account %s: bodies fetched ahead stopped after %d: %s",
+                         account.id, kept, exc)
+        return kept
+
     def _fetch_one_body(self, session):
         self.ensure_one()
         try:
-            raw = session.fetch_message(self.uid, max_size=MAX_BODY_FETCH)
+            if 0 < self.size <= MAX_BODY_FETCH:
+                # the size the sync kept: one round trip, not a FETCH of the size first (the
+                # limit still holds: a larger body is refused as it arrives)
+                raw = session.fetch_messages([self.uid], MAX_BODY_FETCH).get(self.uid)
+                if raw is None:
+                    raise core_errors.MessageGone(f"UID {self.uid}", host=session.host)
+            else:
+                raw = session.fetch_message(self.uid, max_size=MAX_BODY_FETCH)
         except (core_errors.MessageGone, core_errors.MessageTooLarge) as exc:
             self._store_body_error(self.account_id._error_message(exc))
             return

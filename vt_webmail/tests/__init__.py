@@ -24,3 +24,4 @@ from . import test_conversations
 from . import test_unified
 from . import test_reader_tours
 from . import test_keys
+from . import test_imap_pool

@@ -19,6 +19,7 @@ from odoo.tests import new_test_user
 
 from .. import compat
 from ..models.vt_webmail_account import ALLOWED_HOSTS_PARAMETER
+from ..models.vt_webmail_account_imap import POOL
 from ..testing import IMAP_SERVERS, ServerUnavailable, server_required
 from ..testing.smtpd import SMTPServer
 
@@ -66,6 +67,14 @@ class WebmailCase:
     with_smtp = False
     #: keyword arguments of ``cls.smtp``'s :class:`~..testing.smtpd.SMTPServer` (``oauth``...)
     smtp_options = {}
+    #: seconds a session waits in the process's pool of logged-in sessions (system parameter
+    #: vt_webmail.imap_pool_idle_seconds); 0, the tests' default: every request logs in, as the
+    #: tests that count logins expect (TestImapPool turns it on)
+    imap_pool_idle_seconds = 0
+    #: bodies a refresh fetches ahead per folder (system parameter vt_webmail.prefetch_bodies);
+    #: 0, the tests' default: a synced mail's body is fetched when it is opened, as the tests
+    #: of opening expect (TestImapPool turns it on)
+    prefetch_bodies = 0
 
     @classmethod
     def setUpClass(cls):
@@ -92,6 +101,13 @@ class WebmailCase:
             cls.addClassCleanup(cls.smtp.close)
         # the test servers are on loopback: allowed as an administrator would allow them
         cls.env["ir.config_parameter"].sudo().set_param(ALLOWED_HOSTS_PARAMETER, "127.0.0.1")
+        cls.env["ir.config_parameter"].sudo().set_param(
+            "vt_webmail.imap_pool_idle_seconds", str(cls.imap_pool_idle_seconds))
+        cls.env["ir.config_parameter"].sudo().set_param(
+            "vt_webmail.prefetch_bodies", str(cls.prefetch_bodies))
+        # no session of another class's server or accounts (ids are reused after rollbacks)
+        POOL.clear()
+        cls.addClassCleanup(POOL.clear)
         cls.user = new_test_user(cls.env, login=f"webmail_user_{next(_numbers)}",
                                  groups="base.group_user", name="Wendy Webmail",
                                  email="wendy@example.com")

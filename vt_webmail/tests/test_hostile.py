@@ -75,7 +75,7 @@ class TestHostileServer(WebmailCase, TransactionCase):
                 good.sudo().write({"last_attempt_at": long_ago + datetime.timedelta(hours=1)})
 
                 started = time.monotonic()
-                with mute_logger("odoo.addons.vt_webmail.models.vt_webmail_account"):
+                with mute_logger("odoo.addons.vt_webmail.models.vt_webmail_account_sync"):
                     self.env["vt_webmail.account"]._cron_refresh()
                 elapsed = time.monotonic() - started
 

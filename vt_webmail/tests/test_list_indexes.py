@@ -6,11 +6,19 @@ Timings belong to ``tools/bench_reads.py``; this checks the plan, which does not
 machine's load.
 """
 
+from unittest.mock import patch
+
 from odoo.tests import tagged
 from odoo.tests.common import TransactionCase, new_test_user
 from odoo.tools import SQL
 
-from ..models.vt_webmail_message import OWNER_STATISTICS, TEXT_INDEX, TEXT_INDEX_FIELDS
+from ..models import vt_webmail_message
+from ..models.vt_webmail_message import (
+    DEEP_PAGE_OFFSET,
+    OWNER_STATISTICS,
+    TEXT_INDEX,
+    TEXT_INDEX_FIELDS,
+)
 
 ROWS_PER_FOLDER = 3000
 
@@ -28,10 +36,23 @@ class TestListIndexes(TransactionCase):
                 "email": f"indexes{n}@example.com", "imap_host": "localhost", "login": "x",
                 "password": "x",
             })
-            folder = cls.env["vt_webmail.folder"].sudo().create({
-                "account_id": account.id, "name": "INBOX", "role": "inbox",
-            })
+            folder, sent = cls.env["vt_webmail.folder"].sudo().create([
+                {"account_id": account.id, "name": "INBOX", "role": "inbox"},
+                {"account_id": account.id, "name": "Sent", "role": "sent"},
+            ])
             cls.folders[user] = folder
+            # an account has other folders: the folder's rows are not all the account's
+            cls.env.cr.execute(SQL(
+                """
+                INSERT INTO vt_webmail_message (account_id, folder_id, user_id, uid,
+                            uidvalidity, subject, email_from, date, body_state, is_seen)
+                     SELECT %(account)s, %(folder)s, %(user)s, k, 1, 'Sent ' || k,
+                            'me@example.com', TIMESTAMP '2020-01-01' + k * INTERVAL '1 hour',
+                            'none', true
+                       FROM generate_series(1, %(rows)s) k
+                """,
+                account=account.id, folder=sent.id, user=user.id, rows=ROWS_PER_FOLDER,
+            ))
             cls.env.cr.execute(SQL(
                 """
                 INSERT INTO vt_webmail_message (account_id, folder_id, user_id, uid,
@@ -59,6 +80,11 @@ class TestListIndexes(TransactionCase):
         indexes = dict(cr.fetchall())
         self.assertNotIn("vt_webmail_message_folder_date_idx", indexes,
                          "the list index replaces the one without the included columns")
+        # single-column indexes PostgreSQL would AND into every bitmap of a folder
+        self.assertNotIn("vt_webmail_message__account_id_index", indexes)
+        self.assertNotIn("vt_webmail_message__user_id_index", indexes)
+        self.assertIn("(account_id, date DESC, id DESC) INCLUDE (folder_id, user_id)",
+                      indexes["vt_webmail_message_account_date_idx"])
         self.assertIn("(folder_id, date DESC, id DESC) INCLUDE (account_id, user_id)",
                       indexes["vt_webmail_message_list_idx"])
         cr.execute("SELECT stxkind FROM pg_statistic_ext WHERE stxname = %s",
@@ -121,3 +147,72 @@ class TestListIndexes(TransactionCase):
             "AND conversation_id IS NULL", folder.account_id.id))
         plan = "\n".join(row[0] for row in self.env.cr.fetchall())
         self.assertIn("vt_webmail_message_unthreaded_idx", plan)
+
+    def test_a_deep_page_reads_its_ids_from_the_index_alone(self):
+        user, folder = next(iter(self.folders.items()))
+        domain = ["&", ("account_id", "=", folder.account_id.id), ("folder_id", "=", folder.id)]
+        offset = DEEP_PAGE_OFFSET + 500
+        plan = self.plan(user, domain, limit=20, offset=offset)
+        self.assertIn("Index Only Scan using vt_webmail_message_list_idx", plan)
+        Message = self.env["vt_webmail.message"].with_user(user)
+        page = Message.search_fetch(domain, ["subject", "date"], offset=offset, limit=20)
+        expected = Message.search(domain, order="date desc, id desc")[offset:offset + 20]
+        self.assertEqual(page.ids, expected.ids)
+        self.assertEqual(page[0].subject, f"Subject {ROWS_PER_FOLDER - offset}")
+        rows = Message.web_search_read(domain, {"subject": {}}, offset=offset, limit=20)
+        self.assertEqual([row["id"] for row in rows["records"]], expected.ids)
+
+    def test_a_text_filter_reads_the_folders_matches_first(self):
+        user, folder = next(iter(self.folders.items()))
+        Message = self.env["vt_webmail.message"].with_user(user)
+        domain = ["&", "&", ("account_id", "=", folder.account_id.id),
+                  ("folder_id", "=", folder.id), ("search_text", "ilike", "SENDER7@")]
+        narrowed = Message._text_filter_narrowed(domain)
+        self.assertNotIn(("search_text", "ilike", "SENDER7@"), narrowed)
+        (ids_leaf,) = [leaf for leaf in narrowed if leaf[0] == "id"]
+        self.assertEqual(len(ids_leaf[2]), ROWS_PER_FOLDER // 50)
+        page = Message.search(domain, limit=20)
+        # what the plain query finds, newest first
+        everything = Message.search([("folder_id", "=", folder.id)], order="date desc, id desc")
+        expected = everything.filtered(lambda m: m.email_from == "sender7@example.com")[:20]
+        self.assertEqual(page.ids, expected.ids)
+        # the owner rule still applies: another user's folder gives nothing
+        other = list(self.folders)[1]
+        self.assertFalse(self.env["vt_webmail.message"].with_user(other).search(domain, limit=20))
+        # a word found only in old mail (subjects "Subject 5", "Subject 5x", "Subject 5xx"):
+        # the folder's newest 2,000 mails hold none of it, its matches are read instead
+        old_domain = [*domain[2:4], ("search_text", "ilike", "subject 5")]
+        self.assertIsNone(Message._text_filter_recent_page(old_domain, ["subject"], 0, 20, None))
+        page = Message.search_fetch(old_domain, ["subject"], limit=20)
+        expected = everything.filtered(lambda m: m.subject.startswith("Subject 5"))
+        self.assertEqual(len(expected), 111)
+        self.assertEqual(page.ids, expected[:20].ids)
+        self.assertEqual(Message.search_fetch(old_domain, ["subject"], offset=100, limit=20).ids,
+                         expected[100:].ids)
+        # a frequent word: its page is among the newest mail
+        recent = Message._text_filter_recent_page(domain, ["subject"], 0, 20, None)
+        self.assertEqual(recent.ids, page_ids := Message.search(domain, limit=20).ids)
+        self.assertEqual(len(page_ids), 20)
+        # a frequent word: the domain as it was (the newest mail holds a page of it soon)
+        with patch.object(vt_webmail_message, "TEXT_FILTER_IDS", 10):
+            self.assertEqual(Message._text_filter_narrowed(domain), domain)
+        # not a plain conjunction, or no folder: as it was
+        either = ["|", ("search_text", "ilike", "x"), ("folder_id", "=", folder.id)]
+        self.assertEqual(Message._text_filter_narrowed(either), either)
+        self.assertEqual(Message._text_filter_narrowed([("search_text", "ilike", "x")]),
+                         [("search_text", "ilike", "x")])
+
+    def test_the_folder_implies_the_account(self):
+        (user, folder), (_other, other_folder) = list(self.folders.items())[:2]
+        Message = self.env["vt_webmail.message"].with_user(user)
+        domain = ["&", ("account_id", "=", folder.account_id.id), ("folder_id", "=", folder.id)]
+        self.assertEqual(Message._without_implied_account(domain),
+                         [("folder_id", "=", folder.id)])
+        self.assertEqual(Message.search_count(domain), ROWS_PER_FOLDER)
+        # a folder of another account: the condition stays, and nothing is found
+        wrong = ["&", ("account_id", "=", other_folder.account_id.id),
+                 ("folder_id", "=", folder.id)]
+        self.assertEqual(Message._without_implied_account(wrong), wrong)
+        self.assertFalse(self.env["vt_webmail.message"].sudo().search(wrong, limit=1))
+        either = ["|", ("account_id", "=", folder.account_id.id), ("folder_id", "=", folder.id)]
+        self.assertEqual(Message._without_implied_account(either), either)

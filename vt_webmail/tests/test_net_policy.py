@@ -109,7 +109,7 @@ class TestNetPolicy(WebmailCase, TransactionCase):
         other = self.make_account(user=self.other_user, login=self.other_mailbox_login)
         self.assertTrue(other.with_user(self.other_user).action_test_connection()["params"]["ok"])
 
-    @mute_logger("odoo.addons.vt_webmail.models.vt_webmail_account")
+    @mute_logger("odoo.addons.vt_webmail.models.vt_webmail_account_sync")
     def test_refused_account_never_blocks_the_others(self):
         good = self.make_account()
         self.seed(["for the good one"])

@@ -238,7 +238,7 @@ class TestOAuth(WebmailCase, HttpCase):
                             "now() AT TIME ZONE 'UTC' WHERE id = %s", (account.id,))
         (account | password_account).sudo().write({"last_attempt_at": False})
         account.invalidate_recordset()
-        with mute_logger("odoo.addons.vt_webmail.models.vt_webmail_account"):
+        with mute_logger("odoo.addons.vt_webmail.models.vt_webmail_account_sync"):
             self.env["vt_webmail.account"]._cron_refresh()
         account.invalidate_recordset()
         password_account.invalidate_recordset()

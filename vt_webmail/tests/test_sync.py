@@ -10,7 +10,7 @@ from odoo.tools import mute_logger
 
 from ..core.mime import parse_list_headers
 from ..core.sync import MessageSummary
-from ..models.vt_webmail_account import SYNC_LOCK_CLASS
+from ..models.vt_webmail_account_sync import SYNC_LOCK_CLASS
 from ..tools.sync_store import OdooSyncStore
 from .common import WebmailCase, on_every_imap_server, raw_mail
 
@@ -142,7 +142,7 @@ class TestSync(WebmailCase, TransactionCase):
         bad_login = self.add_mailbox()
         self.seed(["never seen"], login=bad_login)
         bad = self.make_account(user=self.other_user, login=bad_login, password="wrong")
-        with mute_logger("odoo.addons.vt_webmail.models.vt_webmail_account"):
+        with mute_logger("odoo.addons.vt_webmail.models.vt_webmail_account_sync"):
             self.env["vt_webmail.account"]._cron_refresh()
         self.assertIn("rejected the user name or password", bad.last_error)
         self.assertFalse(bad.last_sync_at)
@@ -177,7 +177,7 @@ class TestSync(WebmailCase, TransactionCase):
         with patch("odoo.addons.vt_webmail.core.sync.FIRST_BATCH_SIZE", 5), \
                 patch("odoo.addons.vt_webmail.core.sync.DEFAULT_BATCH_SIZE", 5), \
                 patch.object(OdooSyncStore, "add", add_then_die), \
-                mute_logger("odoo.addons.vt_webmail.models.vt_webmail_account"):
+                mute_logger("odoo.addons.vt_webmail.models.vt_webmail_account_sync"):
             result = account.with_context().action_refresh()
         self.addCleanup(self.imap_server.start)
         self.assertIn("connection", result["error"].lower())
