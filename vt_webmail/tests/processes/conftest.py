@@ -75,8 +75,11 @@ def dovecot():
 @pytest.fixture
 def mail_accounts(odoo_db, dovecot):
     """``make(count, **values)`` -> list of (account id, mailbox login): accounts of one new
-    Odoo user on fresh Dovecot mailboxes. Every account made is deleted after the test."""
+    Odoo user on fresh Dovecot mailboxes. Every account made is deleted after the test, once
+    the processes the test started are stopped (a worker still syncing one of them would make
+    the deletion fail on a concurrent update)."""
     made = []
+    started = len(odoo_db.processes)
 
     def make(count, server=None, **values):
         server = server or dovecot
@@ -97,6 +100,9 @@ def mail_accounts(odoo_db, dovecot):
         return pairs
 
     yield make
+    for process in odoo_db.processes[started:]:
+        if process.running():
+            process.stop()
     if made:
         with odoo_db.env() as env:
             env["vt_webmail.account"].browse([account for account, _login in made]) \
