@@ -1,3 +1,4 @@
+import ast
 from unittest.mock import patch
 
 from odoo.exceptions import AccessError
@@ -137,7 +138,7 @@ class TestConversations(WebmailCase, TransactionCase):
             # the conversation list leaves the account out meanwhile
             domain = self.env.ref("vt_webmail.vt_webmail_conversation_action").domain
             Conversation = self.env["vt_webmail.conversation"].with_user(self.user)
-            self.assertFalse(Conversation.search(eval(domain)))  # pylint: disable=eval-used
+            self.assertFalse(Conversation.search(ast.literal_eval(domain)))
             # one batch, then an interruption: what is threaded stays, the rest is picked up
             self.assertEqual(Message._thread_backlog_batch(account.id, 4), 4)
             self.assertEqual(Message.search_count([("account_id", "=", account.id),
@@ -164,7 +165,7 @@ class TestConversations(WebmailCase, TransactionCase):
                       [{by_mid[i] for i in ids} for ids in stored.values()])
         budget = mails["<b0@x>"].conversation_id
         self.assertEqual(budget.message_count, 4)
-        self.assertIn(budget, Conversation.search(eval(domain)))  # pylint: disable=eval-used
+        self.assertIn(budget, Conversation.search(ast.literal_eval(domain)))
 
         # an incremental refresh threads its few new mails at once
         self.append("INBOX", raw_mail("Re: Trip", sender="Carol <carol@example.com>",
