@@ -145,26 +145,27 @@ class VtWebmailAccount(models.Model):
             self.env.ref("vt_webmail.ir_cron_thread_backlog")._trigger()
 
     def _thread_backlog(self, until):
-        """Thread this account's backlog until ``until`` (``time.monotonic()``), on a cursor
-        of its own under the account's sync lock (a refresh running meanwhile threads nothing
-        of the backlog: see ``sync_store.THREAD_AT_ONCE``). Returns whether some remains."""
+        """Thread this account's backlog until ``until`` (``time.monotonic()``), batch by
+        batch on a cursor of its own, each batch under the account's sync lock (a refresh can
+        run between two batches; while it runs, it threads nothing of a backlog larger than
+        ``sync_store.THREAD_AT_ONCE``). Returns whether some remains."""
         self.ensure_one()
         with self.env.registry.cursor() as cr:
-            cr.execute("SELECT pg_try_advisory_lock(%s, %s)", (SYNC_LOCK_CLASS, self.id))
-            if not cr.fetchone()[0]:
-                return False  # a refresh holds it: it triggers this job again when it ends
-            try:
-                Message = self.env(cr=cr, su=True)["vt_webmail.message"]
-                while time.monotonic() < until:
+            Message = self.env(cr=cr, su=True)["vt_webmail.message"]
+            while time.monotonic() < until:
+                cr.execute("SELECT pg_try_advisory_lock(%s, %s)", (SYNC_LOCK_CLASS, self.id))
+                if not cr.fetchone()[0]:
+                    return False  # a refresh holds it: it triggers this job again when it ends
+                try:
                     if not Message._thread_backlog_batch(self.id, THREAD_BATCH):
                         cr.execute("UPDATE vt_webmail_account SET threading_pending = FALSE "
                                    "WHERE id = %s", (self.id,))
                         commit(cr)
                         return False
                     commit(cr)
-                return True
-            finally:
-                cr.execute("SELECT pg_advisory_unlock(%s, %s)", (SYNC_LOCK_CLASS, self.id))
+                finally:
+                    cr.execute("SELECT pg_advisory_unlock(%s, %s)", (SYNC_LOCK_CLASS, self.id))
+            return True
 
     # -- one refresh ---------------------------------------------------------------------------
 
