@@ -211,7 +211,8 @@ def install_instruments(odoo):
 
     from odoo.tools import SQL
 
-    from odoo.addons.vt_webmail.models import vt_webmail_account as account_module
+    from odoo.addons.vt_webmail.models import vt_webmail_account_imap as imap_module
+    from odoo.addons.vt_webmail.models import vt_webmail_account_sync as account_module
 
     send = imaplib.IMAP4.send
 
@@ -225,7 +226,7 @@ def install_instruments(odoo):
 
     imaplib.IMAP4.send = recording_send
 
-    connect = account_module.connect
+    connect = imap_module.connect
 
     def recording_connect(settings):
         session = connect(settings)
@@ -233,7 +234,7 @@ def install_instruments(odoo):
             COUNTERS.sessions.append(session)
         return session
 
-    account_module.connect = recording_connect
+    imap_module.connect = recording_connect
 
     sync_folder = account_module.sync_folder
 

@@ -103,8 +103,8 @@ class VtWebmailAccount(models.Model):
                 return outcome
             try:
                 with self._imap_sync_session(settings) as session:
-                    result = sync_folder(session, folder.name, folder._sync_state(),
-                                         OdooSyncStore(folder))
+                    store = OdooSyncStore(folder)
+                    result = sync_folder(session, folder.name, folder._sync_state(), store)
                     self._after_sync()
             except core_errors.FolderNotFound:
                 outcome.update(self._refresh_locked(settings, list_folders=True))
@@ -117,6 +117,9 @@ class VtWebmailAccount(models.Model):
                 commit(cr)
                 return outcome
             outcome.update(new=result.new, changed=result.changed, removed=result.removed)
+            if store.threading_deferred:
+                # its mails joined the account's threading backlog (vt_webmail_account_sync.py)
+                self.env.ref("vt_webmail.ir_cron_thread_backlog")._trigger()
             if result.new or result.changed or result.removed:
                 self.user_id._bus_send("vt_webmail.refreshed", {
                     "account_id": self.id, "new": result.new, "changed": result.changed,

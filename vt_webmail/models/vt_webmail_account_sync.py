@@ -35,12 +35,23 @@ PREFETCH_BODIES = 30
 PREFETCH_MAX_SIZE = 100 * 1024
 #: ... for at most this many seconds per refresh.
 PREFETCH_SECONDS = 5.0
+#: The threading backlog (mails a first sync stored unthreaded) is worked off in batches of
+#: this many mails, each committed, ...
+THREAD_BATCH = 5000
+#: ... for at most this many seconds per run of the scheduled action (Odoo runs it again at
+#: once while some remains).
+THREAD_SECONDS = 20
 
 
 # One job per file (the project's convention): refreshing here, the IMAP server in
 # vt_webmail_account_imap.py, settings in vt_webmail_account.py.
 class VtWebmailAccount(models.Model):
     _inherit = "vt_webmail.account"  # pylint: disable=consider-merging-classes-inherited
+
+    threading_pending = fields.Boolean(
+        readonly=True, copy=False,
+        help="Some mails are not in their conversations yet (after a first sync): the "
+             "conversation list leaves this account out until they are.")
 
     # -- actions -------------------------------------------------------------------------------
 
@@ -111,6 +122,51 @@ class VtWebmailAccount(models.Model):
                          "round trips, %.1f s", refreshed, len(due), round_trips,
                          time.monotonic() - started)
 
+    # -- conversations after a first sync ------------------------------------------------------
+
+    @api.model
+    def _cron_thread_backlog(self):
+        """Put into their conversations the mails a first sync stored unthreaded, in batches of
+        :data:`THREAD_BATCH`, each committed (an interruption loses nothing: the next run goes
+        on from the mails still unthreaded), for at most :data:`THREAD_SECONDS`."""
+        started = time.monotonic()
+        self.env.cr.execute("SELECT id FROM vt_webmail_account WHERE threading_pending "
+                            "ORDER BY id")
+        account_ids = [row[0] for row in self.env.cr.fetchall()]
+        crons = self.env["ir.cron"]
+        remaining = False
+        for account in self.browse(account_ids):
+            if time.monotonic() - started > THREAD_SECONDS:
+                remaining = True
+                break
+            remaining = account._thread_backlog(started + THREAD_SECONDS) or remaining
+        if remaining:
+            cron_progress(crons, done=1, remaining=1)
+            self.env.ref("vt_webmail.ir_cron_thread_backlog")._trigger()
+
+    def _thread_backlog(self, until):
+        """Thread this account's backlog until ``until`` (``time.monotonic()``), batch by
+        batch on a cursor of its own, each batch under the account's sync lock (a refresh can
+        run between two batches; while it runs, it threads nothing of a backlog larger than
+        ``sync_store.THREAD_AT_ONCE``). Returns whether some remains."""
+        self.ensure_one()
+        with self.env.registry.cursor() as cr:
+            Message = self.env(cr=cr, su=True)["vt_webmail.message"]
+            while time.monotonic() < until:
+                cr.execute("SELECT pg_try_advisory_lock(%s, %s)", (SYNC_LOCK_CLASS, self.id))
+                if not cr.fetchone()[0]:
+                    return False  # a refresh holds it: it triggers this job again when it ends
+                try:
+                    if not Message._thread_backlog_batch(self.id, THREAD_BATCH):
+                        cr.execute("UPDATE vt_webmail_account SET threading_pending = FALSE "
+                                   "WHERE id = %s", (self.id,))
+                        commit(cr)
+                        return False
+                    commit(cr)
+                finally:
+                    cr.execute("SELECT pg_advisory_unlock(%s, %s)", (SYNC_LOCK_CLASS, self.id))
+            return True
+
     # -- one refresh ---------------------------------------------------------------------------
 
     def _refresh_one(self, list_folders=None, only_if_due=False):
@@ -171,6 +227,7 @@ class VtWebmailAccount(models.Model):
     def _refresh_locked(self, settings, list_folders):
         counts = {"new": 0, "changed": 0, "removed": 0, "error": False, "round_trips": 0}
         cr = self.env.cr
+        deferred = False
         try:
             with self._imap_sync_session(settings) as session:
                 stale = not self.folders_listed_at or (
@@ -188,6 +245,7 @@ class VtWebmailAccount(models.Model):
                         folder.unlink()
                         commit(cr)
                         continue
+                    deferred = deferred or store.threading_deferred
                     counts["new"] += result.new
                     counts["changed"] += result.changed
                     counts["removed"] += result.removed
@@ -201,6 +259,10 @@ class VtWebmailAccount(models.Model):
         if not counts["error"]:
             values["last_sync_at"] = now
         self.write(values)
+        cr.execute("SELECT threading_pending FROM vt_webmail_account WHERE id = %s", (self.id,))
+        if deferred or cr.fetchone()[0]:
+            # the conversations of a first sync: built after it, by the scheduled action
+            self.env.ref("vt_webmail.ir_cron_thread_backlog")._trigger()
         if counts["new"] or counts["changed"] or counts["removed"]:
             self.user_id._bus_send("vt_webmail.refreshed", {
                 "account_id": self.id,

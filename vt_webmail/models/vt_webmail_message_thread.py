@@ -45,13 +45,39 @@ class VtWebmailMessage(models.Model):
     # -- the sync's hooks ------------------------------------------------------------------
 
     @api.model
-    def _thread_pending(self, account_ids):
-        """Thread the mails of these accounts not threaded yet (just stored)."""
+    def _thread_pending(self, account_ids, limit=None):
+        """Thread the mails of these accounts not threaded yet (just stored).
+
+        :param limit: thread an account's mails only if it has at most this many unthreaded
+            (its backlog is then left to :meth:`_thread_backlog`)
+        :returns: whether every account's mails were threaded
+        """
+        done = True
         for account_id in set(account_ids):
             rows = self._thread_rows(SQL(
-                "account_id = %s AND conversation_id IS NULL", account_id))
+                "account_id = %s AND conversation_id IS NULL ORDER BY id %s", account_id,
+                SQL("LIMIT %s", limit + 1) if limit is not None else SQL()))
+            if limit is not None and len(rows) > limit:
+                done = False
+                continue
             if rows:
                 self._thread_update(account_id, rows, [], [])
+        return done
+
+    @api.model
+    def _thread_backlog_batch(self, account_id, size):
+        """Thread the oldest ``size`` unthreaded mails of the account (by id: in the order they
+        were stored). The threading is incremental: batch after batch, the conversations come
+        out as one threading of all the mails at once would make them.
+
+        :returns: how many mails were threaded
+        """
+        rows = self._thread_rows(SQL(
+            "account_id = %s AND conversation_id IS NULL ORDER BY id LIMIT %s",
+            account_id, size))
+        if rows:
+            self._thread_update(account_id, rows, [], [])
+        return len(rows)
 
     @api.model
     def _thread_forget(self, ids):

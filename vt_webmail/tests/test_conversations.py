@@ -1,7 +1,13 @@
+import ast
+from unittest.mock import patch
+
 from odoo.exceptions import AccessError
 from odoo.tests import tagged
 from odoo.tests.common import TransactionCase
 
+from ..core.threading import Mail, Threader
+from ..models import vt_webmail_account_sync
+from ..tools import sync_store
 from .common import WebmailCase, raw_mail
 
 
@@ -93,6 +99,83 @@ class TestConversations(WebmailCase, TransactionCase):
         self.assertTrue(others)
         self.assertEqual(Conversation.search([("account_id", "=", account.id),
                                               ("has_flagged", "=", False)]), others)
+
+    def test_large_first_sync_threads_after_in_batches_as_from_scratch(self):
+        """A first sync past THREAD_AT_ONCE mails stores them unthreaded; the scheduled action
+        then threads them in committed batches, resumable, into the conversations a threading
+        of all the mails at once makes; the conversation list leaves the account out until
+        then."""
+        me = f"{self.mailbox_login}@example.com"
+        inbox = [
+            # a reply stored before what it answers, a chain split across batches, a subject
+            # match without references, unrelated mails between them
+            raw_mail("Re: Budget", sender="Bob <bob@example.com>", message_id="<b2@x>",
+                     extra_headers="References: <b0@x> <b1@me>\r\n"),
+            raw_mail("Lunch", message_id="<l0@x>"),
+            raw_mail("Budget", message_id="<b0@x>"),
+            raw_mail("Trip", sender="Carol <carol@example.com>", message_id="<t0@x>"),
+            raw_mail("Re: Trip", sender="Dan <dan@example.com>", message_id="<t1@x>"),
+            raw_mail("Unrelated", message_id="<u0@x>"),
+            raw_mail("Re: Budget", sender="Eve <eve@example.com>", message_id="<b3@x>",
+                     extra_headers="In-Reply-To: <b2@x>\r\n"),
+            raw_mail("Re: Lunch", sender="Bob <bob@example.com>", message_id="<l1@x>",
+                     extra_headers="References: <l0@x>\r\n"),
+        ]
+        self.append("INBOX", *inbox)
+        self.append("Sent", raw_mail("Re: Budget", sender=me, message_id="<b1@me>",
+                                     extra_headers="In-Reply-To: <b0@x>\r\n"))
+        account = self.make_account()
+        Account = self.env["vt_webmail.account"]
+        Message = self.env["vt_webmail.message"].sudo()
+        with patch.object(sync_store, "THREAD_AT_ONCE", 3), \
+                patch.object(vt_webmail_account_sync, "THREAD_BATCH", 4):
+            account.action_refresh()
+            mails = self.by_mid(account)
+            self.assertEqual(len(mails), 9)  # every mail stored, in the Webmail list at once
+            account.invalidate_recordset()
+            self.assertTrue(account.threading_pending)
+            self.assertTrue(any(not m.conversation_id for m in mails.values()))
+            # the conversation list leaves the account out meanwhile
+            domain = self.env.ref("vt_webmail.vt_webmail_conversation_action").domain
+            Conversation = self.env["vt_webmail.conversation"].with_user(self.user)
+            self.assertFalse(Conversation.search(ast.literal_eval(domain)))
+            # one batch, then an interruption: what is threaded stays, the rest is picked up
+            self.assertEqual(Message._thread_backlog_batch(account.id, 4), 4)
+            self.assertEqual(Message.search_count([("account_id", "=", account.id),
+                                                   ("conversation_id", "=", False)]), 5)
+            Account._cron_thread_backlog()
+        account.invalidate_recordset()
+        self.assertFalse(account.threading_pending)
+        mails = self.by_mid(account)
+        self.assertTrue(all(m.conversation_id for m in mails.values()))
+        # the same conversations as one threading of every mail at once
+        threader = Threader()
+        threader.add(Mail(m.id, m.message_id or "", m.in_reply_to or "", m.references or "",
+                          m.subject or "", m.date) for m in mails.values())
+        scratch = {}
+        for key, conv in threader.conversations().items():
+            scratch.setdefault(conv, set()).add(key)
+        stored = {}
+        for m in mails.values():
+            stored.setdefault(m.conversation_id.id, set()).add(m.id)
+        self.assertEqual(sorted(map(sorted, stored.values())),
+                         sorted(map(sorted, scratch.values())))
+        by_mid = {m.id: mid for mid, m in mails.items()}
+        self.assertIn({"<b0@x>", "<b1@me>", "<b2@x>", "<b3@x>"},
+                      [{by_mid[i] for i in ids} for ids in stored.values()])
+        budget = mails["<b0@x>"].conversation_id
+        self.assertEqual(budget.message_count, 4)
+        self.assertIn(budget, Conversation.search(ast.literal_eval(domain)))
+
+        # an incremental refresh threads its few new mails at once
+        self.append("INBOX", raw_mail("Re: Trip", sender="Carol <carol@example.com>",
+                                      message_id="<t2@x>",
+                                      extra_headers="References: <t0@x> <t1@x>\r\n"))
+        account.action_refresh()
+        mails = self.by_mid(account)
+        self.assertEqual(mails["<t2@x>"].conversation_id, mails["<t0@x>"].conversation_id)
+        account.invalidate_recordset()
+        self.assertFalse(account.threading_pending)
 
     def test_expunged_bridge_splits_and_original_arriving_joins(self):
         # X <- S <- Y: S (in Sent) is the only link between X and Y

@@ -22,6 +22,13 @@ from odoo.tools import SQL
 
 from ..core.sync import FolderState, SyncStore
 
+#: A batch is threaded at once (its mails join their conversations before it is committed) when
+#: its account has at most this many mails not threaded yet; beyond, and in a folder's first
+#: sync past its first this-many mails, the mails are stored unthreaded and the account's
+#: threading backlog is worked off after the refresh, in batches
+#: (vt_webmail.account._cron_thread_backlog).
+THREAD_AT_ONCE = 2000
+
 
 def commit(cr):
     """Commit the sync's own cursor: the addon's single commit point (see the module doc).
@@ -130,6 +137,13 @@ class OdooSyncStore(SyncStore):
         self.own_cursor = own_cursor
         self.writes = 0
         self._counted = False
+        #: set when this store left mails unthreaded (the account's backlog)
+        self.threading_deferred = False
+        # a folder's first sync (nothing cached yet) stores its mails unthreaded past its first
+        # THREAD_AT_ONCE: threading every mail of a large account batch by batch inside the
+        # sync costs more than the sync itself
+        self._first_sync = own_cursor and not self._has_mails()
+        self._stored = 0
         # row constants, read here so that prepare() needs no ORM (it runs in another thread)
         account = folder.account_id
         self._head = (account.id, folder.id, account.user_id.id)
@@ -152,6 +166,11 @@ class OdooSyncStore(SyncStore):
             self.cr.execute("SET LOCAL synchronous_commit TO OFF")
         # "CREATE TEMP TABLE IF NOT EXISTS" says NOTICE every batch: not worth hearing
         self.cr.execute("SET LOCAL client_min_messages TO WARNING")
+
+    def _has_mails(self):
+        self.cr.execute(SQL(
+            "SELECT 1 FROM vt_webmail_message WHERE folder_id = %s LIMIT 1", self.folder.id))
+        return bool(self.cr.fetchone())
 
     def cached_uids(self, folder, min_uid=1):
         self.cr.execute(SQL(
@@ -195,8 +214,13 @@ class OdooSyncStore(SyncStore):
         self.cr.execute(_STAGING_CREATE)
         self.cr.copy_expert(_STAGING_COPY, io.StringIO(batch))
         self.cr.execute(_STAGING_MOVE)
-        # conversations: the new mails join theirs (core.threading, incremental)
-        self.env["vt_webmail.message"]._thread_pending([self._head[0]])
+        self._stored += batch.count("\n")
+        # conversations: the new mails join theirs (core.threading, incremental), unless this
+        # is a large first sync or the account has a backlog: then after the refresh, in batches
+        if (self._first_sync and self._stored > THREAD_AT_ONCE) \
+                or not self.env["vt_webmail.message"]._thread_pending(
+                    [self._head[0]], limit=THREAD_AT_ONCE):
+            self._mark_backlog()
         self.writes += 1
         if not self._counted:
             # the first batch of a pass shows its counts at once; the rest at the pass's end
@@ -204,6 +228,13 @@ class OdooSyncStore(SyncStore):
             self._counted = True
         self.env["vt_webmail.message"].invalidate_model()
         self._commit()
+
+    def _mark_backlog(self):
+        if not self.threading_deferred:
+            self.cr.execute(SQL(
+                "UPDATE vt_webmail_account SET threading_pending = TRUE "
+                "WHERE id = %s AND threading_pending IS NOT TRUE", self._head[0]))
+            self.threading_deferred = True
 
     def set_flags(self, folder, flags_by_uid):
         self._begin()
