@@ -223,8 +223,12 @@ def test_limits_per_worker_and_per_host(dovecot, limits, watched_in_all, watched
         time.sleep(1.2)  # more censuses change nothing
         watched = scheduler.watching()
         assert len(watched) == watched_in_all
-        on_a = sum(1 for login in watched if directory.accounts[login][0] == "a")
-        assert on_a <= 3 if watched_on_a is None else on_a == watched_on_a
+        if watched_on_a is not None:
+            # the host limit: host "a" gets its 3, host "b" the rest
+            on_a = sum(1 for login in watched if directory.accounts[login][0] == "a")
+            assert on_a == watched_on_a
+        # with the worker limit only, which 4 of the 6 are watched is chance (claims are tried
+        # in a random order): the four of host "a" is as right a draw as any other (1 in 15)
         assert directory.held() == watched
         assert scheduler.budget.total == watched_in_all
 
