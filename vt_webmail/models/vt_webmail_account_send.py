@@ -214,23 +214,21 @@ class VtWebmailAccount(models.Model):
             _logger.exception("Webmail account %s: saving a sent copy failed", self.id)
             warnings.append(self.env._(
                 "The mail was sent, but no copy could be saved in the Sent folder."))
-        if original:
+        # \Answered on the answered mail; $Forwarded (RFC 5788, which Thunderbird, Apple Mail
+        # and Roundcube show) on the forwarded one
+        for mail, flag, failed in (
+            (original, "\\Answered", self.env._(
+                "The mail was sent, but the original could not be marked as answered: %s")),
+            (forwarded, "$Forwarded", self.env._(
+                "The mail was sent, but the original could not be marked as forwarded: %s")),
+        ):
+            if not mail:
+                continue
             try:
-                original._set_flag("\\Answered", True)
+                mail._set_flag(flag, True)
             except UserError as exc:
-                _logger.info("Could not mark message %s answered: %s", original.id, exc)
-                warnings.append(self.env._(
-                    "The mail was sent, but the original could not be marked as answered: %s",
-                    exc.args[0]))
-        if forwarded:
-            try:
-                # the keyword of RFC 5788, which Thunderbird, Apple Mail and Roundcube show
-                forwarded._set_flag("$Forwarded", True)
-            except UserError as exc:
-                _logger.info("Could not mark message %s forwarded: %s", forwarded.id, exc)
-                warnings.append(self.env._(
-                    "The mail was sent, but the original could not be marked as forwarded: %s",
-                    exc.args[0]))
+                _logger.info("Could not set %s on message %s: %s", flag, mail.id, exc)
+                warnings.append(failed % exc.args[0])
         # Qualify: a reply to a qualified mail follows it (vt_webmail_account_qualify.py)
         warnings += self._qualify_after_send(str(message["Message-ID"]),
                                              in_reply_to=message["In-Reply-To"],
