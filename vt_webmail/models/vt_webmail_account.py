@@ -128,6 +128,9 @@ class VtWebmailAccount(models.Model):
 
     @api.depends("email", "from_name")
     def _compute_display_name(self):
+        # these two columns only: a list of mails names its accounts on every page, and the
+        # account's whole row (some fifty columns) is not needed for that
+        self.filtered("id").fetch(["email", "from_name"])
         for account in self:
             if account.from_name and account.email:
                 account.display_name = f"{account.from_name} <{account.email}>"

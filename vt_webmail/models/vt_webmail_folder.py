@@ -77,6 +77,8 @@ class VtWebmailFolder(models.Model):
         # the name only: the unread count has a column of its own in the folder list, and
         # the Webmail search panel shows it beside the name (static/src/webmail/message_list.js)
         role_labels = dict(self._fields["role"]._description_selection(self.env))
+        # these columns only: every page of the mail list names its folders
+        self.filtered("id").fetch(["name", "delimiter", "role"])
         for folder in self:
             folder.display_name = role_labels[folder.role] if folder.role else folder.label
 

@@ -3,7 +3,7 @@ import re
 
 import psycopg2
 
-from odoo import api, fields, models
+from odoo import api, fields, models, tools
 from odoo.exceptions import AccessError, UserError
 from odoo.modules.db import FunctionStatus
 from odoo.tools import SQL, html_escape, html_sanitize
@@ -30,6 +30,8 @@ TEXT_FILTER_WINDOW = 2000
 #: ... else reads the ids of the folder's matches from the text index: up to this many, the
 #: page is read among them (see _text_filter_narrowed).
 TEXT_FILTER_IDS = 5000
+#: Key of the ids of a Text filter's matches in the cursor's cache, during one web_search_read.
+TEXT_IDS_MEMO = "vt_webmail_text_filter_ids"
 
 
 def _page_html(html):
@@ -297,14 +299,21 @@ class VtWebmailMessage(models.Model):
             return found[0] if len(found) == 1 else None
 
         account, folder = single("account_id"), single("folder_id")
-        if account is None or folder is None:
-            return domain
-        self.env.cr.execute(SQL("SELECT account_id FROM vt_webmail_folder WHERE id = %s",
-                                folder[2]))
-        row = self.env.cr.fetchone()
-        if not row or row[0] != account[2]:
+        if account is None or folder is None \
+                or self._folder_account_id(folder[2]) != account[2]:
             return domain
         return [leaf for leaf in leaves if leaf is not account]
+
+    @api.model
+    @tools.ormcache("folder_id")
+    def _folder_account_id(self, folder_id):
+        """The account of folder ``folder_id`` (None when there is no such folder), cached
+        per process: a folder never changes account, and ids are never reused, so nothing
+        invalidates it (a deleted folder's entry names an account no mail of it has)."""
+        self.env.cr.execute(SQL("SELECT account_id FROM vt_webmail_folder WHERE id = %s",
+                                folder_id))
+        row = self.env.cr.fetchone()
+        return row[0] if row else None
 
     @api.model
     def search_fetch(self, domain, field_names=None, offset=0, limit=None, order=None):
@@ -319,8 +328,14 @@ class VtWebmailMessage(models.Model):
         * A page from :data:`DEEP_PAGE_OFFSET` on reads its ids first (an index-only scan of
           the list index), then those rows: one query would read every row it skips.
         """
+        if field_names and "user_id" not in field_names:
+            # the owner: read() checks the record rule (user_id = user) again on the page,
+            # which would otherwise fetch every other column of its rows to find it
+            field_names = [*field_names, "user_id"]
         if limit:
             page = self._text_filter_recent_page(domain, field_names, offset, limit, order)
+            if page is None:
+                page = self._text_filter_ids_page(domain, field_names, offset, limit, order)
             if page is not None:
                 return page
             domain = self._text_filter_narrowed(domain)
@@ -334,6 +349,40 @@ class VtWebmailMessage(models.Model):
             return records
         return super().search_fetch(domain, field_names, offset=offset, limit=limit,
                                     order=order)
+
+    @api.model
+    def search_count(self, domain, limit=None):
+        """The pager's count of a Text filter in a folder reads the text index's matches
+        (a bitmap scan), whatever their number. Given a small ``limit`` (the pager's bound),
+        PostgreSQL rather reads the folder's rows in table order, counting on matches spread
+        evenly to stop soon, and they seldom are: 41 ms against 6 for "linux" (11,875
+        matches in 100,000 mails), 185 ms against 3 for "razor" (3,724), EXPLAIN ANALYZE."""
+        if not limit or self._text_filter_parts(domain) is None:
+            return super().search_count(domain, limit=limit)
+        cr = self.env.cr
+        # for this query only (SET LOCAL would last until the transaction ends)
+        cr.execute("SET LOCAL enable_seqscan = off")
+        cr.execute("SET LOCAL enable_indexscan = off")
+        try:
+            return super().search_count(domain, limit=limit)
+        finally:
+            cr.execute("RESET enable_seqscan")
+            cr.execute("RESET enable_indexscan")
+
+    @api.model
+    def web_search_read(self, domain, specification, offset=0, limit=None, order=None,
+                        count_limit=None):
+        # the ids of a Text filter's matches are read once per call (see _text_filter_ids),
+        # kept for this call only (the cursor's cache outlives it)
+        owner = TEXT_IDS_MEMO not in self.env.cr.cache
+        if owner:
+            self.env.cr.cache[TEXT_IDS_MEMO] = {}
+        try:
+            return super().web_search_read(domain, specification, offset=offset, limit=limit,
+                                           order=order, count_limit=count_limit)
+        finally:
+            if owner:
+                self.env.cr.cache.pop(TEXT_IDS_MEMO, None)
 
     @api.model
     def _text_filter_parts(self, domain):
@@ -385,21 +434,63 @@ class VtWebmailMessage(models.Model):
     def _text_filter_narrowed(self, domain):
         """``domain`` with its Text filter (``search_text``) replaced by the ids of the
         matching mails of its folder when there are at most :data:`TEXT_FILTER_IDS` of them
-        (an unordered read of the text index, a few milliseconds); else, or when the domain
-        is not a plain conjunction with one folder and one Text condition, ``domain``
-        unchanged."""
+        (:meth:`_text_filter_ids`); else, or when the domain is not a plain conjunction with
+        one folder and one Text condition, ``domain`` unchanged."""
         parts = self._text_filter_parts(domain)
         if parts is None:
             return domain
-        leaves, folder, text = parts
-        # sudo: only narrows; the caller's whole domain and record rules still apply to these
-        query = self.sudo()._search([folder, text], limit=TEXT_FILTER_IDS + 1)
-        self.env.cr.execute(query.select())
-        ids = [row[0] for row in self.env.cr.fetchall()]
+        leaves, _folder, text = parts
+        ids = self._text_filter_ids(parts)
         if len(ids) > TEXT_FILTER_IDS:
             # a frequent word: the newest mails of the folder hold a page of it soon
             return domain
         return [leaf for leaf in leaves if leaf is not text] + [("id", "in", ids)]
+
+    @api.model
+    def _text_filter_ids(self, parts):
+        """The ids of the folder's mails matching the Text condition of ``parts`` (see
+        :meth:`_text_filter_parts`), in the list's order (newest first), at most
+        :data:`TEXT_FILTER_IDS` + 1 of them: a read of the text index and of those rows only,
+        a few milliseconds. Kept for the rest of the ``web_search_read`` that asked (a page
+        the ids do not make is read from the domain narrowed to them).
+        """
+        _leaves, folder, text = parts
+        memo = self.env.cr.cache.get(TEXT_IDS_MEMO)
+        key = (folder[2], text[1], text[2])
+        if memo is not None and key in memo:
+            return memo[key]
+        # sudo: only narrows; the caller's whole domain and record rules still apply
+        query = self.sudo()._search([folder, text], limit=TEXT_FILTER_IDS + 1)
+        table = self._table
+        self.env.cr.execute(SQL(
+            "SELECT found.id FROM (%s) found ORDER BY found.date DESC, found.id DESC",
+            query.select(SQL.identifier(table, "id"), SQL.identifier(table, "date"))))
+        ids = [row[0] for row in self.env.cr.fetchall()]
+        if memo is not None:
+            memo[key] = ids
+        return ids
+
+    @api.model
+    def _text_filter_ids_page(self, domain, field_names, offset, limit, order):
+        """The page of a Text filter read from its matches' ids in the list's order
+        (:meth:`_text_filter_ids`) when there are at most :data:`TEXT_FILTER_IDS`: the rows
+        of the page's ids only, not of every match to sort them. None when the ids are too
+        many, or when the rest of the domain (the caller's rules included) turned some of the
+        ids before the page's end away (the page would move: the caller reads it otherwise)."""
+        parts = self._text_filter_parts(domain)
+        if parts is None or (order and order.replace(" ", "").lower()
+                             != self._order.replace(" ", "").lower()):
+            return None
+        ids = self._text_filter_ids(parts)
+        if len(ids) > TEXT_FILTER_IDS:
+            return None
+        leaves, _folder, text = parts
+        head = ids[:offset + limit]
+        rest = [leaf for leaf in leaves if leaf is not text]
+        found = super().search_fetch([*rest, ("id", "in", head)], field_names, order=order)
+        if len(found) != len(head):
+            return None
+        return found[offset:offset + limit]
 
     @api.model
     def search_panel_select_range(self, field_name, **kwargs):

@@ -202,6 +202,39 @@ class TestListIndexes(TransactionCase):
         self.assertEqual(Message._text_filter_narrowed([("search_text", "ilike", "x")]),
                          [("search_text", "ilike", "x")])
 
+    def test_a_text_filters_page_and_count_share_its_ids(self):
+        """web_search_read of a Text filter: the page read from the matches' ids in list
+        order, and the pager's count, equal to the plain queries'."""
+        user, folder = next(iter(self.folders.items()))
+        Message = self.env["vt_webmail.message"].with_user(user)
+        old_domain = ["&", "&", ("account_id", "=", folder.account_id.id),
+                      ("folder_id", "=", folder.id), ("search_text", "ilike", "subject 5")]
+        everything = Message.search([("folder_id", "=", folder.id)], order="date desc, id desc")
+        expected = everything.filtered(lambda m: m.subject.startswith("Subject 5"))
+        parts = Message._text_filter_parts(old_domain)
+        self.assertEqual(Message._text_filter_ids(parts), expected.ids)
+        page = Message._text_filter_ids_page(old_domain, ["subject"], 20, 20, None)
+        self.assertEqual(page.ids, expected[20:40].ids)
+        for count_limit in (21, 1001):
+            rows = Message.web_search_read(old_domain, {"subject": {}}, limit=20,
+                                           count_limit=count_limit)
+            self.assertEqual([row["id"] for row in rows["records"]], expected[:20].ids)
+            self.assertEqual(rows["length"], min(len(expected), count_limit))
+        # the ids were kept for that call only
+        self.assertNotIn(vt_webmail_message.TEXT_IDS_MEMO, self.env.cr.cache)
+        self.assertEqual(Message.search_count(old_domain), len(expected))
+        self.assertEqual(Message.search_count(old_domain, limit=50), 50)
+        # the planner's settings of the bounded count were for that query only
+        self.env.cr.execute("SHOW enable_seqscan")
+        self.assertEqual(self.env.cr.fetchone()[0], "on")
+        # another user: the ids' page finds none of them, and nothing is shown
+        other = list(self.folders)[1]
+        self.assertIsNone(self.env["vt_webmail.message"].with_user(other)._text_filter_ids_page(
+            old_domain, ["subject"], 0, 20, None))
+        rows = self.env["vt_webmail.message"].with_user(other).web_search_read(
+            old_domain, {"subject": {}}, limit=20, count_limit=1001)
+        self.assertEqual((rows["records"], rows["length"]), ([], 0))
+
     def test_the_folder_implies_the_account(self):
         (user, folder), (_other, other_folder) = list(self.folders.items())[:2]
         Message = self.env["vt_webmail.message"].with_user(user)

@@ -110,3 +110,19 @@ class TestWebmailTours(WebmailCase, HttpCase):
 
         self.startPatcher(patch.object(BusBus, "_sendone", _sendone))
         self.start_tour("/odoo", "vt_webmail_new_mail_tour", login=self.user.login)
+
+    def test_text_filter_counts_up_to_a_thousand(self):
+        """The pager bounds its count of a Text filter's matches at 1,000 ("1000+", exact on
+        a click); the list without the filter keeps Odoo's bound (an exact 1,010 here)."""
+        account = self._account_with(raw_mail("Arrived by sync"))
+        inbox = account.folder_ids.filtered(lambda f: f.role == "inbox")
+        start = datetime.datetime(2026, 1, 1)
+        # the cache's rows as a sync stores headers (no server needed to count them)
+        self.env["vt_webmail.message"].sudo().create([{
+            "account_id": account.id, "folder_id": inbox.id, "user_id": self.user.id,
+            "uidvalidity": inbox.uidvalidity, "uid": 1000 + n,
+            "subject": f"Zebra crossing {n}" if n < 1005 else f"Other {n}",
+            "date": start + datetime.timedelta(minutes=n),
+        } for n in range(1009)])
+        self.env.flush_all()
+        self.start_tour("/odoo", "vt_webmail_text_count_tour", login=self.user.login)

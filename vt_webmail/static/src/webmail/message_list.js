@@ -10,6 +10,34 @@ import { View } from "@web/views/view";
 import { SearchPanel } from "@web/search/search_panel/search_panel";
 import { ListController } from "@web/views/list/list_controller";
 import { listView } from "@web/views/list/list_view";
+import { RelationalModel } from "@web/model/relational_model/relational_model";
+
+/**
+ * The pager counts at most this many mails matching a Text filter ("1-20 / 1000+"; clicking
+ * it counts them all): a frequent word's matches are each tested against the text, so a
+ * count bounded at Odoo's 10,000 read ten times as many rows on every page of the filter.
+ * Without a Text filter the list's count keeps Odoo's bound.
+ */
+export const TEXT_COUNT_LIMIT = 1000;
+
+/** Whether ``domain`` (a list) holds a condition on the Text filter's field. */
+function hasTextCondition(domain) {
+    return Array.isArray(domain)
+        && domain.some((leaf) => Array.isArray(leaf) && leaf[0] === "search_text");
+}
+
+export class WebmailListModel extends RelationalModel {
+    async _loadData(config) {
+        const list = !config.isMonoRecord && !config.resIds && !config.groupBy?.length;
+        if (list && config.countLimit !== Number.MAX_SAFE_INTEGER) {
+            // each load sets the bound again (the filter may have been added or removed);
+            // Odoo's load then raises it to the page's end if need be, and the list reads it
+            config.countLimit = hasTextCondition(config.domain)
+                ? TEXT_COUNT_LIMIT : this.initialCountLimit;
+        }
+        return super._loadData(...arguments);
+    }
+}
 
 /**
  * The Webmail list: "Check now", the account switcher, "Search on the server", and new mail
@@ -411,6 +439,7 @@ export class WebmailSearchPanel extends SearchPanel {
 
 export const webmailListView = {
     ...listView,
+    Model: WebmailListModel,
     Controller: WebmailListController,
     SearchPanel: WebmailSearchPanel,
     buttonTemplate: "vt_webmail.MessageListView.Buttons",

@@ -390,3 +390,42 @@ tours.add("vt_webmail_style_frame_tour", {
         },
     ],
 });
+
+tours.add("vt_webmail_text_count_tour", {
+    url: "/odoo",
+    steps: () => [
+        ...openWebmailAppSteps(),
+        {
+            content: "Without a filter the pager counts the folder's 1,010 mails exactly",
+            trigger: ".o_pager_limit:contains('1010')",
+        },
+        {
+            trigger: ".o_searchview_input",
+            run: "edit zebra",
+        },
+        {
+            trigger: ".o_searchview_input",
+            run: "press Enter",
+        },
+        {
+            content: "1,005 match: the pager says 1000+",
+            trigger: ".o_searchview_facet:contains('zebra')",
+        },
+        {
+            trigger: ".o_pager_limit:contains('1000+')",
+            run: "click",
+        },
+        {
+            content: "Clicked, it counts them all",
+            trigger: ".o_pager_limit:contains('1005'):not(:contains('+'))",
+        },
+        {
+            content: "Without the filter again: Odoo's bound, an exact count",
+            trigger: ".o_searchview_facet:contains('zebra') .o_facet_remove",
+            run: "click",
+        },
+        {
+            trigger: ".o_pager_limit:contains('1010')",
+        },
+    ],
+});
