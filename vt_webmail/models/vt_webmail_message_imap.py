@@ -45,7 +45,7 @@ def _frame_html(html):
 class VtWebmailMessage(models.Model):
     _inherit = "vt_webmail.message"
 
-    def action_open(self):
+    def action_open(self, specification=None):
         """Open these mails, as the Webmail form does when it shows one (part of the XML-RPC
         API): the body and its parts are fetched if they were never fetched, and \\Seen is
         set, in one IMAP session per account. Reads (``read``, ``web_read``, ``search_read``)
@@ -55,7 +55,10 @@ class VtWebmailMessage(models.Model):
         body could not be fetched, ``body_html`` says why (``body_notice``) and the next call
         tries again, and the flag is left for then too.
 
-        :returns: True
+        :param specification: optional, a ``web_read`` specification: the mails are then
+            read with it after they were opened, in the same request (the Webmail form
+            loads a mail so)
+        :returns: True, or with ``specification`` what ``web_read(specification)`` returns
         """
         self._check_owner()
         unseen = self.filtered(lambda m: not m.is_seen)
@@ -68,20 +71,29 @@ class VtWebmailMessage(models.Model):
             except UserError:
                 # the mail stays readable from the cache when the server is unreachable
                 _logger.info("Could not mark messages %s read on the server", unseen.ids)
-        return True
+        return self._opened(specification)
 
-    def action_fetch_body(self):
+    def action_fetch_body(self, specification=None):
         """Fetch the bodies and parts of these mails if they were never fetched, with
         BODY.PEEK (flags untouched), in one IMAP session per account (part of the XML-RPC API;
         Qualify and replies use it too). Never raises because of the server: see
         :meth:`action_open`.
 
-        :returns: True
+        :param specification: optional, as for :meth:`action_open`
+        :returns: True, or with ``specification`` what ``web_read(specification)`` returns
         """
         self._check_owner()
         with self.env["vt_webmail.account"]._imap_request():
             self._fetch_bodies()
-        return True
+        return self._opened(specification)
+
+    def _opened(self, specification):
+        """What :meth:`action_open` and :meth:`action_fetch_body` return."""
+        if specification is None:
+            return True
+        if not isinstance(specification, dict):
+            raise UserError(self.env._("The specification must be a dictionary of fields."))
+        return self.web_read(specification)
 
     def action_mark_read(self):
         """Set \\Seen on the server and in the cache."""

@@ -12,6 +12,7 @@ logins, and a real SMTP server.
 import time
 
 from odoo import api
+from odoo.exceptions import UserError
 from odoo.tests import tagged
 from odoo.tests.common import HttpCase, TransactionCase
 
@@ -60,6 +61,36 @@ class TestOneLoginPerRequest(LoginCounting, WebmailCase, TransactionCase):
         before = self.logins()
         message.action_open()
         self.assertLogins(before, 0)
+
+    def test_opening_with_a_specification_returns_the_form_in_the_same_request(self):
+        """The Webmail form opens a mail in one request: ``action_open(specification)``
+        opens it, then reads it as ``web_read`` would."""
+        _account, message = self.synced(samples.with_attachments())
+        spec = {"subject": {}, "is_seen": {}, "body_html": {},
+                "folder_id": {"fields": {"display_name": {}}}}
+        self.assertEqual(message.body_state, "none")
+        before = self.logins()
+        result = message.with_context(vt_webmail_mark_read=True).action_open(spec)
+        self.assertLogins(before, 1)
+        self.assertEqual(len(result), 1)
+        self.assertEqual(result[0]["id"], message.id)
+        self.assertTrue(result[0]["is_seen"])
+        self.assertEqual(result[0]["subject"], message.subject)
+        self.assertEqual(result[0]["folder_id"]["display_name"], "Inbox")
+        # the body fetched by this very call, not False (a read before the fetch)
+        self.assertTrue(result[0]["body_html"])
+        self.assertEqual(result, message.web_read(spec))
+        # without a specification: True, as before (the XML-RPC API)
+        self.assertIs(message.action_open(), True)
+        with self.assertRaises(UserError):
+            message.action_open(["subject"])
+
+    def test_fetching_a_body_with_a_specification_leaves_the_flags(self):
+        _account, message = self.synced(raw_mail("peek", body="Peek at this."))
+        result = message.action_fetch_body({"is_seen": {}, "body_html": {}})
+        self.assertFalse(result[0]["is_seen"])
+        self.assertIn("Peek at this.", result[0]["body_html"])
+        self.assertEqual(message.body_state, "done")
 
     def test_a_selection_is_one_login_per_account(self):
         _account, messages = self.synced(*(raw_mail(f"mail {n}") for n in range(3)))

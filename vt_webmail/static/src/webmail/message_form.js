@@ -3,31 +3,26 @@ import { useService } from "@web/core/utils/hooks";
 import { FormController } from "@web/views/form/form_controller";
 import { formView } from "@web/views/form/form_view";
 import { RelationalModel } from "@web/model/relational_model/relational_model";
+import { FetchRecordError } from "@web/model/relational_model/errors";
+import { getFieldsSpec } from "@web/model/relational_model/utils";
 
 /** Buttons after which the mail is no longer one to show here: back to the list. */
 const LEAVING_BUTTONS = ["action_mark_unread", "action_delete", "action_archive_mail"];
 
 /**
  * The Webmail mail form's model: showing a mail is an action, `action_open` (fetch the body
- * if it was never fetched, mark the mail read: one IMAP session), called before the record
- * is read; reads themselves never touch the mail server. Called when a mail is opened or
- * reached with the pager, not when the form reloads after a button. Outside the Webmail
- * views (no `vt_webmail_mark_read` in the context), `action_fetch_body`: flags untouched.
+ * if it was never fetched, mark the mail read: one IMAP session), which also returns the
+ * form's fields (its `specification` argument): one request, not an action and then a
+ * `web_read`. Reads themselves never touch the mail server. Outside the Webmail views (no
+ * `vt_webmail_mark_read` in the context), `action_fetch_body`: flags untouched.
  */
 export class WebmailFormModel extends RelationalModel {
     async _loadData(config) {
+        // the record this load shows (a mail opened, reached with the pager, or the form
+        // reloaded after a button): _loadRecords reads it through the action
+        this._vtOpening = config.isMonoRecord && config.resId ? config.resId : false;
         try {
-            if (config.isMonoRecord && config.resId) {
-                // only the Webmail views mark read (their action's context says so);
-                // elsewhere the form shows the mail with its flags untouched
-                const method = config.context.vt_webmail_mark_read
-                    ? "action_open"
-                    : "action_fetch_body";
-                await this.orm.call(config.resModel, method, [[config.resId]], {
-                    context: config.context,
-                });
-            }
-            return await super._loadData(config);
+            return await super._loadData(...arguments);
         } catch (error) {
             const pane = config.context.vt_webmail_pane && this.env.vtWebmailPane;
             if (pane && error?.data?.name === "odoo.exceptions.MissingError") {
@@ -37,7 +32,30 @@ export class WebmailFormModel extends RelationalModel {
                 return new Promise(() => {});
             }
             throw error;
+        } finally {
+            this._vtOpening = false;
         }
+    }
+
+    async _loadRecords(config, evalContext = config.context) {
+        const resIds = config.resId ? [config.resId] : config.resIds;
+        const opening = this._vtOpening;
+        if (!opening || !config.isMonoRecord || resIds?.length !== 1
+                || resIds[0] !== opening) {
+            return super._loadRecords(...arguments);
+        }
+        this._vtOpening = false;
+        // only the Webmail views mark read (their action's context says so); elsewhere the
+        // form shows the mail with its flags untouched
+        const method = config.context.vt_webmail_mark_read ? "action_open" : "action_fetch_body";
+        const records = await this.orm.call(config.resModel, method, [resIds], {
+            specification: getFieldsSpec(config.activeFields, config.fields, evalContext),
+            context: { bin_size: true, ...config.context },
+        });
+        if (!records.length) {
+            throw new FetchRecordError(resIds);
+        }
+        return records;
     }
 }
 
