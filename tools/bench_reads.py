@@ -24,13 +24,17 @@ turns, A B A B, one call each, so both meet the same load on a shared machine.
    same rows go into both databases; then ``VACUUM ANALYZE``, as autovacuum would.
 3. **Measured, per list account**: the Webmail list's ``web_search_read`` (the list view's
    fields, the action's domain and the search panel's folder, the model's order, the account's
-   page size, ``count_limit`` 10,001 as the web client sends it, so the pager's bounded count
-   is included), for the first page and a page in the middle; the search view's "Text" filter
-   (its ``filter_domain``: ``search_text ilike``) with each ``--terms`` in turn; the exact
-   count the pager asks for when its "10000+" is clicked (``search_count``).
-4. **Opening a mail never opened before** in user 1's synced account: ``action_open`` when the
-   model has one, then ``web_read`` of the form view's fields with the Webmail action's
-   context, then the GET of ``/vt_webmail/body/<id>`` (the frame the form shows the mail in)
+   page size, ``count_limit`` as the tree's web client sends it, so the pager's bounded count
+   is included: 10,001, or for a Text filter the bound of the tree's list plus one when it has
+   one, ``TEXT_COUNT_LIMIT`` of ``static/src/webmail/message_list.js``), for the first page and
+   a page in the middle; the search view's "Text" filter (its ``filter_domain``:
+   ``search_text ilike``) with each ``--terms`` in turn; the exact count the pager asks for
+   when its "10000+" is clicked (``search_count``).
+4. **Opening a mail never opened before** in user 1's synced account as the tree's form does
+   it: ``action_open`` with the form view's fields as its specification when the tree's
+   ``action_open`` takes one (one request), else ``action_open`` when the model has one, then
+   ``web_read`` of those fields; with the Webmail action's context; then the GET of
+   ``/vt_webmail/body/<id>`` (the frame the form shows the mail in)
    when the tree has that route; then the same mail again. The IMAP logins each opening cost
    are counted in Dovecot's log. Then the 10 newest mails of the mailbox, never opened either
    (what a reader opens first after a refresh; a tree that fetches small bodies ahead during the
@@ -115,6 +119,14 @@ class Tree:
         self.process = None
         self.log_path = WORK / f"{db}.log"
         self.has_action_open = None
+        self.open_reads = False  # action_open(specification) reads the form too
+        # the bound of the pager's count under a Text filter in this tree's web client
+        # (TEXT_COUNT_LIMIT of its list, Odoo's 10,000 without)
+        found = re.search(r"TEXT_COUNT_LIMIT = (\d+)", (
+            self.addons_dir / "vt_webmail/static/src/webmail/message_list.js").read_text()) \
+            if (self.addons_dir / "vt_webmail/static/src/webmail/message_list.js").exists() \
+            else None
+        self.text_count_limit = int(found.group(1)) if found else None
         self.sessions = {}  # login -> Rpc
         self.data = {}  # what was created in this database
 
@@ -466,7 +478,15 @@ def setup_users(tree, dovecot):
         tree.has_action_open = True
     except RpcError as exc:
         tree.has_action_open = "does not exist" not in str(exc)
-    log(f"{tree.label}: users ready; action_open {'found' if tree.has_action_open else 'absent'}")
+    if tree.has_action_open:
+        # a tree whose form opens a mail in one request: action_open(specification)
+        try:
+            tree.open_reads = probe.call("vt_webmail.message", "action_open", [],
+                                         {"id": {}}) == []
+        except RpcError:
+            tree.open_reads = False
+    log(f"{tree.label}: users ready; action_open {'found' if tree.has_action_open else 'absent'}"
+        f"{', with a specification' if tree.open_reads else ''}")
 
 
 def sync_account(tree, dovecot, run, mails):
@@ -553,9 +573,12 @@ def list_calls(tree, account, args):
 
     def page(offset, extra=()):
         full = ["&", *domain, *extra] if extra else domain
+        # what the tree's web client sends: its own bound for a Text filter, if it has one
+        bound = tree.text_count_limit if extra and tree.text_count_limit else COUNT_LIMIT - 1
+        count_limit = max(bound, offset + per_page) + 1
         return lambda: rpc.call("vt_webmail.message", "web_search_read", full, spec,
                                 offset=offset, limit=per_page, order="",
-                                count_limit=COUNT_LIMIT, context=context)
+                                count_limit=count_limit, context=context)
 
     return {
         "list_first": [page(0)],
@@ -595,9 +618,15 @@ def open_calls(tree):
         tree.addons_dir / "vt_webmail" / "controllers" / "main.py").read_text()
 
     def open_mail(message_id):
-        if tree.has_action_open:
-            rpc.call("vt_webmail.message", "action_open", [message_id], context=context)
-        result = rpc.call("vt_webmail.message", "web_read", [message_id], spec, context=context)
+        if tree.open_reads:
+            # the form's model: one request opens the mail and reads the form's fields
+            result = rpc.call("vt_webmail.message", "action_open", [message_id], spec,
+                              context={**context, "bin_size": True})
+        else:
+            if tree.has_action_open:
+                rpc.call("vt_webmail.message", "action_open", [message_id], context=context)
+            result = rpc.call("vt_webmail.message", "web_read", [message_id], spec,
+                              context=context)
         if body_route:
             # the form's body widget loads the mail into its frame from this route
             response = rpc.http.get(f"{rpc.url}/vt_webmail/body/{message_id}?images=0&v=1",
@@ -749,7 +778,9 @@ def explain(tree, accounts, args):
         for term in args.terms:
             text = ["&", *domain, ("search_text", "ilike", term)]
             queries.append((f"Text filter {term!r}", text, 0, per_page, 0))
-            queries.append((f"Text filter {term!r}: pager count", text, 0, None, COUNT_LIMIT))
+            text_limit = tree.text_count_limit + 1 if tree.text_count_limit else COUNT_LIMIT
+            queries.append((f"Text filter {term!r}: pager count (limit {text_limit})", text, 0,
+                            None, text_limit))
         spec = {"addons": f"{odoo_path}/addons,{odoo_path}/odoo/addons,{tree.addons_dir}",
                 "db": tree.db, "uid": rpc.uid, "queries": queries,
                 "fields": list(tree.data["list_spec"])}
