@@ -657,7 +657,9 @@ def measure_opens(trees, dovecot, args, samples, phase, uids):
             seconds, result = timed(openers[tree.label], ids[tree.label][uid])
             samples.add((phase, "open", "open"), tree.label, seconds)
             samples.add((phase, "open", "logins"), tree.label, counter.take())
-            if not result or not result[0].get("body_html"):
+            # the form reads body_html, or (since the frame shows the body) its frame's key
+            if not result or not (result[0].get("body_html")
+                                  or result[0].get("body_frame_version")):
                 samples.notes.setdefault("empty_bodies", []).append((tree.label, uid))
             seconds, _ = timed(openers[tree.label], ids[tree.label][uid])
             samples.add((phase, "open", "open_again"), tree.label, seconds)

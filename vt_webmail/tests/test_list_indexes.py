@@ -162,6 +162,31 @@ class TestListIndexes(TransactionCase):
         rows = Message.web_search_read(domain, {"subject": {}}, offset=offset, limit=20)
         self.assertEqual([row["id"] for row in rows["records"]], expected.ids)
 
+    def test_a_page_past_the_count_bound_reads_one_more_row_not_a_count(self):
+        """The web client's bound is the page's end past 10,000: web_search_read answers as
+        Odoo's count would, from one more row."""
+        user, folder = next(iter(self.folders.items()))
+        Message = self.env["vt_webmail.message"].with_user(user)
+        domain = ["&", ("account_id", "=", folder.account_id.id), ("folder_id", "=", folder.id)]
+        expected = Message.search(domain, order="date desc, id desc")
+        for offset in (DEEP_PAGE_OFFSET + 500, ROWS_PER_FOLDER - 20, ROWS_PER_FOLDER - 7):
+            with self.subTest(offset=offset):
+                bound = offset + 20 + 1
+                counted = []
+                count = type(Message).search_count
+
+                def search_count(model, *args, **kwargs):
+                    counted.append(args)
+                    return count(model, *args, **kwargs)
+
+                with patch.object(type(Message), "search_count", search_count):
+                    rows = Message.web_search_read(domain, {"subject": {}}, offset=offset,
+                                                   limit=20, count_limit=bound)
+                self.assertEqual(counted, [])
+                self.assertEqual([row["id"] for row in rows["records"]],
+                                 expected[offset:offset + 20].ids)
+                self.assertEqual(rows["length"], min(ROWS_PER_FOLDER, bound))
+
     def test_a_text_filter_reads_the_folders_matches_first(self):
         user, folder = next(iter(self.folders.items()))
         Message = self.env["vt_webmail.message"].with_user(user)

@@ -141,7 +141,9 @@ class TestReadsArePure(LoginCounting, WebmailCase, HttpCase):
         never, opened = self.messages(account).with_user(self.user).sorted("uid")
         opened.action_fetch_body()
         list_spec, form_spec = self.view_spec("list"), self.view_spec("form")
-        self.assertIn("body_html", form_spec)
+        self.assertIn("body_frame_notice", form_spec)
+        # what the form's body widget adds (its field dependencies), and the API's body
+        form_spec.update({"body_frame_version": {}, "body_state": {}, "body_html": {}})
         self.env.flush_all()  # what the test wrote, in the database the new cursor reads
         before = self.logins()
         self.imap_server.stop()
@@ -154,12 +156,21 @@ class TestReadsArePure(LoginCounting, WebmailCase, HttpCase):
             rows = Message.web_search_read([("account_id", "=", account.id)], list_spec,
                                            limit=80)
             self.assertEqual(rows["length"], 2)
+            # a Text filter, its page and its bounded count (the planner's settings of the
+            # count are allowed on a read-only transaction)
+            inbox = account.folder_ids.filtered(lambda f: f.role == "inbox")
+            rows = Message.web_search_read(
+                ["&", ("folder_id", "=", inbox.id), ("search_text", "ilike", "opened")],
+                list_spec, limit=1, count_limit=3)
+            self.assertEqual((rows["length"], len(rows["records"])), (1, 1))
             Message.search_panel_select_range("folder_id")
             form = {row["id"]: row for row in Message.browse([never.id, opened.id])
                     .web_read(form_spec)}
             Message.search_read([("id", "in", [never.id, opened.id])], ["body_html"])
         self.assertFalse(form[never.id]["body_html"], "a read returns what is kept")
+        self.assertFalse(form[never.id]["body_frame_version"])
         self.assertIn("Hello.", str(form[opened.id]["body_html"]))
+        self.assertTrue(form[opened.id]["body_frame_version"])
         self.assertLogins(before, 0)
         never.invalidate_recordset()
         self.assertEqual((never.body_state, never.is_seen, never.body_notice),

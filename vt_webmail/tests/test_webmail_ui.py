@@ -149,6 +149,22 @@ class TestWebmailUi(WebmailCase, TransactionCase):
         # the inline logo is shown in the body, not listed among the files
         self.assertFalse(result[0]["file_attachment_ids"])
 
+    def test_the_form_reads_the_frames_key_not_the_body(self):
+        """The form shows the body in its frame (/vt_webmail/body/<id>): it reads a key of
+        that body, not body_html, whose cleaning for a page parses the whole body."""
+        arch = self.env["vt_webmail.message"].get_views([(False, "form")])["views"]["form"]["arch"]
+        self.assertIn('name="body_frame_notice"', arch)
+        self.assertNotIn('name="body_html"', arch)
+        _account, (message,) = self._synced(samples.html_with_inline_image(), fetch=False)
+        self.assertEqual((message.body_frame_version, message.body_frame_notice),
+                         (False, False))
+        message.action_fetch_body()
+        self.assertRegex(message.body_frame_version, r"^[0-9a-f]{8}$")
+        # a server that cannot be reached: the notice, and no frame
+        message.sudo().write({"body_state": "none", "body_notice": "Server down"})
+        self.assertFalse(message.body_frame_version)
+        self.assertIn("Server down", message.body_frame_notice)
+
     def test_others_cannot_act_on_my_mail(self):
         _account, (message,) = self._synced(raw_mail("mine"))
         theirs = message.with_user(self.other_user)
@@ -242,9 +258,15 @@ class TestWebmailUi(WebmailCase, TransactionCase):
         self.assertFalse(first.show_remote_images)
         self.assertNotIn(' src="https://images.example.net', body)
         self.assertIn('data-vt-remote-src="https://images.example.net/banner.jpg"', body)
+        # the form's frame is keyed by the body it shows: showing the images reloads it
+        blocked_version = first.body_frame_version
+        self.assertTrue(blocked_version)
+        self.assertFalse(first.body_frame_notice)
         first.action_show_images()
         first.invalidate_recordset()
         self.assertIn(' src="https://images.example.net/banner.jpg"', str(first.body_html))
+        self.assertNotEqual(first.body_frame_version, blocked_version)
+        self.assertEqual(second.body_frame_version, blocked_version)
         # "this mail" only: the other mail of the same sender stays blocked
         self.assertNotIn(' src="https://images.example.net', str(second.body_html))
         self.assertFalse(self.env["vt_webmail.trusted.sender"].with_user(self.user).search([]))

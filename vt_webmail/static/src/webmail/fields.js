@@ -156,15 +156,6 @@ fieldRegistry.add("vt_webmail_size", {
     supportedTypes: ["integer"],
 });
 
-/** A short fingerprint of the body, so that the frame loads again when the body changes. */
-function fingerprint(text) {
-    let hash = 0;
-    for (let index = 0; index < text.length; index++) {
-        hash = (Math.imul(hash, 31) + text.charCodeAt(index)) | 0;
-    }
-    return (hash >>> 0).toString(36);
-}
-
 /**
  * The body of a mail, in a sandboxed frame: the document of /vt_webmail/body/<id>, where the
  * mail's own style sheets apply to the mail alone (see controllers/main.py and core/html.py).
@@ -176,9 +167,11 @@ function fingerprint(text) {
  * reads only sizes there, through properties a mail cannot shadow (the server removes its
  * names, forms, frames and plugins).
  *
- * The field's value (the body cleaned for a page) is not shown, except for a notice when the
- * body could not be fetched this time (the server could not be reached); it keys the frame, so
- * "Show images" and "Always trust this sender", which change the body, reload it.
+ * The field's value is the notice shown when the body could not be fetched this time (the
+ * server could not be reached), `body_frame_notice`; `body_frame_version`, which changes with
+ * the body the frame shows, keys the frame, so "Show images" and "Always trust this sender",
+ * which change the body, reload it. The form never reads the body itself (`body_html`): the
+ * frame does, once.
  */
 export class WebmailBodyField extends Component {
     static template = "vt_webmail.BodyField";
@@ -202,7 +195,7 @@ export class WebmailBodyField extends Component {
             return null;
         }
         const images = record.data.show_remote_images ? 1 : 0;
-        const version = fingerprint(String(this.value || ""));
+        const version = record.data.body_frame_version || "";
         return `/vt_webmail/body/${record.resId}?images=${images}&v=${version}`;
     }
 
@@ -247,6 +240,7 @@ fieldRegistry.add("vt_webmail_body", {
     fieldDependencies: [
         { name: "body_state", type: "selection" },
         { name: "show_remote_images", type: "boolean" },
+        { name: "body_frame_version", type: "char" },
     ],
 });
 
