@@ -169,16 +169,16 @@ class TestListIndexes(TransactionCase):
         Message = self.env["vt_webmail.message"].with_user(user)
         domain = ["&", ("account_id", "=", folder.account_id.id), ("folder_id", "=", folder.id)]
         expected = Message.search(domain, order="date desc, id desc")
+        counted = []
+        count = type(Message).search_count
+
+        def search_count(model, *args, **kwargs):
+            counted.append(args)
+            return count(model, *args, **kwargs)
+
         for offset in (DEEP_PAGE_OFFSET + 500, ROWS_PER_FOLDER - 20, ROWS_PER_FOLDER - 7):
             with self.subTest(offset=offset):
                 bound = offset + 20 + 1
-                counted = []
-                count = type(Message).search_count
-
-                def search_count(model, *args, **kwargs):
-                    counted.append(args)
-                    return count(model, *args, **kwargs)
-
                 with patch.object(type(Message), "search_count", search_count):
                     rows = Message.web_search_read(domain, {"subject": {}}, offset=offset,
                                                    limit=20, count_limit=bound)
