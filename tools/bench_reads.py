@@ -261,6 +261,10 @@ def specification(rpc, view_type, fields_info):
             spec[name] = {"fields": {"name": {}, "mimetype": {}, "file_size": {}}}
     if view_type == "form":
         spec["display_name"] = {}
+        if "body_frame_notice" in spec:
+            # the body widget's field dependencies (static/src/webmail/fields.js), which the
+            # web client adds to the form's read
+            spec.update({"body_state": {}, "show_remote_images": {}, "body_frame_version": {}})
     return spec
 
 
