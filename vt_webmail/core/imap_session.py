@@ -920,10 +920,13 @@ class ImapSession:
             raise exceptions.MessageGone(f"UID {uid}", host=self.host)
         return response[uid][b"BODY[]"]
 
-    def fetch_messages(self, uids, max_size):
+    def fetch_messages(self, uids, max_size, *, peek=True):
         """The whole messages of ``uids`` (BODY.PEEK[]: flags untouched) in one command, for
         mails known to be small (their RFC822.SIZE at most ``max_size``): the bodies a refresh
         fetches ahead. A UID gone from the folder is missing from the answer.
+
+        With ``peek=False``, BODY[]: the server sets \\Seen on each message it sends, in a
+        folder selected read-write (RFC 3501 6.4.5), so opening a mail needs no STORE.
 
         :returns: ``{uid: bytes}``
         :raises exceptions.ResponseTooLarge: when a body is larger than ``max_size`` after all
@@ -932,7 +935,7 @@ class ImapSession:
         if not uids:
             return {}
         with self.guard.limits(literal=min(self.guard.current.literal, max_size + 64 * 1024)):
-            response = self.fetch(uids, ["UID", "BODY.PEEK[]"])
+            response = self.fetch(uids, ["UID", "BODY.PEEK[]" if peek else "BODY[]"])
         return {uid: values[b"BODY[]"] for uid, values in response.items()
                 if b"BODY[]" in values}
 

@@ -62,12 +62,16 @@ class VtWebmailMessage(models.Model):
         """
         self._check_owner()
         unseen = self.filtered(lambda m: not m.is_seen)
+        marked = set()
         with self.env["vt_webmail.account"]._imap_request():
-            # read-write at once when \Seen follows: one SELECT, not EXAMINE then SELECT
-            unreachable = self._fetch_bodies(writable=bool(unseen))
+            # read-write at once when \Seen follows: one SELECT, not EXAMINE then SELECT;
+            # an unseen mail's body fetched with BODY[] is marked read by that very FETCH
+            unreachable = self._fetch_bodies(writable=bool(unseen), marked=marked)
             unseen = unseen.filtered(lambda m: m.account_id not in unreachable)
+            by_fetch = unseen.filtered(lambda m: m.id in marked)
+            by_fetch._set_flag("\\Seen", True, on_server=False)
             try:
-                unseen._set_flag("\\Seen", True)
+                (unseen - by_fetch)._set_flag("\\Seen", True)
             except UserError:
                 # the mail stays readable from the cache when the server is unreachable
                 _logger.info("Could not mark messages %s read on the server", unseen.ids)
@@ -278,15 +282,19 @@ class VtWebmailMessage(models.Model):
         except core_errors.WebmailError as exc:
             raise UserError(account._error_message(exc)) from exc
 
-    def _set_flag(self, flag, value):
+    def _set_flag(self, flag, value, *, on_server=True):
         """Add or remove one IMAP flag on the server, then in the cache (a keyword the
-        cache does not keep, such as ``$Forwarded``, on the server only)."""
+        cache does not keep, such as ``$Forwarded``, on the server only).
+
+        :param on_server: False when the server changed it already (\\Seen set by a FETCH of
+            BODY[]): the cache only
+        """
         self._check_owner()
         field_name = {"\\Seen": "is_seen", "\\Flagged": "is_flagged",
                       "\\Answered": "is_answered"}.get(flag)
         todo = self.filtered(lambda m: m[field_name] != value) if field_name else self
         with self.env["vt_webmail.account"]._imap_request():
-            for (account, folder), messages in todo._by_folder().items():
+            for (account, folder), messages in (todo._by_folder() if on_server else {}).items():
                 with self._imap_errors(account), account._imap_connect() as session:
                     session.ensure_selected(folder.name, readonly=False)
                     session.set_flags(messages.mapped("uid"), [flag], add=value)
@@ -301,7 +309,7 @@ class VtWebmailMessage(models.Model):
                 changes[message.folder_id.id] = (0, unread + (-1 if value else 1))
             self.env["vt_webmail.folder"].sudo()._adjust_counts(changes)
 
-    def _fetch_bodies(self, writable=False):
+    def _fetch_bodies(self, writable=False, marked=None):
         """Fetch, parse and keep the bodies of these messages that were never fetched
         (BODY.PEEK: flags untouched), in the request's IMAP session of each account (see
         ``vt_webmail.account._imap_request``); never raises because of the server.
@@ -312,6 +320,9 @@ class VtWebmailMessage(models.Model):
 
         :param writable: select the folders read-write (a flag is set next, in the same
             session); else read-only, unless the session has them read-write already
+        :param marked: a set, with ``writable``: the unseen mails whose size is known are
+            fetched with BODY[], which sets \\Seen on the server (RFC 3501 6.4.5), and their
+            ids are added to it (the cache is not changed: the caller does it)
         :returns: the accounts whose server could not be reached (a recordset)
         """
         unreachable = self.env["vt_webmail.account"]
@@ -324,7 +335,9 @@ class VtWebmailMessage(models.Model):
                     for folder in mine.folder_id:
                         session.ensure_selected(folder.name, readonly=not writable)
                         for message in mine.filtered(lambda m, f=folder: m.folder_id == f):
-                            message._fetch_one_body(session)
+                            mark = writable and marked is not None and not message.is_seen
+                            if message._fetch_one_body(session, peek=not mark) and mark:
+                                marked.add(message.id)
             except (core_errors.WebmailError, UserError) as exc:
                 notice = account._error_message(exc) \
                     if isinstance(exc, core_errors.WebmailError) else str(exc)
@@ -363,21 +376,31 @@ class VtWebmailMessage(models.Model):
                          account.id, kept, exc)
         return kept
 
-    def _fetch_one_body(self, session):
+    def _fetch_one_body(self, session, peek=True):
+        """Fetch, parse and keep this mail's body.
+
+        :param peek: False to fetch it with BODY[] (\\Seen set by the server) when its size
+            is known; BODY.PEEK[] otherwise
+        :returns: True when it was fetched with BODY[]
+        """
         self.ensure_one()
+        seen = False
         try:
             if 0 < self.size <= MAX_BODY_FETCH:
                 # the size the sync kept: one round trip, not a FETCH of the size first (the
                 # limit still holds: a larger body is refused as it arrives)
-                raw = session.fetch_messages([self.uid], MAX_BODY_FETCH).get(self.uid)
+                raw = session.fetch_messages([self.uid], MAX_BODY_FETCH, peek=peek) \
+                    .get(self.uid)
                 if raw is None:
                     raise core_errors.MessageGone(f"UID {self.uid}", host=session.host)
+                seen = not peek
             else:
                 raw = session.fetch_message(self.uid, max_size=MAX_BODY_FETCH)
         except (core_errors.MessageGone, core_errors.MessageTooLarge) as exc:
             self._store_body_error(self.account_id._error_message(exc))
-            return
+            return False
         self._store_parsed_body(raw)
+        return seen
 
     def _store_parsed_body(self, raw):
         """Parse ``raw``, keep its attachments and its sanitized body."""

@@ -10,12 +10,14 @@ logins, and a real SMTP server.
 """
 
 import time
+from unittest.mock import patch
 
 from odoo import api
 from odoo.exceptions import UserError
 from odoo.tests import tagged
 from odoo.tests.common import HttpCase, TransactionCase
 
+from ..core.imap_session import ImapSession
 from ..testing import samples
 from .common import WebmailCase, raw_mail
 
@@ -48,10 +50,24 @@ class TestOneLoginPerRequest(LoginCounting, WebmailCase, TransactionCase):
     def test_opening_a_never_opened_unread_mail_is_one_login(self):
         _account, message = self.synced(samples.with_attachments())
         self.assertEqual((message.body_state, message.is_seen), ("none", False))
+        inbox = message.folder_id
+        unread = inbox.unread_count
         before = self.logins()
-        message.with_context(vt_webmail_mark_read=True).action_open()
+        stores = []
+        set_flags = ImapSession.set_flags
+
+        def spy(session, *args, **kwargs):
+            stores.append(args)
+            return set_flags(session, *args, **kwargs)
+
+        with patch.object(ImapSession, "set_flags", spy):
+            message.with_context(vt_webmail_mark_read=True).action_open()
         self.assertLogins(before, 1)
+        # the FETCH of BODY[] set \Seen on the server: no STORE
+        self.assertEqual(stores, [])
         self.assertEqual((message.body_state, message.is_seen), ("done", True))
+        inbox.invalidate_recordset()
+        self.assertEqual(inbox.unread_count, unread - 1)
         self.assertTrue(message.attachment_ids)
         client = self.imap()
         client.select_folder("INBOX", readonly=True)
