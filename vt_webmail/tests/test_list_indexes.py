@@ -247,6 +247,36 @@ class TestListIndexes(TransactionCase):
             self.assertEqual(rows["length"], min(len(expected), count_limit))
         # the ids were kept for that call only
         self.assertNotIn(vt_webmail_message.TEXT_IDS_MEMO, self.env.cr.cache)
+        # counted first (111 matches, under the bound): the page came from the ids at once,
+        # without a look among the newest mail, and the count was made once
+        calls = []
+        recent = type(Message)._text_filter_recent_page
+        count = type(Message).search_count
+
+        def spy_recent(model, *args, **kwargs):
+            calls.append("recent")
+            return recent(model, *args, **kwargs)
+
+        def spy_count(model, *args, **kwargs):
+            calls.append("count")
+            return count(model, *args, **kwargs)
+
+        with patch.object(type(Message), "_text_filter_recent_page", spy_recent), \
+                patch.object(type(Message), "search_count", spy_count):
+            rows = Message.web_search_read(old_domain, {"subject": {}}, limit=20,
+                                           count_limit=1001)
+        self.assertEqual([row["id"] for row in rows["records"]], expected[:20].ids)
+        self.assertEqual(rows["length"], len(expected))
+        self.assertEqual(calls, ["count", "count"])  # the second from the memo
+        # a frequent word (its count reaches the bound): the newest mail is looked at first
+        calls.clear()
+        with patch.object(type(Message), "_text_filter_recent_page", spy_recent), \
+                patch.object(type(Message), "search_count", spy_count):
+            rows = Message.web_search_read(old_domain, {"subject": {}}, limit=20,
+                                           count_limit=50)
+        self.assertEqual(calls, ["count", "recent", "count"])
+        self.assertEqual([row["id"] for row in rows["records"]], expected[:20].ids)
+        self.assertEqual(rows["length"], 50)
         self.assertEqual(Message.search_count(old_domain), len(expected))
         self.assertEqual(Message.search_count(old_domain, limit=50), 50)
         # the planner's settings of the bounded count were for that query only
