@@ -9,7 +9,8 @@ For each code tree (this repository's ``vt_webmail``; with ``--baseline REV`` al
 exported with ``git archive`` into ``var/bench_reads/``) it installs ``vt_webmail`` in a
 throwaway database and starts Odoo's HTTP server on a free loopback port. A private Dovecot
 (``vt_webmail.testing.DovecotServer``, implicit TLS, its own CA) holds ``--sync-mails`` mails of
-the SpamAssassin corpus (``tools/bench_corpus.py``). Every timed call goes through
+the SpamAssassin corpus (``tools/bench_corpus.py``) in one mailbox per tree (two clients changing
+flags in one maildir make each other read it again). Every timed call goes through
 ``/web/dataset/call_kw`` with the session cookie of a logged-in user, exactly as the web client
 calls it, and is timed at the client (HTTP and JSON included). The trees are measured in
 turns, A B A B, one call each, so both meet the same load on a shared machine.
@@ -119,6 +120,9 @@ class Tree:
         self.process = None
         self.log_path = WORK / f"{db}.log"
         self.has_action_open = None
+        #: the Dovecot user whose INBOX this tree syncs and opens mail of (one per tree: two
+        #: clients changing flags of one maildir make each other rescan it)
+        self.mailbox = "bench"
         self.open_reads = False  # action_open(specification) reads the form too
         # the bound of the pager's count under a Text filter in this tree's web client
         # (TEXT_COUNT_LIMIT of its list, Odoo's 10,000 without)
@@ -501,7 +505,7 @@ def sync_account(tree, dovecot, run, mails):
     start = time.perf_counter()
     account_id = rpc.call("vt_webmail.account", "create", {
         "email": f"sync{run}@example.com", "imap_host": dovecot.hostname,
-        "imap_port": dovecot.imaps_port, "security": "ssl", "login": "bench",
+        "imap_port": dovecot.imaps_port, "security": "ssl", "login": tree.mailbox,
         "password": "bench-pw", "ca_certificate": dovecot.ca_path.read_text(),
     })
     outcome = rpc.call("vt_webmail.account", "action_refresh", [account_id])
@@ -643,7 +647,7 @@ def open_calls(tree):
 
 def measure_opens(trees, dovecot, args, samples, phase, uids):
     """Open never-opened mails (the same UIDs in each database), then each again."""
-    counter = LoginCounter(dovecot, "bench")
+    counters = {t.label: LoginCounter(dovecot, t.mailbox) for t in trees}
     openers = {t.label: open_calls(t) for t in trees}
     ids = {}
     for tree in trees:
@@ -657,6 +661,7 @@ def measure_opens(trees, dovecot, args, samples, phase, uids):
     samples.notes.setdefault("load", []).append(os.getloadavg()[0])
     for repeat, uid in enumerate(usable):
         for tree in (trees if repeat % 2 == 0 else trees[::-1]):
+            counter = counters[tree.label]
             counter.take(settle=0.05)
             seconds, result = timed(openers[tree.label], ids[tree.label][uid])
             samples.add((phase, "open", "open"), tree.label, seconds)
@@ -674,7 +679,7 @@ def measure_opens(trees, dovecot, args, samples, phase, uids):
 def measure_newest(trees, dovecot, args, samples, phase, uids):
     """Open the newest mails of the synced mailbox, never opened either: what a reader opens
     first after a refresh (a tree that fetches small bodies ahead during the sync has them)."""
-    counter = LoginCounter(dovecot, "bench")
+    counters = {t.label: LoginCounter(dovecot, t.mailbox) for t in trees}
     openers = {t.label: open_calls(t) for t in trees}
     ids = {}
     for tree in trees:
@@ -687,6 +692,7 @@ def measure_newest(trees, dovecot, args, samples, phase, uids):
     wait_quiet(args)
     for repeat, uid in enumerate(usable):
         for tree in (trees if repeat % 2 == 0 else trees[::-1]):
+            counter = counters[tree.label]
             counter.take(settle=0.05)
             seconds, _result = timed(openers[tree.label], ids[tree.label][uid])
             samples.add((phase, "open", "open_newest"), tree.label, seconds)
@@ -1000,10 +1006,14 @@ def main(argv=None):
         repeat = -(-args.sync_mails // len(corpus))
         mails = bench_corpus.copies(corpus, repeat)[:args.sync_mails]
         dovecot.start()
-        dovecot.add_user("bench", "bench-pw")
         start = time.perf_counter()
-        dovecot.append_many("bench", "INBOX", mails)
-        log(f"Dovecot: {len(mails):,} mails appended in {time.perf_counter() - start:.0f} s")
+        for position, tree in enumerate(trees):
+            # the same mail in one mailbox per tree (the floor reads the first)
+            tree.mailbox = "bench" if position == 0 else f"bench{position + 1}"
+            dovecot.add_user(tree.mailbox, "bench-pw")
+            dovecot.append_many(tree.mailbox, "INBOX", mails)
+        log(f"Dovecot: {len(mails):,} mails appended to {len(trees)} mailbox(es) in "
+            f"{time.perf_counter() - start:.0f} s")
         del mails
 
         start = time.perf_counter()
