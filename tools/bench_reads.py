@@ -126,10 +126,9 @@ class Tree:
         self.open_reads = False  # action_open(specification) reads the form too
         # the bound of the pager's count under a Text filter in this tree's web client
         # (TEXT_COUNT_LIMIT of its list, Odoo's 10,000 without)
-        found = re.search(r"TEXT_COUNT_LIMIT = (\d+)", (
-            self.addons_dir / "vt_webmail/static/src/webmail/message_list.js").read_text()) \
-            if (self.addons_dir / "vt_webmail/static/src/webmail/message_list.js").exists() \
-            else None
+        source = self.addons_dir / "vt_webmail/static/src/webmail/message_list.js"
+        found = re.search(r"TEXT_COUNT_LIMIT = (\d+)", source.read_text()) \
+            if source.exists() else None
         self.text_count_limit = int(found.group(1)) if found else None
         self.sessions = {}  # login -> Rpc
         self.data = {}  # what was created in this database

@@ -69,7 +69,7 @@ class VtWebmailMessage(models.Model):
             unreachable = self._fetch_bodies(writable=bool(unseen), marked=marked)
             unseen = unseen.filtered(lambda m: m.account_id not in unreachable)
             by_fetch = unseen.filtered(lambda m: m.id in marked)
-            by_fetch._set_flag("\\Seen", True, on_server=False)
+            by_fetch._flag_in_cache("is_seen", True)
             try:
                 (unseen - by_fetch)._set_flag("\\Seen", True)
             except UserError:
@@ -282,29 +282,30 @@ class VtWebmailMessage(models.Model):
         except core_errors.WebmailError as exc:
             raise UserError(account._error_message(exc)) from exc
 
-    def _set_flag(self, flag, value, *, on_server=True):
+    def _set_flag(self, flag, value):
         """Add or remove one IMAP flag on the server, then in the cache (a keyword the
-        cache does not keep, such as ``$Forwarded``, on the server only).
-
-        :param on_server: False when the server changed it already (\\Seen set by a FETCH of
-            BODY[]): the cache only
-        """
+        cache does not keep, such as ``$Forwarded``, on the server only)."""
         self._check_owner()
         field_name = {"\\Seen": "is_seen", "\\Flagged": "is_flagged",
                       "\\Answered": "is_answered"}.get(flag)
         todo = self.filtered(lambda m: m[field_name] != value) if field_name else self
         with self.env["vt_webmail.account"]._imap_request():
-            for (account, folder), messages in (todo._by_folder() if on_server else {}).items():
+            for (account, folder), messages in todo._by_folder().items():
                 with self._imap_errors(account), account._imap_connect() as session:
                     session.ensure_selected(folder.name, readonly=False)
                     session.set_flags(messages.mapped("uid"), [flag], add=value)
-        # sudo: the owner was checked above; users have no write access to the cache itself
         if field_name:
-            todo.sudo().write({field_name: value})
+            todo._flag_in_cache(field_name, value)
+
+    def _flag_in_cache(self, field_name, value):
+        """Write a flag the server has now (``is_seen``, ``is_flagged``, ``is_answered``)
+        into the cache of these mails, whose owner was checked, and the unread counts."""
+        # sudo: users have no write access to the cache itself
+        self.sudo().write({field_name: value})
         if field_name == "is_seen":
             # the unread counts follow by difference: a recount reads the whole folder
             changes = {}
-            for message in todo:
+            for message in self:
                 unread = changes.get(message.folder_id.id, (0, 0))[1]
                 changes[message.folder_id.id] = (0, unread + (-1 if value else 1))
             self.env["vt_webmail.folder"].sudo()._adjust_counts(changes)
