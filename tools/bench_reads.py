@@ -34,9 +34,11 @@ turns, A B A B, one call each, so both meet the same load on a shared machine.
 4. **Opening a mail never opened before** in user 1's synced account as the tree's form does
    it: ``action_open`` with the form view's fields as its specification when the tree's
    ``action_open`` takes one (one request), else ``action_open`` when the model has one, then
-   ``web_read`` of those fields; with the Webmail action's context; then the GET of
-   ``/vt_webmail/body/<id>`` (the frame the form shows the mail in)
-   when the tree has that route; then the same mail again. The IMAP logins each opening cost
+   ``web_read`` of those fields (with the body widget's field dependencies, read from the
+   tree's ``fields.js``); with the Webmail action's context; then the GET of
+   ``/vt_webmail/body/<id>`` (the frame the form shows the mail in) when the tree has that
+   route and its form does not give the frame its document inline (``body_frame_document``,
+   ``srcdoc``); then the same mail again. The IMAP logins each opening cost
    are counted in Dovecot's log. Then the 10 newest mails of the mailbox, never opened either
    (what a reader opens first after a refresh; a tree that fetches small bodies ahead during the
    sync has them already), once each.
@@ -130,6 +132,15 @@ class Tree:
         found = re.search(r"TEXT_COUNT_LIMIT = (\d+)", source.read_text()) \
             if source.exists() else None
         self.text_count_limit = int(found.group(1)) if found else None
+        # the body widget's field dependencies, as its web client reads them with the form
+        widget = self.addons_dir / "vt_webmail/static/src/webmail/fields.js"
+        widget_source = widget.read_text() if widget.exists() else ""
+        self.body_dependencies = [
+            name for name in ("body_state", "show_remote_images", "body_frame_version",
+                              "body_frame_document")
+            if f'name: "{name}"' in widget_source]
+        # a frame given its document with the form (srcdoc) loads no route of its own
+        self.frame_inline = "body_frame_document" in self.body_dependencies
         self.sessions = {}  # login -> Rpc
         self.data = {}  # what was created in this database
 
@@ -250,7 +261,7 @@ def view_fields(arch):
     return spec
 
 
-def specification(rpc, view_type, fields_info):
+def specification(rpc, view_type, fields_info, body_dependencies=()):
     """``web_search_read``/``web_read`` specification of the Webmail action's view."""
     views = rpc.call("vt_webmail.message", "get_views", [[False, view_type]])
     arch = views["views"][view_type]["arch"]
@@ -267,7 +278,7 @@ def specification(rpc, view_type, fields_info):
         if "body_frame_notice" in spec:
             # the body widget's field dependencies (static/src/webmail/fields.js), which the
             # web client adds to the form's read
-            spec.update({"body_state": {}, "show_remote_images": {}, "body_frame_version": {}})
+            spec.update({name: {} for name in body_dependencies})
     return spec
 
 
@@ -634,7 +645,7 @@ def open_calls(tree):
                 rpc.call("vt_webmail.message", "action_open", [message_id], context=context)
             result = rpc.call("vt_webmail.message", "web_read", [message_id], spec,
                               context=context)
-        if body_route:
+        if body_route and not tree.frame_inline:
             # the form's body widget loads the mail into its frame from this route
             response = rpc.http.get(f"{rpc.url}/vt_webmail/body/{message_id}?images=0&v=1",
                                     timeout=RPC_TIMEOUT)
@@ -1028,7 +1039,8 @@ def main(argv=None):
             rpc = tree.rpc("reader1")
             fields_info = rpc.call("vt_webmail.message", "fields_get", attributes=["type"])
             tree.data["list_spec"] = specification(rpc, "list", fields_info)
-            tree.data["form_spec"] = specification(rpc, "form", fields_info)
+            tree.data["form_spec"] = specification(rpc, "form", fields_info,
+                                                  tree.body_dependencies)
             tree.data["per_page"] = rpc.call("vt_webmail.account", "default_get",
                                              ["emails_per_page"])["emails_per_page"]
 

@@ -303,7 +303,7 @@ def page_body(html):
         return text_to_html(html_to_text(html))
 
 
-def frame_document(html):
+def frame_document(html, policy=None):
     """The whole document the sandboxed frame shows for a body cleaned for it.
 
     The marked body ``<div>`` (see :data:`BODY_MARKER`) gives its attributes back to the
@@ -313,14 +313,23 @@ def frame_document(html):
     with form controls' look-alikes gets the style sheet that draws them.
 
     Nothing is cleaned here: ``html`` must come from ``prepare_body(..., keep_style=True)``
-    (and a sanitizer after it), and the document must be served with :func:`frame_headers`.
+    (and a sanitizer after it), and the document must be served with :func:`frame_headers`,
+    or carry their policy itself (``policy``: the frame's ``srcdoc``).
 
     :param html: str (``None`` or ``""`` give an empty body)
+    :param policy: for a document given to the frame inline (``srcdoc``), which no HTTP
+        header comes with: :func:`frame_meta_policy`, put first in its ``<head>`` as a
+        ``<meta http-equiv>``, before anything of the mail, with ``no-referrer``
     :returns: str, a complete HTML document
     """
     document = lxml.html.document_fromstring(
         '<html><head><meta charset="utf-8"><meta name="color-scheme" content="light">'
         "</head><body></body></html>")
+    if policy:
+        head = document.find("head")
+        head.insert(0, etree.Element("meta", {"name": "referrer", "content": "no-referrer"}))
+        head.insert(0, etree.Element(
+            "meta", {"http-equiv": "Content-Security-Policy", "content": policy}))
     body = document.find("body")
     mode = "no-quirks"
     root = _parse(html) if html else None
@@ -358,14 +367,23 @@ def frame_policy(base_url, allow_remote_images=False):
         origin, instead of its part route (bodies hold no other URL of the server anyway:
         :func:`prepare_body` drops relative ones)
     """
+    return (f"{frame_meta_policy(base_url, allow_remote_images)}; frame-ancestors 'self'; "
+            f"sandbox {FRAME_SANDBOX}")
+
+
+def frame_meta_policy(base_url, allow_remote_images=False):
+    """:func:`frame_policy` as a ``<meta http-equiv>`` can carry it, for the frame's document
+    given inline (``srcdoc``): without ``frame-ancestors`` and ``sandbox``, which browsers
+    ignore there. Such a document is never a page of its own: the iframe's ``sandbox``
+    attribute (:data:`FRAME_SANDBOX`) applies to it, and only the page that holds it frames it.
+    """
     parts = f"{base_url}vt_webmail/part/" if _SAFE_BASE_URL.fullmatch(base_url or "") \
         else "'self'"
     images = f"{parts} data:"
     if allow_remote_images:
         images += " http: https:"
     return (f"default-src 'none'; style-src 'unsafe-inline'; img-src {images}; "
-            f"form-action 'none'; base-uri 'none'; frame-ancestors 'self'; "
-            f"sandbox {FRAME_SANDBOX}")
+            f"form-action 'none'; base-uri 'none'")
 
 
 def frame_headers(base_url, allow_remote_images=False):

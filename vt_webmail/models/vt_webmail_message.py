@@ -6,11 +6,12 @@ import psycopg2
 
 from odoo import api, fields, models, tools
 from odoo.exceptions import AccessError, UserError
+from odoo.http import request
 from odoo.modules.db import FunctionStatus
 from odoo.tools import SQL, html_escape, html_sanitize
 
 from ..compat import Constraint, domain_and, domain_or
-from ..core.html import page_body
+from ..core.html import frame_document, frame_meta_policy, page_body
 from ..tools.bigint_field import BigInteger
 
 _logger = logging.getLogger(__name__)
@@ -105,6 +106,13 @@ class VtWebmailMessage(models.Model):
     body_frame_notice = fields.Html(
         compute="_compute_body_frame", sanitize=False,
         help="Why there is no body to show yet (the server could not be reached), as HTML.",
+    )
+    body_frame_document = fields.Text(
+        compute="_compute_body_frame_document",
+        help="The whole document of the frame, as /vt_webmail/body/<id> serves it, with the "
+             "route's Content-Security-Policy in a <meta> first: the Webmail form gives it to "
+             "its sandboxed frame inline (srcdoc), in the request that opens the mail. False "
+             "while the body was never fetched.",
     )
     body_cache = fields.Html(sanitize=False, readonly=True, prefetch=False, copy=False)
     body_notice = fields.Char(
@@ -303,6 +311,16 @@ class VtWebmailMessage(models.Model):
             body, _remote = message._frame_body()
             message.body_frame_version = "%08x" % zlib.crc32(body.encode())
             message.body_frame_notice = False
+
+    @api.depends("body_cache", "body_cache_remote", "body_state", "show_remote_images")
+    def _compute_body_frame_document(self):
+        # the route's document and policy (controllers/main.py), for the frame's srcdoc: the
+        # server's root as the browser reaches it, when a browser asked
+        base_url = request.httprequest.host_url if request else ""
+        for message in self:
+            html, remote = message._frame_body()
+            message.body_frame_document = False if html is None else frame_document(
+                html, policy=frame_meta_policy(base_url, allow_remote_images=remote))
 
     @api.depends("images_allowed", "email_from_normalized", "user_id")
     def _compute_show_remote_images(self):

@@ -5,6 +5,7 @@ from unittest.mock import patch
 import lxml.html
 
 from odoo.tests import HttpCase, tagged
+from odoo.tests.common import JsonRpcException
 from odoo.tools import html_sanitize
 
 from ..testing import samples
@@ -94,6 +95,49 @@ class TestBodyFrame(WebmailCase, HttpCase):
         self.assertIn("background: none", sheet.text)
         self.assertEqual(document.get_element_by_id("headline").text, "Autumn sale")
         self.assertEqual(document.find(".//p").get("class"), "promo")
+
+    def _form_document(self, message):
+        """``body_frame_document`` as the Webmail form reads it: opened over JSON-RPC."""
+        [record] = self.make_jsonrpc_request(
+            "/web/dataset/call_kw/vt_webmail.message/action_open",
+            {"model": "vt_webmail.message", "method": "action_open", "args": [[message.id]],
+             "kwargs": {"specification": {"body_frame_document": {}, "body_state": {}}}})
+        return record["body_frame_document"]
+
+    def test_the_form_gets_the_frames_document_inline(self):
+        """The document the form gives its frame (srcdoc) is the route's, its policy first
+        in a <meta> (the route's header but what a <meta> cannot carry)."""
+        _account, (message, unread) = self._synced(
+            samples.styled_newsletter(), raw_mail("Never opened"))
+        self.authenticate(self.user.login, self.user.login)
+        self.assertFalse(unread.body_frame_document, "never fetched: the notice, no frame")
+        for remote in (False, True):
+            with self.subTest(remote=remote):
+                if remote:
+                    message.action_show_images()
+                inline = self._form_document(message)
+                served = self._get(message.id)
+                policy = served.headers["Content-Security-Policy"].removesuffix(
+                    "; frame-ancestors 'self'; sandbox allow-same-origin allow-popups "
+                    "allow-popups-to-escape-sandbox")
+                self.assertEqual(policy, self._csp(remote).split("; frame-ancestors")[0])
+                head = list(lxml.html.document_fromstring(inline).find("head"))
+                self.assertEqual((head[0].get("http-equiv"), head[0].get("content")),
+                                 ("Content-Security-Policy", policy))
+                self.assertEqual((head[1].get("name"), head[1].get("content")),
+                                 ("referrer", "no-referrer"))
+                self.assertEqual(inline.replace(
+                    f'<meta http-equiv="Content-Security-Policy" content="{policy}">'
+                    '<meta name="referrer" content="no-referrer">', ""), served.text)
+                check = self.assertIn if remote else self.assertNotIn
+                check(' src="https://images.example.net/autumn.jpg"', inline)
+        # another user reads nothing of it
+        self.authenticate(self.other_user.login, self.other_user.login)
+        with self.assertRaises(JsonRpcException) as caught, \
+                self.assertLogs("odoo.http", "WARNING"):
+            self._form_document(message)
+        self.assertIn(str(caught.exception),
+                      ("odoo.exceptions.AccessError", "odoo.exceptions.MissingError"))
 
     def test_style_sheet_in_the_frame_only(self):
         """body_html (XML-RPC, quoting, Qualify) is cleaned for a page: no sheet, class, id."""

@@ -17,6 +17,7 @@ from vt_webmail.core.html import (
     PreparedBody,
     frame_document,
     frame_headers,
+    frame_meta_policy,
     frame_policy,
     html_to_text,
     page_body,
@@ -774,8 +775,47 @@ def test_frame_policy():
         "X-Frame-Options": "SAMEORIGIN", "Cache-Control": "no-store"}
 
 
+def test_frame_meta_policy_is_the_header_without_what_a_meta_cannot_carry():
+    for base, remote in (("https://odoo.example.com/", False), ("http://[::1]:8069/", True),
+                         ("javascript:x/", False)):
+        meta = frame_meta_policy(base, remote)
+        assert frame_policy(base, remote) == (
+            f"{meta}; frame-ancestors 'self'; sandbox {FRAME_SANDBOX}")
+        assert "frame-ancestors" not in meta and "sandbox" not in meta
+
+
+def test_frame_document_inline_carries_its_policy_first():
+    """The document given to the frame inline (srcdoc) has no HTTP headers: its policy is
+    the first element of its <head>, before anything of the mail (a <meta> CSP applies from
+    where it is), with no-referrer; the rest is the document served by the route."""
+    policy = frame_meta_policy("http://127.0.0.1:8069/")
+    body = _frame('<html><head><style>.a{color:red}</style></head>'
+                  '<body bgcolor="#eeeeee"><p class="a">x</p><img src="http://evil.example/x">'
+                  '<meta http-equiv="refresh" content="0;url=http://evil.example/">'
+                  '</body></html>').html
+    served = frame_document(body)
+    inline = frame_document(body, policy=policy)
+    head = lxml.html.document_fromstring(inline).find("head")
+    first, second = list(head)[:2]
+    assert (first.tag, first.get("http-equiv"), first.get("content")) == (
+        "meta", "Content-Security-Policy", policy)
+    assert (second.tag, second.get("name"), second.get("content")) == (
+        "meta", "referrer", "no-referrer")
+    assert inline.replace(
+        f'<meta http-equiv="Content-Security-Policy" content="{policy}">'
+        '<meta name="referrer" content="no-referrer">', "") == served
+    # the mail's own <meta> never reaches either
+    assert inline.count("<meta") == 4 and "refresh" not in inline
+    assert ' src="http://evil.example' not in inline  # kept aside, in data-vt-remote-src
+
+
 def test_web_client_frame_has_the_same_sandbox():
     template = Path(__file__).resolve().parents[2] / "static/src/webmail/fields.xml"
-    [flags] = re.findall(r'<iframe[^>]*\ssandbox="([^"]*)"', template.read_text(), re.DOTALL)
-    assert flags == FRAME_SANDBOX
-    assert "allow-scripts" not in flags and "allow-forms" not in flags
+    text = template.read_text()
+    frames = re.findall(r"<iframe\b[^>]*>", text, re.DOTALL)
+    assert len(frames) == 2  # the document inline (srcdoc), or the route
+    for frame in frames:
+        [flags] = re.findall(r'\ssandbox="([^"]*)"', frame)
+        assert flags == FRAME_SANDBOX
+        assert "allow-scripts" not in flags and "allow-forms" not in flags
+        assert 'referrerpolicy="no-referrer"' in frame

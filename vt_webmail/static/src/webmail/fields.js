@@ -158,7 +158,9 @@ fieldRegistry.add("vt_webmail_size", {
 
 /**
  * The body of a mail, in a sandboxed frame: the document of /vt_webmail/body/<id>, where the
- * mail's own style sheets apply to the mail alone (see controllers/main.py and core/html.py).
+ * mail's own style sheets apply to the mail alone (see controllers/main.py and core/html.py),
+ * given inline (srcdoc) as the form read it (`body_frame_document`), so that opening a mail is
+ * one request; the route when the record holds no such document.
  *
  * The sandbox flags are those of core/html.py FRAME_SANDBOX (a test keeps them equal), written
  * in the template so that the frame never loads without them. No allow-scripts: nothing in the
@@ -186,6 +188,20 @@ export class WebmailBodyField extends Component {
 
     get value() {
         return this.props.record.data[this.props.name];
+    }
+
+    /**
+     * The frame's whole document, read with the form (`body_frame_document`: the route's
+     * document, its Content-Security-Policy in a <meta> first): given inline (srcdoc), the
+     * frame needs no request of its own. Null when there is only a notice to show, or when
+     * the record was read without it (the frame then loads the route).
+     */
+    get frameDocument() {
+        const record = this.props.record;
+        if (!record.resId || record.data.body_state === "none") {
+            return null;
+        }
+        return record.data.body_frame_document || null;
     }
 
     /** The frame's URL, or null when there is only a notice to show. */
@@ -241,6 +257,7 @@ fieldRegistry.add("vt_webmail_body", {
         { name: "body_state", type: "selection" },
         { name: "show_remote_images", type: "boolean" },
         { name: "body_frame_version", type: "char" },
+        { name: "body_frame_document", type: "text" },
     ],
 });
 

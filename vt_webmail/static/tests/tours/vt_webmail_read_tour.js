@@ -369,6 +369,30 @@ tours.add("vt_webmail_style_frame_tour", {
             },
         },
         {
+            content: "The frame's document came with the form (srcdoc), its policy first",
+            trigger: `${FRAME} body:contains('Autumn sale')`,
+            async run() {
+                const frame = document.querySelector(".o_vt_webmail_body_frame");
+                check(frame.hasAttribute("srcdoc") && !frame.hasAttribute("src"),
+                      "the frame loaded a URL, not the document read with the form");
+                const doc = frame.contentDocument;
+                const meta = doc.head.firstElementChild;
+                check(meta && meta.getAttribute("http-equiv") === "Content-Security-Policy",
+                      "the policy is not the first element of the frame's <head>");
+                // the browser enforces it: an image from elsewhere, put there by hand, is refused
+                const refused = await new Promise((resolve) => {
+                    doc.addEventListener("securitypolicyviolation",
+                                         (event) => resolve(event.blockedURI), { once: true });
+                    const image = doc.createElement("img");
+                    image.src = "https://images.example.net/not-allowed.png";
+                    doc.body.appendChild(image);
+                    setTimeout(() => resolve(null), 5000);
+                });
+                check(refused && refused.includes("images.example.net"),
+                      `a remote image was not refused by the frame's policy: ${refused}`);
+            },
+        },
+        {
             content: "Show the images of this mail",
             trigger: ".o_vt_webmail_remote_banner .o_vt_webmail_show_images",
             run: "click",
