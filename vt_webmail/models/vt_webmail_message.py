@@ -198,25 +198,31 @@ class VtWebmailMessage(models.Model):
 
     def _init_search_blob(self):
         """Make ``search_blob`` a column PostgreSQL generates: subject, from, to and cc joined
-        by line breaks. Odoo creates the field's column as a plain one; it is replaced once
-        (on an update from a version without it, the table is rewritten then: about 30 s
-        per 1,000,000 mails). Every INSERT and COPY of the addon names its columns, so
-        PostgreSQL fills this one on its own; an UPDATE of the four texts updates it."""
+        by line breaks, in lower case (``lower()``, as ILIKE folds both sides in a UTF-8
+        database: a LIKE on it with the pattern folded alike is the ILIKE, without folding
+        every row it reads again). Odoo creates the field's column as a plain one; it is
+        replaced once, and again when its expression changes (on an update, the table is
+        rewritten then: about 30 s per 1,000,000 mails). Every INSERT and COPY of the addon
+        names its columns, so PostgreSQL fills this one on its own; an UPDATE of the four
+        texts updates it."""
         cr = self.env.cr
         cr.execute(
-            "SELECT attgenerated FROM pg_attribute "
-            "WHERE attrelid = 'vt_webmail_message'::regclass AND attname = %s "
-            "AND NOT attisdropped", [TEXT_BLOB])
+            "SELECT a.attgenerated, pg_get_expr(d.adbin, d.adrelid) FROM pg_attribute a "
+            "LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum "
+            "WHERE a.attrelid = 'vt_webmail_message'::regclass AND a.attname = %s "
+            "AND NOT a.attisdropped", [TEXT_BLOB])
         row = cr.fetchone()
-        if row and row[0] == "s":
+        if row and row[0] == "s" and (row[1] or "").startswith("lower("):
             return
         parts = SQL(" || E'\\n' || ").join(
             SQL("coalesce(%s, '')", SQL.identifier(name)) for name in TEXT_INDEX_FIELDS)
         if row:
+            # its index goes with it: _init_text_index makes it again
             cr.execute(SQL("ALTER TABLE vt_webmail_message DROP COLUMN %s",
                            SQL.identifier(TEXT_BLOB)))
         cr.execute(SQL("ALTER TABLE vt_webmail_message ADD COLUMN %s text "
-                       "GENERATED ALWAYS AS (%s) STORED", SQL.identifier(TEXT_BLOB), parts))
+                       "GENERATED ALWAYS AS (lower(%s)) STORED", SQL.identifier(TEXT_BLOB),
+                       parts))
 
     def _text_blob_searched(self):
         """Whether the Text filter narrows by ``search_blob`` (its index): not when Odoo
@@ -355,13 +361,28 @@ class VtWebmailMessage(models.Model):
             return ["!", *domain]
         if positive in ("ilike", "like") and isinstance(value, str) and value \
                 and self._text_blob_searched():
-            # the four texts joined by line breaks, one index: a text without wildcards nor
-            # line breaks is in the joined texts exactly when it is in one of them; else the
-            # blob only narrows (a column matching implies the blob does) and the four
-            # conditions keep the answer exact ("a%b" could match across two columns)
-            blob = [(TEXT_BLOB, positive, value)]
-            return blob if not BLOB_INEXACT.search(value) else domain_and([blob, domain])
+            # The four texts joined by line breaks and folded (search_blob), one index.
+            # ILIKE folds both sides with lower() in a UTF-8 database, so LIKE on the folded
+            # texts with the pattern folded by PostgreSQL is that ILIKE. A text without
+            # wildcards nor line breaks is in the joined texts exactly when it is in one of
+            # them; else (and for a case-sensitive LIKE) the blob only narrows, as a column
+            # matching implies the blob does, and the four conditions keep the answer exact
+            # ("a%b" could match across two columns).
+            blob = [(TEXT_BLOB, "like", self._folded(value))]
+            if positive == "ilike" and not BLOB_INEXACT.search(value):
+                return blob
+            return domain_and([blob, domain])
         return domain
+
+    def _folded(self, text):
+        """``text`` in lower case as PostgreSQL's ``lower()`` makes it (the database's
+        collation: Python's ``str.lower`` differs for some letters, and in some locales),
+        asked once per transaction and text."""
+        memo = self.env.cr.cache.setdefault("vt_webmail_folded", {})
+        if text not in memo:
+            self.env.cr.execute("SELECT lower(%s)", [text])
+            memo[text] = self.env.cr.fetchone()[0]
+        return memo[text]
 
     # -- reading -------------------------------------------------------------------------------
 
