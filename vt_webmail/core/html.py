@@ -353,6 +353,21 @@ def frame_document(html, policy=None):
     return _DOCTYPES[mode] + _serialize(document, for_libxml2=False)
 
 
+def frame_inline_document(html, base_url, allow_remote_images=False):
+    """The frame's document to give it inline (``srcdoc``), or None when the route must serve
+    it: an ``srcdoc`` document is always rendered in no-quirks mode, whatever its doctype
+    (HTML Standard 13.2.6.4.1, the "initial" insertion mode), so a mail written for quirks or
+    limited-quirks mode (old newsletters without a doctype: gaps under images in table cells,
+    table font sizes) keeps its look only from the route.
+
+    :param html: as for :func:`frame_document`
+    :param base_url: as for :func:`frame_policy`
+    :returns: str, :func:`frame_document` with :func:`frame_meta_policy` first; or None
+    """
+    document = frame_document(html, policy=frame_meta_policy(base_url, allow_remote_images))
+    return document if document.startswith(_DOCTYPES["no-quirks"]) else None
+
+
 def frame_policy(base_url, allow_remote_images=False):
     """The Content-Security-Policy of the frame's document.
 

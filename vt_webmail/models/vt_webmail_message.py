@@ -11,7 +11,7 @@ from odoo.modules.db import FunctionStatus
 from odoo.tools import SQL, html_escape, html_sanitize
 
 from ..compat import Constraint, domain_and, domain_or
-from ..core.html import frame_document, frame_meta_policy, page_body
+from ..core.html import frame_inline_document, page_body
 from ..tools.bigint_field import BigInteger
 
 _logger = logging.getLogger(__name__)
@@ -112,7 +112,8 @@ class VtWebmailMessage(models.Model):
         help="The whole document of the frame, as /vt_webmail/body/<id> serves it, with the "
              "route's Content-Security-Policy in a <meta> first: the Webmail form gives it to "
              "its sandboxed frame inline (srcdoc), in the request that opens the mail. False "
-             "while the body was never fetched.",
+             "while the body was never fetched, and for a mail written for quirks mode, which "
+             "an inline frame cannot render (the form's frame loads the route then).",
     )
     body_cache = fields.Html(sanitize=False, readonly=True, prefetch=False, copy=False)
     body_notice = fields.Char(
@@ -321,12 +322,13 @@ class VtWebmailMessage(models.Model):
     @api.depends("body_cache", "body_cache_remote", "body_state", "show_remote_images")
     def _compute_body_frame_document(self):
         # the route's document and policy (controllers/main.py), for the frame's srcdoc: the
-        # server's root as the browser reaches it, when a browser asked
+        # server's root as the browser reaches it, when a browser asked; False for a mail
+        # written for quirks mode, which srcdoc cannot render (the frame loads the route)
         base_url = request.httprequest.host_url if request else ""
         for message in self:
             html, remote = message._frame_body()
-            message.body_frame_document = False if html is None else frame_document(
-                html, policy=frame_meta_policy(base_url, allow_remote_images=remote))
+            message.body_frame_document = False if html is None else (
+                frame_inline_document(html, base_url, allow_remote_images=remote) or False)
 
     @api.depends("images_allowed", "email_from_normalized", "user_id")
     def _compute_show_remote_images(self):

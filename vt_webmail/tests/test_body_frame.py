@@ -131,6 +131,12 @@ class TestBodyFrame(WebmailCase, HttpCase):
                     '<meta name="referrer" content="no-referrer">', ""), served.text)
                 check = self.assertIn if remote else self.assertNotIn
                 check(' src="https://images.example.net/autumn.jpg"', inline)
+        # a mail written for quirks mode (no doctype): an inline frame would render it in
+        # no-quirks mode, so the form's frame loads the route instead
+        _account, (quirks,) = self._synced(samples.hostile_html())
+        self.assertFalse(self._form_document(quirks))
+        self.assertTrue(quirks.with_user(self.user).body_frame_version)
+        self.assertFalse(self._get(quirks.id).text.startswith("<!DOCTYPE"))
         # another user reads nothing of it
         self.authenticate(self.other_user.login, self.other_user.login)
         with self.assertRaises(JsonRpcException) as caught, \

@@ -17,6 +17,7 @@ from vt_webmail.core.html import (
     PreparedBody,
     frame_document,
     frame_headers,
+    frame_inline_document,
     frame_meta_policy,
     frame_policy,
     html_to_text,
@@ -807,6 +808,29 @@ def test_frame_document_inline_carries_its_policy_first():
     # the mail's own <meta> never reaches either
     assert inline.count("<meta") == 4 and "refresh" not in inline
     assert ' src="http://evil.example' not in inline  # kept aside, in data-vt-remote-src
+
+
+@pytest.mark.parametrize(("html", "inline"), [
+    ("<!DOCTYPE html><html><body><p>x</p></body></html>", True),
+    ("<p>No doctype: quirks mode</p>", False),
+    ('<!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.0 Transitional//EN" '
+     '"http://www.w3.org/TR/xhtml1/DTD/xhtml1-transitional.dtd"><p>limited quirks</p>', False),
+], ids=["standards", "quirks", "limited-quirks"])
+def test_frame_inline_document_only_for_a_standards_mode_mail(html, inline):
+    """srcdoc renders in no-quirks mode whatever the doctype: a mail written for another
+    mode goes to the route, which keeps its mode."""
+    body = _frame(html).html
+    document = frame_inline_document(body, "http://127.0.0.1:8069/")
+    if inline:
+        assert document == frame_document(
+            body, policy=frame_meta_policy("http://127.0.0.1:8069/"))
+        assert document.startswith("<!DOCTYPE html>\n")
+    else:
+        assert document is None
+        assert not frame_document(body).startswith("<!DOCTYPE html>\n")
+    # a notice, or plain text made HTML, is a standards-mode page
+    assert frame_inline_document(None, "http://127.0.0.1:8069/").startswith("<!DOCTYPE html>")
+    assert frame_inline_document("<p>A notice</p>", "", True) is not None
 
 
 def test_web_client_frame_has_the_same_sandbox():

@@ -80,6 +80,11 @@ tours.add("vt_webmail_read_tour", {
             trigger: `${FRAME} img[src^='/vt_webmail/part/']`,
             async run() {
                 const frame = document.querySelector(".o_vt_webmail_body_frame");
+                // written for quirks mode (no doctype): the route keeps its mode, srcdoc would not
+                check(frame.getAttribute("src")?.startsWith("/vt_webmail/body/") &&
+                      !frame.hasAttribute("srcdoc"), "a quirks-mode mail was given inline");
+                check(frame.contentDocument.compatMode === "BackCompat",
+                      `rendered in ${frame.contentDocument.compatMode}`);
                 const image = frame.contentDocument.querySelector("img[src^='/vt_webmail/part/']");
                 if (!image.complete) {
                     await new Promise((resolve) => image.addEventListener("load", resolve));
