@@ -145,6 +145,7 @@ class Tree:
             if f'name: "{name}"' in widget_source]
         # a frame given its document with the form (srcdoc) loads no route of its own
         self.frame_inline = "body_frame_document" in self.body_dependencies
+        self.frames = {"inline": 0, "route": 0}  # how the opens' frames got their document
         self.sessions = {}  # login -> Rpc
         self.data = {}  # what was created in this database
 
@@ -649,11 +650,14 @@ def open_calls(tree):
                 rpc.call("vt_webmail.message", "action_open", [message_id], context=context)
             result = rpc.call("vt_webmail.message", "web_read", [message_id], spec,
                               context=context)
-        if body_route and not tree.frame_inline:
-            # the form's body widget loads the mail into its frame from this route
+        # the form's body widget loads the mail into its frame from this route, unless the
+        # form read the frame's document (a mail written for quirks mode has none: the route)
+        inline = tree.frame_inline and result and result[0].get("body_frame_document")
+        if body_route and not inline:
             response = rpc.http.get(f"{rpc.url}/vt_webmail/body/{message_id}?images=0&v=1",
                                     timeout=RPC_TIMEOUT)
             response.raise_for_status()
+        tree.frames["route" if body_route and not inline else "inline"] += 1
         return result
 
     return open_mail
@@ -699,7 +703,9 @@ def measure_opens(trees, dovecot, args, samples, phase, uids):
             seconds, _ = timed(openers[tree.label], ids[tree.label][uid])
             samples.add((phase, "open", "open_again"), tree.label, seconds)
             samples.add((phase, "open", "logins_again"), tree.label, counter.take())
-    log(f"{phase}: {len(usable)} mails opened per tree")
+    log(f"{phase}: {len(usable)} mails opened per tree; frames so far, inline / from the "
+        "route: " + ", ".join(f"{t.label} {t.frames['inline']} / {t.frames['route']}"
+                              for t in trees))
 
 
 def measure_newest(trees, dovecot, args, samples, phase, uids):
