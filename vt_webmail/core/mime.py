@@ -294,6 +294,8 @@ class ParsedMessage:
     :attr headers: :class:`ListHeaders` of the message's header block
     :attr html: the HTML body as sent (not sanitised: see :func:`.html.prepare_body`); made
         from the text body when the mail has no HTML
+    :attr html_from_text: True when ``html`` was made from the text body (the mail has no
+        HTML): markup written here, for no rendering mode in particular
     :attr text: the text body; made from the HTML body when the mail has no text
     :attr attachments: :class:`MailPart` list, inline images included
     :attr notes: what could not be read, in plain English (header notes included)
@@ -302,6 +304,7 @@ class ParsedMessage:
     headers: ListHeaders
     html: str = ""
     text: str = ""
+    html_from_text: bool = False
     attachments: list = field(default_factory=list)
     notes: list = field(default_factory=list)
 
@@ -376,6 +379,7 @@ def parse_message(raw):
     try:
         if not result.html and result.text:
             result.html = text_to_html(result.text)
+            result.html_from_text = True
         elif not result.text and result.html:
             result.text = html_to_text(result.html)
     except Exception:

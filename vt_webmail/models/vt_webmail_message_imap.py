@@ -419,14 +419,16 @@ class VtWebmailMessage(models.Model):
             })
             if part.content_id:
                 cid_urls[part.content_id] = f"/vt_webmail/part/{self.id}/{attachment.id}"
-        prepared = prepare_body(parsed.html, cid_urls, allow_remote_images=False,
-                                keep_style=True)
+        # a text mail's HTML is written here: a standards-mode document, which the form's
+        # frame can be given inline (body_frame_document); a sender's HTML keeps its mode
+        source = f"<!DOCTYPE html>{parsed.html}" if parsed.html_from_text else parsed.html
+        prepared = prepare_body(source, cid_urls, allow_remote_images=False, keep_style=True)
         body = _frame_html(prepared.html)
         body_remote = False
         if prepared.has_remote_images:
             # the same body with its remote images, for "Show images" and trusted senders;
             # Odoo's sanitizer has the last word on this one too
-            allowed = prepare_body(parsed.html, cid_urls, allow_remote_images=True,
+            allowed = prepare_body(source, cid_urls, allow_remote_images=True,
                                    keep_style=True)
             body_remote = _frame_html(allowed.html)
         notes = merge_notes(self.parse_note, *parsed.notes)

@@ -111,6 +111,12 @@ class TestBodyFrame(WebmailCase, HttpCase):
             samples.styled_newsletter(), raw_mail("Never opened"))
         self.authenticate(self.user.login, self.user.login)
         self.assertFalse(unread.body_frame_document, "never fetched: the notice, no frame")
+        # a text mail: its HTML is written by vt_webmail, as a standards-mode document, so the
+        # form gives it inline too (the route serves the same document)
+        text_document = self._form_document(unread)
+        self.assertTrue(text_document.startswith("<!DOCTYPE html>\n"))
+        self.assertIn("Hello.", text_document)
+        self.assertTrue(self._get(unread.id).text.startswith("<!DOCTYPE html>\n"))
         for remote in (False, True):
             with self.subTest(remote=remote):
                 if remote:

@@ -109,6 +109,7 @@ def test_plain_text():
     assert '<a href="mailto:alice@example.com">' in parsed.html
     assert "Fish &amp; chips &lt;3" in parsed.html
     assert "<blockquote" in parsed.html and "Are you free this week?" in parsed.html
+    assert parsed.html_from_text  # written here, not by the sender
     assert parsed.attachments == []
     assert parsed.notes == []
 
@@ -116,6 +117,7 @@ def test_plain_text():
 def test_html_with_inline_image():
     parsed = parse_message(samples.html_with_inline_image())
     assert parsed.html.startswith("<html><body><h1>March newsletter</h1>")
+    assert not parsed.html_from_text
     assert 'src="cid:logo@example.org"' in parsed.html
     assert parsed.text == "March newsletter\n\nThe garden is open again.\n"
     [image] = parsed.attachments
