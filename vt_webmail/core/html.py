@@ -135,6 +135,9 @@ _CSS_MARKUP = re.compile(r"<|\son[a-z]+\s*=", re.IGNORECASE)
 _CSS_RESIDUE = re.compile(r"url\(|image-set\(|//|\\", re.IGNORECASE)
 _PLACEHOLDER = re.compile("\x00(\\d+)\x00")
 
+#: A body cleaned for the frame whose marked ``<div>`` says quirks or limited-quirks mode.
+_MARKED_OTHER_MODE = re.compile(
+    rf'\s*<div\b[^>]*?\s{BODY_MARKER}="(?:quirks|limited-quirks)"', re.IGNORECASE)
 _BODY_TAG = re.compile(r"<body(?:[\s/][^>]*)?>", re.IGNORECASE)
 _HEAD_PART = re.compile(r"\A\s*(?:<!DOCTYPE[^>]*>\s*)?(?:<html(?:\s[^>]*)?>\s*)?"
                         r"(?:<head(?:\s[^>]*)?>.*?</head\s*>\s*)?", re.IGNORECASE | re.DOTALL)
@@ -364,6 +367,8 @@ def frame_inline_document(html, base_url, allow_remote_images=False):
     :param base_url: as for :func:`frame_policy`
     :returns: str, :func:`frame_document` with :func:`frame_meta_policy` first; or None
     """
+    if _MARKED_OTHER_MODE.match(html or ""):
+        return None  # known from the body's marker: no need to build the document to find out
     document = frame_document(html, policy=frame_meta_policy(base_url, allow_remote_images))
     return document if document.startswith(_DOCTYPES["no-quirks"]) else None
 

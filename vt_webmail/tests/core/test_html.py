@@ -833,6 +833,13 @@ def test_frame_inline_document_only_for_a_standards_mode_mail(html, inline):
     assert frame_inline_document("<p>A notice</p>", "", True) is not None
 
 
+def test_frame_inline_document_reads_the_mode_from_the_marker(monkeypatch):
+    """A body marked for quirks mode is refused without building its document."""
+    body = _frame("<p>No doctype</p>").html
+    monkeypatch.setattr("vt_webmail.core.html.frame_document", None)  # would fail if called
+    assert frame_inline_document(body, "") is None
+
+
 def test_web_client_frame_has_the_same_sandbox():
     template = Path(__file__).resolve().parents[2] / "static/src/webmail/fields.xml"
     text = template.read_text()
