@@ -136,8 +136,9 @@ _CSS_RESIDUE = re.compile(r"url\(|image-set\(|//|\\", re.IGNORECASE)
 _PLACEHOLDER = re.compile("\x00(\\d+)\x00")
 
 #: A body cleaned for the frame whose marked ``<div>`` says quirks or limited-quirks mode.
-_MARKED_OTHER_MODE = re.compile(
-    rf'\s*<div\b[^>]*?\s{BODY_MARKER}="(?:quirks|limited-quirks)"', re.IGNORECASE)
+#: The URL of one of the mail's parts in the frame's document, where it starts (an attribute's
+#: value, a ``url(``, a ``srcset`` candidate): made absolute in the document given inline
+_PART_PATH = re.compile(r"(?<![\w/.:%-])/vt_webmail/part/(?=\d+/\d+)")
 _BODY_TAG = re.compile(r"<body(?:[\s/][^>]*)?>", re.IGNORECASE)
 _HEAD_PART = re.compile(r"\A\s*(?:<!DOCTYPE[^>]*>\s*)?(?:<html(?:\s[^>]*)?>\s*)?"
                         r"(?:<head(?:\s[^>]*)?>.*?</head\s*>\s*)?", re.IGNORECASE | re.DOTALL)
@@ -306,7 +307,7 @@ def page_body(html):
         return text_to_html(html_to_text(html))
 
 
-def frame_document(html, policy=None):
+def frame_document(html, policy=None, parts_url=None):
     """The whole document the sandboxed frame shows for a body cleaned for it.
 
     The marked body ``<div>`` (see :data:`BODY_MARKER`) gives its attributes back to the
@@ -320,9 +321,14 @@ def frame_document(html, policy=None):
     or carry their policy itself (``policy``: the frame's ``srcdoc``).
 
     :param html: str (``None`` or ``""`` give an empty body)
-    :param policy: for a document given to the frame inline (``srcdoc``), which no HTTP
-        header comes with: :func:`frame_meta_policy`, put first in its ``<head>`` as a
-        ``<meta http-equiv>``, before anything of the mail, with ``no-referrer``
+    :param policy: for a document given to the frame inline, which no HTTP header comes
+        with: :func:`frame_meta_policy`, put first in its ``<head>`` as a ``<meta
+        http-equiv>``, before anything of the mail, with ``no-referrer``
+    :param parts_url: for a document given to the frame inline, the absolute URL of the part
+        route (``https://host/vt_webmail/part/``): the URLs of the mail's parts
+        (``/vt_webmail/part/<message>/<attachment>``, which ``prepare_body`` wrote) become
+        absolute, in attributes and style sheets (text is left alone), because a document
+        loaded from a ``blob:`` URL resolves no relative URL
     :returns: str, a complete HTML document
     """
     document = lxml.html.document_fromstring(
@@ -349,6 +355,8 @@ def frame_document(html, policy=None):
             source = wrapper
         body.text = source.text
         body.extend(list(source))
+    if parts_url:
+        _absolute_part_urls(body, parts_url)
     if body.find(f".//*[@{CONTROL_MARKER}]") is not None or body.find(
             f".//*[@{FORM_MARKER}]") is not None:
         sheet = etree.SubElement(document.find("head"), "style")
@@ -357,20 +365,34 @@ def frame_document(html, policy=None):
 
 
 def frame_inline_document(html, base_url, allow_remote_images=False):
-    """The frame's document to give it inline (``srcdoc``), or None when the route must serve
-    it: an ``srcdoc`` document is always rendered in no-quirks mode, whatever its doctype
-    (HTML Standard 13.2.6.4.1, the "initial" insertion mode), so a mail written for quirks or
-    limited-quirks mode (old newsletters without a doctype: gaps under images in table cells,
-    table font sizes) keeps its look only from the route.
+    """The frame's document as the form reads it with the mail (``body_frame_document``): the
+    web client loads it from a ``blob:`` URL, so opening a mail is one request. Such a document
+    is parsed as the route's is, in the mode its doctype says (quirks and limited quirks
+    included, which an ``srcdoc`` document would lose: HTML Standard 13.2.6.4.1); it carries
+    its policy itself, first in its ``<head>`` (:func:`frame_meta_policy`), and its parts'
+    URLs are absolute (a ``blob:`` document has no base to resolve a relative one against).
 
     :param html: as for :func:`frame_document`
-    :param base_url: as for :func:`frame_policy`
-    :returns: str, :func:`frame_document` with :func:`frame_meta_policy` first; or None
+    :param base_url: as for :func:`frame_policy`; the parts' URLs stay relative when it is
+        empty or one the policy cannot spell (no browser asked: a shell, a cron)
+    :returns: str, a complete HTML document
     """
-    if _MARKED_OTHER_MODE.match(html or ""):
-        return None  # known from the body's marker: no need to build the document to find out
-    document = frame_document(html, policy=frame_meta_policy(base_url, allow_remote_images))
-    return document if document.startswith(_DOCTYPES["no-quirks"]) else None
+    parts_url = f"{base_url}vt_webmail/part/" if _SAFE_BASE_URL.fullmatch(base_url or "") \
+        else None
+    return frame_document(html, policy=frame_meta_policy(base_url, allow_remote_images),
+                          parts_url=parts_url)
+
+
+def _absolute_part_urls(root, parts_url):
+    """Make the part URLs under ``root`` (attributes, ``<style>`` sheets) absolute."""
+    for element in root.iter():
+        if not isinstance(element.tag, str):
+            continue
+        if element.tag == "style" and element.text and "/vt_webmail/part/" in element.text:
+            element.text = _PART_PATH.sub(parts_url, element.text)
+        for name, value in element.attrib.items():
+            if "/vt_webmail/part/" in value:
+                element.set(name, _PART_PATH.sub(parts_url, value))
 
 
 def frame_policy(base_url, allow_remote_images=False):

@@ -110,10 +110,10 @@ class VtWebmailMessage(models.Model):
     body_frame_document = fields.Text(
         compute="_compute_body_frame_document",
         help="The whole document of the frame, as /vt_webmail/body/<id> serves it, with the "
-             "route's Content-Security-Policy in a <meta> first: the Webmail form gives it to "
-             "its sandboxed frame inline (srcdoc), in the request that opens the mail. False "
-             "while the body was never fetched, and for a mail written for quirks mode, which "
-             "an inline frame cannot render (the form's frame loads the route then).",
+             "route's Content-Security-Policy in a <meta> first and the URLs of the mail's "
+             "parts absolute: the Webmail form loads it in its sandboxed frame from a blob: "
+             "URL, in the mode its doctype says, with no request of its own. False while the "
+             "body was never fetched.",
     )
     body_cache = fields.Html(sanitize=False, readonly=True, prefetch=False, copy=False)
     body_notice = fields.Char(
@@ -321,14 +321,13 @@ class VtWebmailMessage(models.Model):
 
     @api.depends("body_cache", "body_cache_remote", "body_state", "show_remote_images")
     def _compute_body_frame_document(self):
-        # the route's document and policy (controllers/main.py), for the frame's srcdoc: the
-        # server's root as the browser reaches it, when a browser asked; False for a mail
-        # written for quirks mode, which srcdoc cannot render (the frame loads the route)
+        # the route's document and policy (controllers/main.py), which the form's frame loads
+        # from a blob: URL: the server's root as the browser reaches it, when a browser asked
         base_url = request.httprequest.host_url if request else ""
         for message in self:
             html, remote = message._frame_body()
-            message.body_frame_document = False if html is None else (
-                frame_inline_document(html, base_url, allow_remote_images=remote) or False)
+            message.body_frame_document = False if html is None else frame_inline_document(
+                html, base_url, allow_remote_images=remote)
 
     @api.depends("images_allowed", "email_from_normalized", "user_id")
     def _compute_show_remote_images(self):

@@ -1,5 +1,6 @@
 """The body route: the document of the Webmail form's sandboxed frame, for the owner only."""
 
+import re
 from unittest.mock import patch
 
 import lxml.html
@@ -96,6 +97,14 @@ class TestBodyFrame(WebmailCase, HttpCase):
         self.assertEqual(document.get_element_by_id("headline").text, "Autumn sale")
         self.assertEqual(document.find(".//p").get("class"), "promo")
 
+    @staticmethod
+    def _without_policy(document):
+        """``document`` without the two <meta> the document read with the form has first."""
+        head = re.match(r'<(?:!DOCTYPE[^>]*>\n<)?html><head>(<meta http-equiv="Content-Security'
+                        r'-Policy" content="[^"]*"><meta name="referrer" content="no-referrer">)',
+                        document)
+        return document.replace(head.group(1), "", 1)
+
     def _form_document(self, message):
         """``body_frame_document`` as the Webmail form reads it: opened over JSON-RPC."""
         [record] = self.make_jsonrpc_request(
@@ -105,8 +114,9 @@ class TestBodyFrame(WebmailCase, HttpCase):
         return record["body_frame_document"]
 
     def test_the_form_gets_the_frames_document_inline(self):
-        """The document the form gives its frame (srcdoc) is the route's, its policy first
-        in a <meta> (the route's header but what a <meta> cannot carry)."""
+        """The document the form gives its frame (from a blob: URL) is the route's, its
+        policy first in a <meta> (the route's header but what a <meta> cannot carry), its
+        parts' URLs absolute; in every mode the mail was written for."""
         _account, (message, unread) = self._synced(
             samples.styled_newsletter(), raw_mail("Never opened"))
         self.authenticate(self.user.login, self.user.login)
@@ -137,12 +147,24 @@ class TestBodyFrame(WebmailCase, HttpCase):
                     '<meta name="referrer" content="no-referrer">', ""), served.text)
                 check = self.assertIn if remote else self.assertNotIn
                 check(' src="https://images.example.net/autumn.jpg"', inline)
-        # a mail written for quirks mode (no doctype): an inline frame would render it in
-        # no-quirks mode, so the form's frame loads the route instead
+        # a mail written for quirks mode (no doctype) keeps it: the document has no doctype
+        # either (the web client's blob: URL is parsed as the route's page is, in that mode)
         _account, (quirks,) = self._synced(samples.hostile_html())
-        self.assertFalse(self._form_document(quirks))
-        self.assertTrue(quirks.with_user(self.user).body_frame_version)
-        self.assertFalse(self._get(quirks.id).text.startswith("<!DOCTYPE"))
+        document = self._form_document(quirks)
+        self.assertTrue(document.startswith(
+            '<html><head><meta http-equiv="Content-Security-Policy"'), document[:80])
+        served = self._get(quirks.id).text
+        self.assertFalse(served.startswith("<!DOCTYPE"))
+        self.assertEqual(self._without_policy(document), served)
+        # the parts of a mail with an inline image are named by absolute URLs
+        _account, (pictured,) = self._synced(samples.html_with_inline_image())
+        document = self._form_document(pictured)
+        part = f"{self.base_url()}/vt_webmail/part/{pictured.id}/"
+        self.assertIn(f'src="{part}', document)
+        served = self._get(pictured.id).text
+        self.assertIn(f'src="/vt_webmail/part/{pictured.id}/', served)
+        self.assertEqual(self._without_policy(document).replace(part, part[len(
+            self.base_url()):]), served)
         # another user reads nothing of it
         self.authenticate(self.other_user.login, self.other_user.login)
         with self.assertRaises(JsonRpcException) as caught, \

@@ -786,7 +786,7 @@ def test_frame_meta_policy_is_the_header_without_what_a_meta_cannot_carry():
 
 
 def test_frame_document_inline_carries_its_policy_first():
-    """The document given to the frame inline (srcdoc) has no HTTP headers: its policy is
+    """The document given to the frame inline (a blob: URL) has no HTTP headers: its policy is
     the first element of its <head>, before anything of the mail (a <meta> CSP applies from
     where it is), with no-referrer; the rest is the document served by the route."""
     policy = frame_meta_policy("http://127.0.0.1:8069/")
@@ -810,41 +810,64 @@ def test_frame_document_inline_carries_its_policy_first():
     assert ' src="http://evil.example' not in inline  # kept aside, in data-vt-remote-src
 
 
-@pytest.mark.parametrize(("html", "inline"), [
-    ("<!DOCTYPE html><html><body><p>x</p></body></html>", True),
-    ("<p>No doctype: quirks mode</p>", False),
+@pytest.mark.parametrize(("html", "doctype"), [
+    ("<!DOCTYPE html><html><body><p>x</p></body></html>", "<!DOCTYPE html>\n"),
+    ("<p>No doctype: quirks mode</p>", ""),
     ('<!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.0 Transitional//EN" '
-     '"http://www.w3.org/TR/xhtml1/DTD/xhtml1-transitional.dtd"><p>limited quirks</p>', False),
+     '"http://www.w3.org/TR/xhtml1/DTD/xhtml1-transitional.dtd"><p>limited quirks</p>',
+     '<!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.0 Transitional//EN"'),
 ], ids=["standards", "quirks", "limited-quirks"])
-def test_frame_inline_document_only_for_a_standards_mode_mail(html, inline):
-    """srcdoc renders in no-quirks mode whatever the doctype: a mail written for another
-    mode goes to the route, which keeps its mode."""
+def test_frame_inline_document_keeps_the_mails_mode(html, doctype):
+    """The document the form reads is the route's, in every mode (the web client loads it from
+    a blob: URL, which keeps the mode its doctype says), with the policy first."""
     body = _frame(html).html
     document = frame_inline_document(body, "http://127.0.0.1:8069/")
-    if inline:
-        assert document == frame_document(
-            body, policy=frame_meta_policy("http://127.0.0.1:8069/"))
-        assert document.startswith("<!DOCTYPE html>\n")
-    else:
-        assert document is None
-        assert not frame_document(body).startswith("<!DOCTYPE html>\n")
+    assert document == frame_document(
+        body, policy=frame_meta_policy("http://127.0.0.1:8069/"),
+        parts_url="http://127.0.0.1:8069/vt_webmail/part/")
+    assert document.startswith(doctype)
+    assert frame_document(body).startswith(doctype)
+    if not doctype:
+        assert document.startswith("<html><head><meta http-equiv=\"Content-Security-Policy\"")
     # a notice, or plain text made HTML, is a standards-mode page
     assert frame_inline_document(None, "http://127.0.0.1:8069/").startswith("<!DOCTYPE html>")
-    assert frame_inline_document("<p>A notice</p>", "", True) is not None
+    assert frame_inline_document("<p>A notice</p>", "", True).startswith("<!DOCTYPE html>")
 
 
-def test_frame_inline_document_reads_the_mode_from_the_marker(monkeypatch):
-    """A body marked for quirks mode is refused without building its document."""
-    body = _frame("<p>No doctype</p>").html
-    monkeypatch.setattr("vt_webmail.core.html.frame_document", None)  # would fail if called
-    assert frame_inline_document(body, "") is None
+def test_frame_inline_document_makes_part_urls_absolute():
+    """A blob: document resolves no relative URL: the parts' URLs that prepare_body wrote
+    become absolute, in attributes, style attributes and sheets, under the policy's
+    img-src; text, other URLs and a document without a usable base are left alone."""
+    raw = ('<html><head><style>.h{background:url("cid:bg@x")}</style></head>'
+           '<body background="cid:bg@x"><img src="cid:logo@x" srcset="cid:logo@x 1x, '
+           'cid:bg@x 2x"><p style="background-image:url(cid:bg@x)">See /vt_webmail/part/7/8 '
+           'and <a href="https://example.com/vt_webmail/part/7/8">this</a></p></body></html>')
+    body = _frame(raw, cid_urls={"logo@x": "/vt_webmail/part/7/8",
+                                 "bg@x": "/vt_webmail/part/7/9"}).html
+    assert body.count("/vt_webmail/part/7/") == 6
+    base = "https://odoo.example.com/"
+    document = frame_inline_document(body, base)
+    root = lxml.html.document_fromstring(document)
+    assert root.find(".//img").get("src") == f"{base}vt_webmail/part/7/8"
+    assert root.find("body").get("background") == f"{base}vt_webmail/part/7/9"
+    assert f"url({base}vt_webmail/part/7/9)" in root.find(".//p").get("style").replace(
+        '"', "").replace("'", "")
+    assert f"{base}vt_webmail/part/7/9" in root.find(".//style").text
+    assert "See /vt_webmail/part/7/8 and" in root.find(".//p").text_content()
+    assert root.find(".//a").get("href") == "https://example.com/vt_webmail/part/7/8"
+    policy = frame_meta_policy(base)
+    assert f"img-src {base}vt_webmail/part/ data:" in policy
+    # the route's document, and one read without a browser's host, keep them relative
+    for relative in (frame_document(body), frame_inline_document(body, "")):
+        assert 'src="/vt_webmail/part/7/8"' in relative
+        assert "odoo.example.com" not in relative
 
 
 def test_web_client_frame_has_the_same_sandbox():
     template = Path(__file__).resolve().parents[2] / "static/src/webmail/fields.xml"
     text = template.read_text()
     frames = re.findall(r"<iframe\b[^>]*>", text, re.DOTALL)
-    assert len(frames) == 2  # the document inline (srcdoc), or the route
+    assert len(frames) == 1  # the document read with the form (a blob: URL), or the route
     for frame in frames:
         [flags] = re.findall(r'\ssandbox="([^"]*)"', frame)
         assert flags == FRAME_SANDBOX

@@ -159,8 +159,11 @@ fieldRegistry.add("vt_webmail_size", {
 /**
  * The body of a mail, in a sandboxed frame: the document of /vt_webmail/body/<id>, where the
  * mail's own style sheets apply to the mail alone (see controllers/main.py and core/html.py),
- * given inline (srcdoc) as the form read it (`body_frame_document`), so that opening a mail is
- * one request; the route when the record holds no such document.
+ * as the form read it (`body_frame_document`), loaded from a blob: URL, so that opening a mail
+ * is one request; the route when the record holds no such document. A blob: document is
+ * parsed as a page is, in the mode its doctype says (an srcdoc document is always in
+ * no-quirks mode, which breaks the layout of mail written for quirks mode); it carries its
+ * Content-Security-Policy in a <meta>, and the server made its parts' URLs absolute.
  *
  * The sandbox flags are those of core/html.py FRAME_SANDBOX (a test keeps them equal), written
  * in the template so that the frame never loads without them. No allow-scripts: nothing in the
@@ -183,7 +186,11 @@ export class WebmailBodyField extends Component {
         this.wrapperRef = useRef("wrapper");
         this.frameRef = useRef("frame");
         this.observer = null;
-        onWillUnmount(() => this.observer?.disconnect());
+        this.blob = { document: null, url: null }; // the blob: URL of the document shown
+        onWillUnmount(() => {
+            this.observer?.disconnect();
+            this.releaseBlob();
+        });
     }
 
     get value() {
@@ -191,28 +198,39 @@ export class WebmailBodyField extends Component {
     }
 
     /**
-     * The frame's whole document, read with the form (`body_frame_document`: the route's
-     * document, its Content-Security-Policy in a <meta> first): given inline (srcdoc), the
-     * frame needs no request of its own. Null when there is only a notice to show, or when
-     * the record was read without it (the frame then loads the route).
+     * The frame's URL: a blob: URL of its whole document when the form read it with the mail
+     * (`body_frame_document`: the route's document, its Content-Security-Policy in a <meta>
+     * first), so the frame needs no request to the server; else the route's. Null when there
+     * is only a notice to show.
      */
-    get frameDocument() {
-        const record = this.props.record;
-        if (!record.resId || record.data.body_state === "none") {
-            return null;
-        }
-        return record.data.body_frame_document || null;
-    }
-
-    /** The frame's URL, or null when there is only a notice to show. */
     get frameSrc() {
         const record = this.props.record;
         if (!record.resId || record.data.body_state === "none") {
             return null;
         }
+        if (record.data.body_frame_document) {
+            return this.blobUrl(record.data.body_frame_document);
+        }
         const images = record.data.show_remote_images ? 1 : 0;
         const version = record.data.body_frame_version || "";
         return `/vt_webmail/body/${record.resId}?images=${images}&v=${version}`;
+    }
+
+    /** One blob: URL per document shown (a render asks again); the one it replaces is freed. */
+    blobUrl(document) {
+        if (this.blob.document !== document) {
+            this.releaseBlob();
+            const blob = new Blob([document], { type: "text/html;charset=utf-8" });
+            this.blob = { document, url: URL.createObjectURL(blob) };
+        }
+        return this.blob.url;
+    }
+
+    releaseBlob() {
+        if (this.blob.url) {
+            URL.revokeObjectURL(this.blob.url);
+        }
+        this.blob = { document: null, url: null };
     }
 
     onFrameLoad() {

@@ -77,15 +77,17 @@ tours.add("vt_webmail_read_tour", {
         },
         {
             content: "The inline image is served by Webmail and shown in the frame",
-            trigger: `${FRAME} img[src^='/vt_webmail/part/']`,
+            // by its absolute URL: a blob: document resolves no relative one
+            trigger: `${FRAME} img[src^='${window.location.origin}/vt_webmail/part/']`,
             async run() {
                 const frame = document.querySelector(".o_vt_webmail_body_frame");
-                // written for quirks mode (no doctype): the route keeps its mode, srcdoc would not
-                check(frame.getAttribute("src")?.startsWith("/vt_webmail/body/") &&
-                      !frame.hasAttribute("srcdoc"), "a quirks-mode mail was given inline");
+                // written for quirks mode (no doctype): its document came with the form too,
+                // from a blob: URL, which keeps the mode (an srcdoc document would not)
+                check(frame.getAttribute("src")?.startsWith("blob:"),
+                      `the frame loaded ${frame.getAttribute("src")}`);
                 check(frame.contentDocument.compatMode === "BackCompat",
                       `rendered in ${frame.contentDocument.compatMode}`);
-                const image = frame.contentDocument.querySelector("img[src^='/vt_webmail/part/']");
+                const image = frame.contentDocument.querySelector("img[src*='/vt_webmail/part/']");
                 if (!image.complete) {
                     await new Promise((resolve) => image.addEventListener("load", resolve));
                 }
@@ -374,12 +376,12 @@ tours.add("vt_webmail_style_frame_tour", {
             },
         },
         {
-            content: "The frame's document came with the form (srcdoc), its policy first",
+            content: "The frame's document came with the form (a blob: URL), its policy first",
             trigger: `${FRAME} body:contains('Autumn sale')`,
             async run() {
                 const frame = document.querySelector(".o_vt_webmail_body_frame");
-                check(frame.hasAttribute("srcdoc") && !frame.hasAttribute("src"),
-                      "the frame loaded a URL, not the document read with the form");
+                check(frame.getAttribute("src")?.startsWith("blob:"),
+                      `the frame loaded ${frame.getAttribute("src")}, not the form's document`);
                 const doc = frame.contentDocument;
                 const meta = doc.head.firstElementChild;
                 check(meta && meta.getAttribute("http-equiv") === "Content-Security-Policy",
