@@ -136,6 +136,21 @@ _CSS_RESIDUE = re.compile(r"url\(|image-set\(|//|\\", re.IGNORECASE)
 _PLACEHOLDER = re.compile("\x00(\\d+)\x00")
 
 #: A body cleaned for the frame whose marked ``<div>`` says quirks or limited-quirks mode.
+#: A stored body as :func:`prepare_body` and a sanitizer after it write it (a serialization):
+#: its marked ``<div>``'s start tag; the parts of its markup the frame's document is built of
+#: without parsing it again (see :func:`_marked_body`)
+_ATTRIBUTES = r"""(?:\s+[^\s"'>/=]+(?:\s*=\s*(?:"[^"]*"|'[^']*'|[^\s"'=<>`]+))?)*"""
+_MARKED_START = re.compile(rf"<div({_ATTRIBUTES})\s*>")
+_MARKER_ATTRIBUTE = re.compile(rf'\s+{BODY_MARKER}="([a-z-]*)"')
+_MARKUP = re.compile(
+    rf"<!--.*?-->|(?P<style><style\b{_ATTRIBUTES}\s*>.*?</style\s*>)"
+    rf"|<(?P<end>/?)(?P<tag>[a-zA-Z][^\s/>]*)(?P<attributes>{_ATTRIBUTES})\s*/?>",
+    re.DOTALL | re.IGNORECASE)
+#: Elements whose content is not markup to a browser, but for <style>: such a body (none that
+#: the cleaning writes) takes the parse
+_RAW_TEXT = re.compile(r"<(?:script|textarea|title|xmp|plaintext|iframe|noembed|noframes|"
+                       r"noscript|template|svg|math)\b", re.IGNORECASE)
+_CONTROL_ATTRIBUTE = re.compile(rf"\s(?:{CONTROL_MARKER}|{FORM_MARKER})(?:[\s=]|$)")
 #: The URL of one of the mail's parts in the frame's document, where it starts (an attribute's
 #: value, a ``url(``, a ``srcset`` candidate): made absolute in the document given inline
 _PART_PATH = re.compile(r"(?<![\w/.:%-])/vt_webmail/part/(?=\d+/\d+)")
@@ -331,6 +346,20 @@ def frame_document(html, policy=None, parts_url=None):
         loaded from a ``blob:`` URL resolves no relative URL
     :returns: str, a complete HTML document
     """
+    marked = _marked_body(html, parts_url) if html else None
+    if marked is not None:
+        # the usual case, a body vt_webmail kept: built from its markup as it is, without
+        # parsing it again, which a browser parses as it would the parse's serialization
+        mode, attributes, inner, controls = marked
+        head = ""
+        if policy:
+            head = (f'<meta http-equiv="Content-Security-Policy" content="{_quoted(policy)}">'
+                    '<meta name="referrer" content="no-referrer">')
+        head += '<meta charset="utf-8"><meta name="color-scheme" content="light">'
+        if controls:
+            head += f"<style>{_CONTROL_SHEET}</style>"
+        return (f"{_DOCTYPES[mode]}<html><head>{head}</head><body{attributes}>{inner}"
+                "</body></html>")
     document = lxml.html.document_fromstring(
         '<html><head><meta charset="utf-8"><meta name="color-scheme" content="light">'
         "</head><body></body></html>")
@@ -381,6 +410,56 @@ def frame_inline_document(html, base_url, allow_remote_images=False):
         else None
     return frame_document(html, policy=frame_meta_policy(base_url, allow_remote_images),
                           parts_url=parts_url)
+
+
+def _marked_body(html, parts_url):
+    """A body as vt_webmail keeps it, read without a parse: one marked ``<div>`` (see
+    :data:`BODY_MARKER`) holding the whole body, as a serializer wrote it (every ``<`` of
+    text escaped, attribute values quoted).
+
+    :returns: ``(mode, attributes, inner, controls)``: the marker's mode, the ``<div>``'s
+        other attributes as markup (`` a="1" b="2"``), its content as markup, and whether it
+        holds form controls' look-alikes; the part URLs made absolute under ``parts_url`` in
+        tags and style sheets. None for anything else (a notice, a body kept before the
+        marker existed, markup this scan does not follow): :func:`frame_document` parses it
+    """
+    text = html.strip()
+    start = _MARKED_START.match(text)
+    if start is None or not text.endswith("</div>") or _RAW_TEXT.search(text):
+        return None
+    marker = _MARKER_ATTRIBUTE.search(start.group(1))
+    if marker is None or marker.group(1) not in DOCUMENT_MODES:
+        return None
+    pieces, done, depth, controls, consumed = [], 0, 0, False, 0
+    for match in _MARKUP.finditer(text):
+        token = match.group(0)
+        consumed += token.count("<")
+        if token.startswith("<!--"):
+            continue
+        if match.group("style") is None:
+            if match.group("tag").lower() == "div":
+                depth += -1 if match.group("end") else 1
+                if depth == 0 and match.end() != len(text):
+                    return None  # the marked <div> is not the whole body
+            attributes = match.group("attributes")
+            if attributes and _CONTROL_ATTRIBUTE.search(attributes):
+                controls = True
+        if parts_url and "/vt_webmail/part/" in token:
+            pieces.append(text[done:match.start()])
+            pieces.append(_PART_PATH.sub(parts_url, token))
+            done = match.end()
+    if depth != 0 or consumed != text.count("<"):
+        return None  # a "<" outside the markup this scan reads: not a serialization
+    pieces.append(text[done:])
+    text = "".join(pieces)
+    start = _MARKED_START.match(text)
+    attributes = _MARKER_ATTRIBUTE.sub("", start.group(1), count=1)
+    return (marker.group(1), attributes, text[start.end():-len("</div>")], controls)
+
+
+def _quoted(value):
+    """``value`` for a double-quoted attribute."""
+    return value.replace("&", "&amp;").replace('"', "&quot;")
 
 
 def _absolute_part_urls(root, parts_url):

@@ -7,6 +7,7 @@ from pathlib import Path
 import lxml.html
 import pytest
 
+from vt_webmail.core import html as html_module
 from vt_webmail.core import html_tree
 from vt_webmail.core.html import (
     BODY_MARKER,
@@ -861,6 +862,59 @@ def test_frame_inline_document_makes_part_urls_absolute():
     for relative in (frame_document(body), frame_inline_document(body, "")):
         assert 'src="/vt_webmail/part/7/8"' in relative
         assert "odoo.example.com" not in relative
+
+
+_TRICKY_BODIES = [
+    samples.hostile_html(), samples.styled_newsletter(), samples.remote_images(),
+    samples.html_with_inline_image(), samples.real_world_malformed(),
+    "<!DOCTYPE html><pre>\nkept line\n</pre><p>a<table><tr><td>cell</td></tr></table></p>",
+    "<p>No doctype <b><p>bold</p></b><a href='https://x.example/'><table><tr><td>t",
+    '<div title="a > b &lt;div&gt;" style=\'font-family:"x>y"\'><!-- <div> --><p>x</p></div>'
+    '<style>/* </div><div> */ .a{color:red}</style><div><div>nested</div></div>',
+    '<form><input type="text" value="v"><select><option>o</option></select></form>'
+    '<textarea>t</textarea><button>b</button>',
+    "<!DOCTYPE html PUBLIC \"-//W3C//DTD XHTML 1.0 Transitional//EN\" \"http://www.w3.org/"
+    "TR/xhtml1/DTD/xhtml1-transitional.dtd\"><body bgcolor='#fff' text=red><p>x &amp; y</p>",
+]
+
+
+@pytest.mark.parametrize("source", _TRICKY_BODIES)
+def test_frame_document_without_a_parse_is_the_parses_document(source, monkeypatch):
+    """A kept body is made into the frame's document without parsing it again: a browser
+    parses that document into the very tree it makes of the parse's (mode included)."""
+    if isinstance(source, bytes):
+        parsed = parse_message(source)
+        source = parsed.html
+    body = _frame(source, cid_urls={"logo@example.org": "/vt_webmail/part/3/4"}).html
+    base = "https://odoo.example.com/"
+    parse = html_module._parse
+    with monkeypatch.context() as patched:
+        patched.setattr(html_module, "_parse", None)  # would fail if called
+        fast = frame_inline_document(body, base), frame_document(body)
+    monkeypatch.setattr(html_module, "_marked_body", lambda *args: None)
+    slow = frame_inline_document(body, base), frame_document(body)
+    for built, parsed in zip(fast, slow, strict=True):
+        assert built.split("<html")[0] == parsed.split("<html")[0]  # one mode ...
+        assert _browser_tree(built, parse) == _browser_tree(parsed, parse)  # ... one tree
+    assert 'src="https://odoo.example.com/vt_webmail/part/3/4"' in fast[0] \
+        or "/vt_webmail/part/" not in body
+
+
+def _browser_tree(document, parse):
+    return lxml.html.tostring(parse(document), encoding="unicode")
+
+
+@pytest.mark.parametrize("body", [
+    '<div data-vt-body="no-quirks">a</div><div>b</div>',  # the marked <div> is not all of it
+    '<div data-vt-body="no-quirks">a < b</div>',  # a "<" of text: not a serialization
+    '<div data-vt-body="quirks"><script>x("</div>")</script></div>',
+    '<div data-vt-body="odd">a</div>',
+    '<div>a</div>',
+    "<p>A notice</p>",
+])
+def test_frame_document_parses_what_is_not_a_kept_body(body):
+    assert html_module._marked_body(body, None) is None
+    assert frame_document(body).startswith(("<!DOCTYPE html>\n", "<html>"))
 
 
 def test_web_client_frame_has_the_same_sandbox():
