@@ -135,13 +135,12 @@ _CSS_MARKUP = re.compile(r"<|\son[a-z]+\s*=", re.IGNORECASE)
 _CSS_RESIDUE = re.compile(r"url\(|image-set\(|//|\\", re.IGNORECASE)
 _PLACEHOLDER = re.compile("\x00(\\d+)\x00")
 
-#: A body cleaned for the frame whose marked ``<div>`` says quirks or limited-quirks mode.
 #: A stored body as :func:`prepare_body` and a sanitizer after it write it (a serialization):
 #: its marked ``<div>``'s start tag; the parts of its markup the frame's document is built of
 #: without parsing it again (see :func:`_marked_body`)
 _ATTRIBUTES = r"""(?:\s+[^\s"'>/=]+(?:\s*=\s*(?:"[^"]*"|'[^']*'|[^\s"'=<>`]+))?)*"""
 _MARKED_START = re.compile(rf"<div({_ATTRIBUTES})\s*>")
-_MARKER_ATTRIBUTE = re.compile(rf'\s+{BODY_MARKER}="([a-z-]*)"')
+_ATTRIBUTE = re.compile(r"""\s+([^\s"'>/=]+)(?:\s*=\s*("[^"]*"|'[^']*'|[^\s"'=<>`]+))?""")
 _MARKUP = re.compile(
     rf"<!--.*?-->|(?P<style><style\b{_ATTRIBUTES}\s*>.*?</style\s*>)"
     rf"|<(?P<end>/?)(?P<tag>[a-zA-Z][^\s/>]*)(?P<attributes>{_ATTRIBUTES})\s*/?>",
@@ -150,6 +149,8 @@ _MARKUP = re.compile(
 #: the cleaning writes) takes the parse
 _RAW_TEXT = re.compile(r"<(?:script|textarea|title|xmp|plaintext|iframe|noembed|noframes|"
                        r"noscript|template|svg|math)\b", re.IGNORECASE)
+#: (in some tag's attributes: inside another attribute's value it only adds the control sheet,
+#: which selects on these attributes alone)
 _CONTROL_ATTRIBUTE = re.compile(rf"\s(?:{CONTROL_MARKER}|{FORM_MARKER})(?:[\s=]|$)")
 #: The URL of one of the mail's parts in the frame's document, where it starts (an attribute's
 #: value, a ``url(``, a ``srcset`` candidate): made absolute in the document given inline
@@ -333,7 +334,8 @@ def frame_document(html, policy=None, parts_url=None):
 
     Nothing is cleaned here: ``html`` must come from ``prepare_body(..., keep_style=True)``
     (and a sanitizer after it), and the document must be served with :func:`frame_headers`,
-    or carry their policy itself (``policy``: the frame's ``srcdoc``).
+    or carry their policy itself (``policy``: the document given inline, from a ``blob:``
+    URL). A body vt_webmail kept is not parsed again (see :func:`_marked_body`).
 
     :param html: str (``None`` or ``""`` give an empty body)
     :param policy: for a document given to the frame inline, which no HTTP header comes
@@ -427,8 +429,8 @@ def _marked_body(html, parts_url):
     start = _MARKED_START.match(text)
     if start is None or not text.endswith("</div>") or _RAW_TEXT.search(text):
         return None
-    marker = _MARKER_ATTRIBUTE.search(start.group(1))
-    if marker is None or marker.group(1) not in DOCUMENT_MODES:
+    mode, _attributes = _without_marker(start.group(1))
+    if mode not in DOCUMENT_MODES:
         return None
     pieces, done, depth, controls, consumed = [], 0, 0, False, 0
     for match in _MARKUP.finditer(text):
@@ -453,8 +455,21 @@ def _marked_body(html, parts_url):
     pieces.append(text[done:])
     text = "".join(pieces)
     start = _MARKED_START.match(text)
-    attributes = _MARKER_ATTRIBUTE.sub("", start.group(1), count=1)
-    return (marker.group(1), attributes, text[start.end():-len("</div>")], controls)
+    _mode, attributes = _without_marker(start.group(1))
+    return (mode, attributes, text[start.end():-len("</div>")], controls)
+
+
+def _without_marker(attributes):
+    """``(mode, rest)``: the value of :data:`BODY_MARKER` among a start tag's ``attributes``
+    (markup, read attribute by attribute: the same text in another's value is not it), None
+    when it has none; the other attributes as they are written."""
+    for found in _ATTRIBUTE.finditer(attributes):
+        if found.group(1).lower() == BODY_MARKER:
+            value = found.group(2) or ""
+            if value[:1] in ("'", '"'):
+                value = value[1:-1]
+            return value, attributes[:found.start()] + attributes[found.end():]
+    return None, attributes
 
 
 def _quoted(value):

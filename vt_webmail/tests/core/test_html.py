@@ -904,11 +904,25 @@ def _browser_tree(document, parse):
     return lxml.html.tostring(parse(document), encoding="unicode")
 
 
+def test_frame_document_reads_the_marker_attribute_by_attribute():
+    """The marker's text inside another attribute's value is neither the mode nor removed."""
+    body = ('<div title=\' data-vt-body="quirks"\' data-vt-body="no-quirks" bgcolor="#fff">'
+            "<p>x</p></div>")
+    mode, attributes, inner, controls = html_module._marked_body(body, None)
+    assert (mode, inner, controls) == ("no-quirks", "<p>x</p>", False)
+    assert attributes == ' title=\' data-vt-body="quirks"\' bgcolor="#fff"'
+    document = frame_document(body)
+    assert document.startswith("<!DOCTYPE html>\n")
+    assert lxml.html.document_fromstring(document).find("body").get("title") == (
+        ' data-vt-body="quirks"')
+
+
 @pytest.mark.parametrize("body", [
     '<div data-vt-body="no-quirks">a</div><div>b</div>',  # the marked <div> is not all of it
     '<div data-vt-body="no-quirks">a < b</div>',  # a "<" of text: not a serialization
     '<div data-vt-body="quirks"><script>x("</div>")</script></div>',
     '<div data-vt-body="odd">a</div>',
+    '<div title=\' data-vt-body="quirks"\'>a</div>',  # in another attribute's value: not it
     '<div>a</div>',
     "<p>A notice</p>",
 ])
